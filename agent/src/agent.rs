@@ -1,0 +1,310 @@
+//! The agent: loads plugins, runs suites, hands each run to the plugins of its system, checks
+//! their samples against the catalog and records them for both exporters.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::KeyValue;
+
+use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
+use crate::config::{Config, SuiteConfig};
+use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
+use crate::model::{OutcomeCounts, SuiteRun};
+use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+use crate::runner::{self, RunError};
+
+/// What one plugin made of one run.
+#[derive(Debug)]
+pub struct PluginOutcome {
+    pub plugin: String,
+    /// The accepted samples, or why the derivation failed.
+    pub result: Result<Vec<Sample>, PluginError>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Everything that happened to one suite in one round.
+#[derive(Debug)]
+pub struct SuiteOutcome {
+    pub suite: String,
+    pub system: String,
+    pub duration: Duration,
+    pub run: Result<SuiteRun, RunError>,
+    pub plugins: Vec<PluginOutcome>,
+}
+
+impl SuiteOutcome {
+    /// True when the suite ran, its report was read and every plugin derived it.
+    pub fn succeeded(&self) -> bool {
+        self.run.is_ok() && self.plugins.iter().all(|p| p.result.is_ok())
+    }
+}
+
+impl Agent {
+    /// The kind of `metric` if `plugin` declared it.
+    pub fn catalog_kind(&self, plugin: &str, metric: &str) -> Option<crate::catalog::MetricKind> {
+        self.catalog.get(plugin, metric).map(|decl| decl.kind)
+    }
+}
+
+/// A plugin file that failed to load.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub path: PathBuf,
+    pub error: PluginError,
+}
+
+pub struct Agent {
+    pub config: Config,
+    runtime: PluginRuntime,
+    pub plugins: Vec<LoadedPlugin>,
+    pub load_failures: Vec<LoadFailure>,
+    pub catalog_errors: Vec<CatalogError>,
+    catalog: Catalog,
+    instruments: PluginInstruments,
+    self_metrics: SelfMetrics,
+    pub telemetry: Telemetry,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("plugins", &self.plugins)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+impl Agent {
+    /// Sets up export, then loads every `*.wasm` in the plugins dir. A plugin that fails to
+    /// load is logged and counted; the agent starts without it.
+    pub async fn start(config: Config) -> Result<Self, AgentError> {
+        let telemetry = Telemetry::init(config.otlp.as_ref())?;
+        let self_metrics = SelfMetrics::new(&telemetry.provider);
+        let runtime = PluginRuntime::new(SandboxLimits::default())?;
+        let (plugins, load_failures) = load_plugins(&runtime, &config.plugins_dir).await;
+        let mut catalog = Catalog::default();
+        let mut catalog_errors = Vec::new();
+        for failure in &load_failures {
+            tracing::error!(path = %failure.path.display(), error = %failure.error, "plugin not loaded");
+            self_metrics.plugin_error(&file_label(&failure.path), failure.error.reason());
+        }
+        for plugin in &plugins {
+            tracing::info!(
+                plugin = plugin.decl.name,
+                version = plugin.decl.version,
+                systems = ?plugin.decl.systems,
+                metrics = plugin.decl.metrics.len(),
+                path = %plugin.path.display(),
+                "plugin loaded"
+            );
+            self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);
+            for error in catalog.register(&plugin.decl) {
+                tracing::error!(%error, "metric declaration refused");
+                self_metrics.plugin_error(&plugin.decl.name, "invalid");
+                catalog_errors.push(error);
+            }
+        }
+        let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
+        let instruments = PluginInstruments::new(&telemetry.provider, &catalog, &decls);
+        Ok(Self {
+            config,
+            runtime,
+            plugins,
+            load_failures,
+            catalog_errors,
+            catalog,
+            instruments,
+            self_metrics,
+            telemetry,
+        })
+    }
+
+    /// Runs one suite, derives its run with every plugin of its system and records the result.
+    pub async fn run_suite(&self, suite: &SuiteConfig) -> SuiteOutcome {
+        let started = Instant::now();
+        tracing::info!(suite = suite.name, "suite started");
+        let run = runner::execute(suite).await;
+        let mut plugins = Vec::new();
+        match &run {
+            Ok(run) => {
+                let counts = OutcomeCounts::of(&run.report);
+                self.self_metrics.suite_tests(&suite.name, &counts);
+                let extra: Vec<KeyValue> = suite
+                    .labels
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                    .collect();
+                for plugin in self.plugins.iter().filter(|p| p.handles(&suite.system)) {
+                    plugins.push(self.derive(plugin, run, &extra).await);
+                }
+                if plugins.is_empty() {
+                    tracing::warn!(
+                        suite = suite.name,
+                        system = suite.system,
+                        "no plugin handles this system"
+                    );
+                }
+                let result = if counts.all_green() {
+                    "passed"
+                } else {
+                    "failed"
+                };
+                self.self_metrics
+                    .suite_run(&suite.name, result, run.duration);
+                tracing::info!(
+                    suite = suite.name,
+                    passed = counts.passed,
+                    failed = counts.failed,
+                    errored = counts.errored,
+                    skipped = counts.skipped,
+                    duration = ?run.duration,
+                    "suite finished"
+                );
+            }
+            Err(error) => {
+                self.self_metrics
+                    .suite_run(&suite.name, error.reason(), started.elapsed());
+                tracing::error!(suite = suite.name, error = %error_chain(error), "suite run failed");
+            }
+        }
+        let outcome = SuiteOutcome {
+            suite: suite.name.clone(),
+            system: suite.system.clone(),
+            duration: started.elapsed(),
+            run,
+            plugins,
+        };
+        if outcome.succeeded() {
+            self.self_metrics
+                .suite_success(&suite.name, std::time::SystemTime::now());
+        }
+        outcome
+    }
+
+    async fn derive(
+        &self,
+        plugin: &LoadedPlugin,
+        run: &SuiteRun,
+        extra: &[KeyValue],
+    ) -> PluginOutcome {
+        let name = plugin.decl.name.clone();
+        let started = Instant::now();
+        let result = self.runtime.derive(plugin, run).await;
+        self.self_metrics.plugin_call(&name, started.elapsed());
+        let mut rejected = Vec::new();
+        let result = result.map(|samples| {
+            let mut accepted = Vec::with_capacity(samples.len());
+            for sample in samples {
+                match self.catalog.check(&name, &sample) {
+                    Ok(_) => {
+                        self.instruments.record(&sample, extra);
+                        accepted.push(sample);
+                    }
+                    Err(rejection) => {
+                        self.self_metrics.sample_rejected(&name, rejection.reason());
+                        rejected.push(rejection);
+                    }
+                }
+            }
+            accepted
+        });
+        if let Some(first) = rejected.first() {
+            tracing::warn!(plugin = name, suite = run.suite, count = rejected.len(), first = %first, "samples rejected");
+        }
+        if let Err(error) = &result {
+            self.self_metrics.plugin_error(&name, error.reason());
+            tracing::error!(plugin = name, suite = run.suite, %error, "plugin derivation failed; its last good values stay exported");
+        }
+        PluginOutcome {
+            plugin: name,
+            result,
+            rejected,
+        }
+    }
+
+    /// Runs every suite once, in config order.
+    pub async fn run_all_once(&self) -> Vec<SuiteOutcome> {
+        let mut outcomes = Vec::with_capacity(self.config.suites.len());
+        for suite in &self.config.suites {
+            outcomes.push(self.run_suite(suite).await);
+        }
+        outcomes
+    }
+
+    /// Runs each suite on its own interval until the returned future is dropped. A suite's next
+    /// run starts only after its previous one finished, so runs of one suite never overlap.
+    pub async fn run_forever(self: Arc<Self>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for index in 0..self.config.suites.len() {
+            let agent = Arc::clone(&self);
+            tasks.spawn(async move {
+                let suite = &agent.config.suites[index];
+                let mut ticker = tokio::time::interval(suite.interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    agent.run_suite(suite).await;
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn load_plugins(
+    runtime: &PluginRuntime,
+    dir: &Path,
+) -> (Vec<LoadedPlugin>, Vec<LoadFailure>) {
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+            .collect(),
+        Err(error) => {
+            tracing::error!(dir = %dir.display(), %error, "cannot read the plugins dir; no plugins loaded");
+            Vec::new()
+        }
+    };
+    paths.sort();
+    let mut plugins = Vec::new();
+    let mut failures = Vec::new();
+    for path in paths {
+        match runtime.load(&path).await {
+            Ok(plugin) => plugins.push(plugin),
+            Err(error) => failures.push(LoadFailure { path, error }),
+        }
+    }
+    (plugins, failures)
+}
+
+/// The file stem names a plugin that could not tell its own name.
+fn file_label(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+/// An error with its sources, `a: b: c`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,8 @@
+//! The catalog of declared metrics and SLOs from every loaded plugin, and the checks that keep
+//! what plugins emit inside what they declared.
+
+pub mod model;
+pub mod validate;
+
+pub use model::{MetricDecl, MetricKind, PluginDecl, Sample, SloDecl};
+pub use validate::{Catalog, CatalogError, Rejection};

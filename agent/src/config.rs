@@ -1,0 +1,291 @@
+//! The agent's TOML configuration: suites to run, the plugins dir, and where metrics go.
+//!
+//! Relative paths are resolved against the config file's directory (a suite's `junit` path
+//! against its working directory), so a config works from any current directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Errors reading or validating a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("failed to read config {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to parse config {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Directory whose `*.wasm` files are loaded as plugins. Default: `plugins`.
+    #[serde(default = "default_plugins_dir")]
+    pub plugins_dir: PathBuf,
+    /// The Prometheus `/metrics` endpoint.
+    #[serde(default)]
+    pub prometheus: PrometheusConfig,
+    /// OTLP export. Absent: on only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or the metrics-specific
+    /// variable) is set.
+    #[serde(default)]
+    pub otlp: Option<OtlpConfig>,
+    /// The suites to run, as `[[suite]]` tables.
+    #[serde(default, rename = "suite")]
+    pub suites: Vec<SuiteConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Listen address of `/metrics`. Default: 127.0.0.1:9464 (loopback only).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum OtlpProtocol {
+    #[serde(rename = "grpc")]
+    Grpc,
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Set to false to turn OTLP off even when the environment configures it.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Collector base URL, e.g. `http://127.0.0.1:4317`. For http/protobuf, `/v1/metrics` is
+    /// appended. Default: `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, then
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, then the OTLP default for the protocol.
+    pub endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`. Default: `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`, then
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then `http/protobuf`.
+    pub protocol: Option<OtlpProtocol>,
+    /// How often metrics are pushed. Default: `OTEL_METRIC_EXPORT_INTERVAL`, then 60s.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Per-export timeout. Default: `OTEL_EXPORTER_OTLP_TIMEOUT`, then 10s.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+/// One suite: a command that writes a JUnit report.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteConfig {
+    /// Unique name; becomes the `suite` label of the agent's own metrics.
+    pub name: String,
+    /// The system the suite measures; runs go to the plugins that handle it.
+    pub system: String,
+    /// Program and arguments, run without a shell.
+    pub command: Vec<String>,
+    /// Directory the command runs in. Default: the config file's directory.
+    pub working_dir: Option<PathBuf>,
+    /// Extra environment variables for the command.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Wall-time limit of one run; the suite's process group is killed after it.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Time between runs in `testmeter run`.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Where the command writes its JUnit XML report (relative to the working dir).
+    pub junit: PathBuf,
+    /// Globs (relative to the working dir) of files the suite writes that plugins may read.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    /// Largest artifact file handed to plugins; larger ones are skipped with a warning.
+    #[serde(default = "default_artifact_max_bytes")]
+    pub artifact_max_bytes: u64,
+    /// Labels added to every sample derived from this suite's runs.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_plugins_dir() -> PathBuf {
+    PathBuf::from("plugins")
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+fn default_true() -> bool {
+    true
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_artifact_max_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+
+impl Config {
+    /// Reads, parses, validates and resolves the paths of a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml(&text, path, base)
+    }
+
+    /// Parses config text; `path` names it in errors and `base` resolves relative paths.
+    pub fn from_toml(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for suite in &self.suites {
+            if !names.insert(suite.name.as_str()) {
+                return Err(format!("suite name {:?} is used twice", suite.name));
+            }
+            if suite.command.is_empty() {
+                return Err(format!("suite {:?} has an empty command", suite.name));
+            }
+            if suite.interval.is_zero() || suite.timeout.is_zero() {
+                return Err(format!(
+                    "suite {:?}: interval and timeout must be greater than zero",
+                    suite.name
+                ));
+            }
+            if let Some(key) = suite.labels.keys().find(|k| !is_label_name(k)) {
+                return Err(format!(
+                    "suite {:?}: label {key:?} is not a valid Prometheus label name",
+                    suite.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.plugins_dir = base.join(&self.plugins_dir);
+        for suite in &mut self.suites {
+            let working_dir = match &suite.working_dir {
+                Some(dir) => base.join(dir),
+                None => base.to_path_buf(),
+            };
+            suite.junit = working_dir.join(&suite.junit);
+            suite.working_dir = Some(working_dir);
+        }
+    }
+}
+
+impl SuiteConfig {
+    /// The resolved working directory.
+    pub fn working_dir(&self) -> &Path {
+        self.working_dir.as_deref().unwrap_or(Path::new("."))
+    }
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with the reserved `__`.
+pub fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("t.toml"), Path::new("/base"))
+    }
+
+    #[test]
+    fn resolves_paths_against_config_dir() {
+        let config = parse(
+            r#"
+            [[suite]]
+            name = "a"
+            system = "osworld"
+            command = ["pytest"]
+            working_dir = "examples/a"
+            junit = "out/junit.xml"
+            "#,
+        )
+        .expect("valid config");
+        assert_eq!(config.plugins_dir, Path::new("/base/plugins"));
+        assert_eq!(
+            config.suites[0].working_dir(),
+            Path::new("/base/examples/a")
+        );
+        assert_eq!(
+            config.suites[0].junit,
+            Path::new("/base/examples/a/out/junit.xml")
+        );
+        assert_eq!(config.prometheus.listen.to_string(), "127.0.0.1:9464");
+        assert!(config.otlp.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key_and_path() {
+        let error = parse("plugin_dir = \"x\"\n").expect_err("unknown key");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("failed to parse config t.toml:"),
+            "{message}"
+        );
+        assert!(message.contains("unknown field `plugin_dir`"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_suite_names_are_rejected() {
+        let suite =
+            "[[suite]]\nname = \"a\"\nsystem = \"s\"\ncommand = [\"x\"]\njunit = \"j.xml\"\n";
+        let error = parse(&format!("{suite}{suite}")).expect_err("duplicate");
+        assert_eq!(
+            error.to_string(),
+            "invalid config t.toml: suite name \"a\" is used twice"
+        );
+    }
+
+    #[test]
+    fn label_names_follow_prometheus_rules() {
+        assert!(is_label_name("task_category"));
+        assert!(!is_label_name("task-category"));
+        assert!(!is_label_name("1abc"));
+        assert!(!is_label_name("__name__"));
+    }
+}

@@ -1,0 +1,99 @@
+//! One OpenTelemetry instrument per declared plugin metric, and recording of validated samples
+//! into them (counter: add, gauge: set, histogram: observe).
+
+use std::collections::BTreeMap;
+
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+
+use crate::catalog::{Catalog, MetricDecl, MetricKind, PluginDecl, Sample};
+
+enum Instrument {
+    Counter(Counter<f64>),
+    Gauge(Gauge<f64>),
+    Histogram(Histogram<f64>),
+}
+
+/// Instruments for every metric in the catalog, keyed by metric name.
+pub struct PluginInstruments {
+    instruments: BTreeMap<String, Instrument>,
+}
+
+impl std::fmt::Debug for PluginInstruments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstruments")
+            .field("metrics", &self.instruments.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl PluginInstruments {
+    /// Creates the instruments; each plugin gets its own meter (its OTLP instrumentation scope).
+    pub fn new(provider: &SdkMeterProvider, catalog: &Catalog, plugins: &[&PluginDecl]) -> Self {
+        let meters: BTreeMap<&str, Meter> = plugins
+            .iter()
+            .map(|p| {
+                let scope = InstrumentationScope::builder(format!("testmeter.plugin.{}", p.name))
+                    .with_version(p.version.clone())
+                    .build();
+                (p.name.as_str(), provider.meter_with_scope(scope))
+            })
+            .collect();
+        let mut instruments = BTreeMap::new();
+        for (owner, decl) in catalog.metrics() {
+            if let Some(meter) = meters.get(owner) {
+                instruments.insert(decl.name.clone(), instrument(meter, decl));
+            }
+        }
+        Self { instruments }
+    }
+
+    /// Records one sample that the catalog accepted, with the suite's extra labels.
+    pub fn record(&self, sample: &Sample, extra_labels: &[KeyValue]) {
+        let Some(instrument) = self.instruments.get(&sample.metric) else {
+            return;
+        };
+        let mut attributes: Vec<KeyValue> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
+        attributes.extend_from_slice(extra_labels);
+        match instrument {
+            Instrument::Counter(counter) => counter.add(sample.value, &attributes),
+            Instrument::Gauge(gauge) => gauge.record(sample.value, &attributes),
+            Instrument::Histogram(histogram) => histogram.record(sample.value, &attributes),
+        }
+    }
+}
+
+fn instrument(meter: &Meter, decl: &MetricDecl) -> Instrument {
+    let name = decl.name.clone();
+    let unit = decl.unit.clone();
+    let description = decl.description.clone();
+    match decl.kind {
+        MetricKind::Counter => Instrument::Counter(
+            meter
+                .f64_counter(name)
+                .with_unit(unit)
+                .with_description(description)
+                .build(),
+        ),
+        MetricKind::Gauge => Instrument::Gauge(
+            meter
+                .f64_gauge(name)
+                .with_unit(unit)
+                .with_description(description)
+                .build(),
+        ),
+        MetricKind::Histogram => Instrument::Histogram(
+            meter
+                .f64_histogram(name)
+                .with_unit(unit)
+                .with_description(description)
+                .with_boundaries(decl.buckets.clone())
+                .build(),
+        ),
+    }
+}

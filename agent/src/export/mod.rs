@@ -1,0 +1,12 @@
+//! Metric export: one `SdkMeterProvider` with two readers, a periodic OTLP push and the
+//! Prometheus registry behind the `/metrics` endpoint.
+
+pub mod instruments;
+pub mod otlp;
+pub mod self_metrics;
+pub mod server;
+pub mod telemetry;
+
+pub use instruments::PluginInstruments;
+pub use self_metrics::SelfMetrics;
+pub use telemetry::{ExportError, Telemetry};

@@ -1,0 +1,236 @@
+//! Resolves the OTLP exporter settings: the config file first, then the signal-specific
+//! `OTEL_EXPORTER_OTLP_METRICS_*` variables, then `OTEL_EXPORTER_OTLP_*`, then OTLP defaults.
+
+use std::time::Duration;
+
+use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
+
+use crate::config::{OtlpConfig, OtlpProtocol};
+
+/// Errors building the OTLP exporter.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpError {
+    #[error("unsupported OTLP protocol {value:?} in {variable} (use grpc or http/protobuf)")]
+    Protocol {
+        variable: &'static str,
+        value: String,
+    },
+    #[error("failed to build the OTLP {protocol} exporter: {source}")]
+    Build {
+        protocol: &'static str,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+}
+
+/// What the agent will push to, after resolution. `None` from [`resolve`] means OTLP is off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpTarget {
+    pub protocol: OtlpProtocol,
+    /// Endpoint from the config file; `None` leaves it to the exporter's env handling.
+    pub endpoint: Option<String>,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+}
+
+/// Reads an environment variable through `get`, treating empty values as unset.
+fn var(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    get(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Decides whether OTLP is on and how, given the config and an environment lookup.
+pub fn resolve(
+    config: Option<&OtlpConfig>,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<OtlpTarget>, OtlpError> {
+    if var(get, "OTEL_METRICS_EXPORTER").is_some_and(|v| v.trim() == "none") {
+        return Ok(None);
+    }
+    let env_endpoint = var(get, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        .or_else(|| var(get, "OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let enabled = match config {
+        Some(config) => config.enabled,
+        None => env_endpoint.is_some(),
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    let protocol = match config.and_then(|c| c.protocol) {
+        Some(protocol) => protocol,
+        None => env_protocol(get)?,
+    };
+    Ok(Some(OtlpTarget {
+        protocol,
+        endpoint: config.and_then(|c| c.endpoint.clone()),
+        interval: config.and_then(|c| c.interval),
+        timeout: config.and_then(|c| c.timeout),
+    }))
+}
+
+fn env_protocol(get: &dyn Fn(&str) -> Option<String>) -> Result<OtlpProtocol, OtlpError> {
+    for variable in [
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(value) = var(get, variable) {
+            return match value.trim() {
+                "grpc" => Ok(OtlpProtocol::Grpc),
+                "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+                _ => Err(OtlpError::Protocol { variable, value }),
+            };
+        }
+    }
+    // The OTLP specification's default transport.
+    Ok(OtlpProtocol::HttpProtobuf)
+}
+
+impl OtlpTarget {
+    pub fn protocol_name(&self) -> &'static str {
+        match self.protocol {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// Builds the exporter. Env variables the config left open are read by the exporter itself.
+    pub fn build(&self) -> Result<MetricExporter, OtlpError> {
+        let build_error = |source| OtlpError::Build {
+            protocol: self.protocol_name(),
+            source,
+        };
+        match self.protocol {
+            OtlpProtocol::Grpc => {
+                let mut builder = MetricExporter::builder().with_tonic();
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                if let Some(timeout) = self.timeout {
+                    builder = builder.with_timeout(timeout);
+                }
+                builder.build().map_err(build_error)
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let mut builder = MetricExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary);
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(http_metrics_url(endpoint));
+                }
+                if let Some(timeout) = self.timeout {
+                    builder = builder.with_timeout(timeout);
+                }
+                builder.build().map_err(build_error)
+            }
+        }
+    }
+}
+
+/// A configured base URL gets the OTLP/HTTP metrics path, like `OTEL_EXPORTER_OTLP_ENDPOINT` does.
+fn http_metrics_url(endpoint: &str) -> String {
+    let base = endpoint.trim_end_matches('/');
+    if base.ends_with("/v1/metrics") {
+        base.to_owned()
+    } else {
+        format!("{base}/v1/metrics")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn config(protocol: Option<OtlpProtocol>, endpoint: Option<&str>) -> OtlpConfig {
+        OtlpConfig {
+            enabled: true,
+            endpoint: endpoint.map(str::to_owned),
+            protocol,
+            interval: None,
+            timeout: None,
+        }
+    }
+
+    #[test]
+    fn off_without_config_or_env_endpoint() {
+        assert_eq!(resolve(None, &env(&[])).expect("resolves"), None);
+    }
+
+    #[test]
+    fn env_endpoint_turns_it_on_with_env_protocol() {
+        let target = resolve(
+            None,
+            &env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ]),
+        )
+        .expect("resolves")
+        .expect("on");
+        assert_eq!(target.protocol, OtlpProtocol::Grpc);
+        assert_eq!(
+            target.endpoint, None,
+            "the exporter reads the env endpoint itself"
+        );
+    }
+
+    #[test]
+    fn config_wins_over_env_and_signal_env_wins_over_generic() {
+        let get = env(&[
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
+        ]);
+        let from_env = resolve(Some(&config(None, None)), &get)
+            .expect("ok")
+            .expect("on");
+        assert_eq!(from_env.protocol, OtlpProtocol::HttpProtobuf);
+        let from_config = resolve(
+            Some(&config(Some(OtlpProtocol::Grpc), Some("http://x:1"))),
+            &get,
+        )
+        .expect("ok")
+        .expect("on");
+        assert_eq!(from_config.protocol, OtlpProtocol::Grpc);
+        assert_eq!(from_config.endpoint.as_deref(), Some("http://x:1"));
+    }
+
+    #[test]
+    fn metrics_exporter_none_and_bad_protocol() {
+        let off = resolve(
+            Some(&config(None, None)),
+            &env(&[("OTEL_METRICS_EXPORTER", "none")]),
+        );
+        assert_eq!(off.expect("ok"), None);
+        let bad = resolve(
+            Some(&config(None, None)),
+            &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]),
+        );
+        assert_eq!(
+            bad.expect_err("unsupported").to_string(),
+            "unsupported OTLP protocol \"http/json\" in OTEL_EXPORTER_OTLP_PROTOCOL (use grpc or http/protobuf)"
+        );
+    }
+
+    #[test]
+    fn http_endpoint_gets_the_metrics_path_once() {
+        assert_eq!(
+            http_metrics_url("http://h:4318"),
+            "http://h:4318/v1/metrics"
+        );
+        assert_eq!(
+            http_metrics_url("http://h:4318/"),
+            "http://h:4318/v1/metrics"
+        );
+        assert_eq!(
+            http_metrics_url("http://h:4318/v1/metrics"),
+            "http://h:4318/v1/metrics"
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! testmeter: runs test and benchmark suites, derives metrics from their JUnit reports through
+//! sandboxed WebAssembly plugins, and exports them over OTLP and on a Prometheus endpoint.
+
+pub mod agent;
+pub mod catalog;
+pub mod config;
+pub mod export;
+pub mod model;
+pub mod parse;
+pub mod plugin;
+pub mod runner;
+pub mod summary;

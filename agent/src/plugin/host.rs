@@ -1,0 +1,102 @@
+//! Per-call host state of a plugin store: a bare WASI context (no files, env, stdio or
+//! network), its resource table, memory limits, and the host functions the WIT world imports.
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::testmeter::plugin::{host, types};
+
+/// The data of one plugin store. A fresh one is made for every call.
+pub struct HostState {
+    plugin: String,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: Limiter,
+}
+
+/// Caps linear memory and tables, and remembers a denied growth so the failure that follows
+/// (usually an abort trap in the guest's allocator) is reported as a memory limit.
+#[derive(Debug)]
+pub struct Limiter {
+    max_memory_bytes: usize,
+    pub memory_exceeded: bool,
+}
+
+/// Most table elements an instance may have; plugins need a few hundred at most.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.memory_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+impl HostState {
+    pub fn new(plugin: &str, memory_bytes: usize) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                max_memory_bytes: memory_bytes,
+                memory_exceeded: false,
+            },
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+/// Longest log line a plugin may write; the rest is cut so a plugin cannot flood the log.
+const MAX_LOG_LINE: usize = 4096;
+
+impl host::Host for HostState {
+    fn log(&mut self, level: host::LogLevel, message: String) {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = self.plugin.as_str();
+        match level {
+            host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
+            host::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
+            host::LogLevel::Info => tracing::info!(plugin, "{message}"),
+            host::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
+            host::LogLevel::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}

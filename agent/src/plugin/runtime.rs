@@ -1,0 +1,281 @@
+//! Compiles plugin components, and calls them in a fresh, limited store per call: memory is
+//! capped, CPU time is bounded by an epoch deadline, and the output size is checked.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+use super::bindings::testmeter::plugin::types as wit;
+use super::bindings::{MetricsPlugin, MetricsPluginPre};
+use super::conversions;
+use super::host::HostState;
+use crate::catalog::{PluginDecl, Sample};
+use crate::model::SuiteRun;
+
+/// How often the engine's epoch advances; the unit of the CPU deadline.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-call limits.
+#[derive(Debug, Clone)]
+pub struct SandboxLimits {
+    /// Linear memory a plugin instance may grow to.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one `describe` or `derive` call.
+    pub call_timeout: Duration,
+    /// Most samples one `derive` may return.
+    pub max_samples: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 32 * 1024 * 1024,
+            call_timeout: Duration::from_millis(500),
+            max_samples: 100_000,
+        }
+    }
+}
+
+/// Why a plugin could not be loaded or a call failed. Only that plugin's call fails.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("failed to compile plugin {path}: {source:#}")]
+    Compile {
+        path: PathBuf,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {path} does not implement the testmeter:plugin@0.1.0 metrics-plugin world: {source:#}")]
+    Link {
+        path: PathBuf,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {plugin} exceeded its {timeout:?} time budget")]
+    Timeout { plugin: String, timeout: Duration },
+    #[error("plugin {plugin} exceeded its {limit}-byte memory limit")]
+    Memory { plugin: String, limit: usize },
+    #[error("plugin {plugin} trapped: {source:#}")]
+    Trap {
+        plugin: String,
+        #[source]
+        source: wasmtime::Error,
+    },
+    #[error("plugin {plugin} returned {count} samples, over the limit of {limit}")]
+    Output {
+        plugin: String,
+        count: usize,
+        limit: usize,
+    },
+    #[error("plugin {plugin} failed to derive: {message}")]
+    Guest { plugin: String, message: String },
+    #[error("failed to set up the plugin engine: {source:#}")]
+    Engine {
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+impl PluginError {
+    /// The `reason` label of `testmeter_plugin_errors_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PluginError::Compile { .. } | PluginError::Link { .. } | PluginError::Engine { .. } => {
+                "load"
+            }
+            PluginError::Timeout { .. } => "timeout",
+            PluginError::Memory { .. } => "memory",
+            PluginError::Trap { .. } => "trap",
+            PluginError::Output { .. } => "output",
+            PluginError::Guest { .. } => "error",
+        }
+    }
+}
+
+/// A compiled, linked plugin and what it declared.
+pub struct LoadedPlugin {
+    pub path: PathBuf,
+    pub decl: PluginDecl,
+    pre: MetricsPluginPre<HostState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("path", &self.path)
+            .field("name", &self.decl.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// True when this plugin derives runs of `system`.
+    pub fn handles(&self, system: &str) -> bool {
+        self.decl.systems.iter().any(|s| s == system)
+    }
+}
+
+/// Advances the engine epoch until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The engine, linker and limits shared by all plugins.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    limits: SandboxLimits,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRuntime {
+    pub fn new(limits: SandboxLimits) -> Result<Self, PluginError> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|source| PluginError::Engine { source })?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|source| PluginError::Engine { source })?;
+        MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|source| PluginError::Engine { source })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let engine = engine.clone();
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("testmeter-epoch".to_owned())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError::Engine { source: e.into() })?
+        };
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            _ticker: EpochTicker {
+                stop,
+                thread: Some(thread),
+            },
+        })
+    }
+
+    /// Compiles and links a component, then calls its `describe`.
+    pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let component =
+            Component::from_file(&self.engine, path).map_err(|source| PluginError::Compile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(MetricsPluginPre::new)
+            .map_err(|source| PluginError::Link {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let label = path.file_stem().map_or_else(
+            || path.display().to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let mut store = self.store(&label);
+        let info = match pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance.call_describe(&mut store).await,
+            Err(error) => Err(error),
+        }
+        .map_err(|source| self.classify(&label, &store, source))?;
+        Ok(LoadedPlugin {
+            path: path.to_path_buf(),
+            decl: info.into(),
+            pre,
+        })
+    }
+
+    /// Calls the plugin's `derive` on one run in a fresh store.
+    pub async fn derive(
+        &self,
+        plugin: &LoadedPlugin,
+        run: &SuiteRun,
+    ) -> Result<Vec<Sample>, PluginError> {
+        let input: wit::SuiteRun = conversions::suite_run(run);
+        let name = plugin.decl.name.as_str();
+        let mut store = self.store(name);
+        let result = match plugin.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance.call_derive(&mut store, &input).await,
+            Err(error) => Err(error),
+        }
+        .map_err(|source| self.classify(name, &store, source))?;
+        let samples = result.map_err(|message| PluginError::Guest {
+            plugin: name.to_owned(),
+            message,
+        })?;
+        if samples.len() > self.limits.max_samples {
+            return Err(PluginError::Output {
+                plugin: name.to_owned(),
+                count: samples.len(),
+                limit: self.limits.max_samples,
+            });
+        }
+        Ok(samples.into_iter().map(Sample::from).collect())
+    }
+
+    fn store(&self, plugin: &str) -> Store<HostState> {
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(plugin, self.limits.memory_bytes),
+        );
+        store.limiter(|state| &mut state.limiter);
+        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+        store
+    }
+
+    fn classify(
+        &self,
+        plugin: &str,
+        store: &Store<HostState>,
+        source: wasmtime::Error,
+    ) -> PluginError {
+        let plugin = plugin.to_owned();
+        if store.data().limiter.memory_exceeded {
+            return PluginError::Memory {
+                plugin,
+                limit: self.limits.memory_bytes,
+            };
+        }
+        match source.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PluginError::Timeout {
+                plugin,
+                timeout: self.limits.call_timeout,
+            },
+            _ => PluginError::Trap { plugin, source },
+        }
+    }
+}

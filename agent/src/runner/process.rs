@@ -1,0 +1,258 @@
+//! Runs one suite command in its own process group with a timeout, and measures its exit
+//! status, wall time and peak RSS (from `wait4`'s resource usage).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How much of the end of stdout/stderr is kept for logs and error messages.
+const OUTPUT_TAIL_BYTES: usize = 16 * 1024;
+
+/// What to run.
+#[derive(Debug)]
+pub struct ProcessSpec<'a> {
+    pub argv: &'a [String],
+    pub working_dir: &'a Path,
+    pub env: &'a BTreeMap<String, String>,
+    pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when the timeout hits.
+    pub kill_grace: Duration,
+}
+
+/// How the process ended.
+#[derive(Debug, Clone)]
+pub struct ProcessOutcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration: Duration,
+    pub peak_rss_bytes: Option<u64>,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("failed to start {program:?} in {working_dir}")]
+    Spawn {
+        program: String,
+        working_dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to wait for {program:?}")]
+    Wait {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Exit information from `wait4`.
+struct Reaped {
+    status: std::process::ExitStatus,
+    peak_rss_bytes: Option<u64>,
+}
+
+/// Runs the command to completion or timeout. The whole process group is killed on timeout,
+/// and any process of the group still alive after the leader exits is killed too.
+pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError> {
+    let program = spec.argv.first().cloned().unwrap_or_default();
+    let mut command = Command::new(&program);
+    command
+        .args(&spec.argv[1..])
+        .current_dir(spec.working_dir)
+        .envs(spec.env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started = Instant::now();
+    let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
+        program: program.clone(),
+        working_dir: spec.working_dir.to_path_buf(),
+        source,
+    })?;
+    let pid = child.id() as libc::pid_t;
+    let stdout = child
+        .stdout
+        .take()
+        .map(|out| tokio::task::spawn_blocking(move || read_tail(out)));
+    let stderr = child
+        .stderr
+        .take()
+        .map(|err| tokio::task::spawn_blocking(move || read_tail(err)));
+    // `child` is never waited on through std: `wait4` below reaps it, and dropping a std
+    // `Child` neither waits nor kills.
+    drop(child);
+    let mut reaper = tokio::task::spawn_blocking(move || wait4(pid));
+
+    let mut timed_out = false;
+    let joined = match tokio::time::timeout(spec.timeout, &mut reaper).await {
+        Ok(joined) => joined,
+        Err(_) => {
+            timed_out = true;
+            tracing::warn!(program, pid, timeout = ?spec.timeout, "suite timed out; sending SIGTERM to its process group");
+            kill_group(pid, libc::SIGTERM);
+            match tokio::time::timeout(spec.kill_grace, &mut reaper).await {
+                Ok(joined) => joined,
+                Err(_) => {
+                    tracing::warn!(
+                        program,
+                        pid,
+                        "suite ignored SIGTERM; sending SIGKILL to its process group"
+                    );
+                    kill_group(pid, libc::SIGKILL);
+                    reaper.await
+                }
+            }
+        }
+    };
+    let duration = started.elapsed();
+    let reaped = joined
+        .map_err(|join| std::io::Error::other(join.to_string()))
+        .and_then(|result| result)
+        .map_err(|source| ProcessError::Wait {
+            program: program.clone(),
+            source,
+        })?;
+    // Leftover children (daemons, hung workers) of a finished suite must not outlive it.
+    kill_group(pid, libc::SIGKILL);
+    let stdout_tail = join_tail(stdout).await;
+    let stderr_tail = join_tail(stderr).await;
+    Ok(ProcessOutcome {
+        exit_code: reaped.status.code(),
+        signal: reaped.status.signal(),
+        timed_out,
+        duration,
+        peak_rss_bytes: reaped.peak_rss_bytes,
+        stdout_tail,
+        stderr_tail,
+    })
+}
+
+fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: killpg has no memory-safety preconditions; a stale group id yields ESRCH.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+fn wait4(pid: libc::pid_t) -> std::io::Result<Reaped> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are valid, exclusively borrowed out-pointers.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    // On Linux ru_maxrss is in KiB.
+    let peak_rss_bytes = u64::try_from(usage.ru_maxrss)
+        .ok()
+        .filter(|kib| *kib > 0)
+        .map(|kib| kib * 1024);
+    Ok(Reaped {
+        status: std::process::ExitStatus::from_raw(status),
+        peak_rss_bytes,
+    })
+}
+
+/// Reads a stream to its end, keeping only the last `OUTPUT_TAIL_BYTES`.
+fn read_tail(mut stream: impl Read) -> String {
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.extend_from_slice(&buffer[..n]);
+                if tail.len() > 2 * OUTPUT_TAIL_BYTES {
+                    tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
+                }
+            }
+        }
+    }
+    if tail.len() > OUTPUT_TAIL_BYTES {
+        tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+async fn join_tail(handle: Option<tokio::task::JoinHandle<String>>) -> String {
+    match handle {
+        Some(handle) => handle.await.unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec<'a>(
+        argv: &'a [String],
+        env: &'a BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> ProcessSpec<'a> {
+        ProcessSpec {
+            argv,
+            working_dir: Path::new("/"),
+            env,
+            timeout,
+            kill_grace: Duration::from_millis(300),
+        }
+    }
+
+    fn argv(parts: &[&str]) -> Vec<String> {
+        parts.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn reports_exit_code_output_and_peak_rss() {
+        let env = BTreeMap::from([("GREETING".to_owned(), "hello".to_owned())]);
+        let argv = argv(&["sh", "-c", "echo $GREETING; echo oops >&2; exit 3"]);
+        let outcome = run(&spec(&argv, &env, Duration::from_secs(10)))
+            .await
+            .expect("runs");
+        assert_eq!(outcome.exit_code, Some(3));
+        assert_eq!(outcome.stdout_tail, "hello\n");
+        assert_eq!(outcome.stderr_tail, "oops\n");
+        assert!(!outcome.timed_out);
+        assert!(outcome.peak_rss_bytes.is_some_and(|b| b > 0));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group_even_when_sigterm_is_ignored() {
+        let env = BTreeMap::new();
+        let argv = argv(&["sh", "-c", "trap '' TERM; sleep 30 & sleep 30; wait"]);
+        let outcome = run(&spec(&argv, &env, Duration::from_millis(200)))
+            .await
+            .expect("runs");
+        assert!(outcome.timed_out);
+        assert_eq!(outcome.signal, Some(libc::SIGKILL));
+        assert!(outcome.duration < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error_naming_it() {
+        let env = BTreeMap::new();
+        let argv = argv(&["/nonexistent/testmeter-no-such-program"]);
+        let error = run(&spec(&argv, &env, Duration::from_secs(1)))
+            .await
+            .expect_err("no such program");
+        assert_eq!(
+            error.to_string(),
+            "failed to start \"/nonexistent/testmeter-no-such-program\" in /"
+        );
+    }
+}
