@@ -93,7 +93,7 @@ impl Agent {
         let mut catalog = Catalog::default();
         let mut catalog_errors = Vec::new();
         for failure in &load_failures {
-            tracing::error!(path = %failure.path.display(), error = %failure.error, "plugin not loaded");
+            tracing::error!(path = %failure.path.display(), error = %error_chain(&failure.error), "plugin not loaded");
             self_metrics.plugin_error(&file_label(&failure.path), failure.error.reason());
         }
         for plugin in &plugins {
@@ -221,7 +221,7 @@ impl Agent {
         }
         if let Err(error) = &result {
             self.self_metrics.plugin_error(&name, error.reason());
-            tracing::error!(plugin = name, suite = run.suite, %error, "plugin derivation failed; its last good values stay exported");
+            tracing::error!(plugin = name, suite = run.suite, error = %error_chain(error), "plugin derivation failed; its last good values stay exported");
         }
         PluginOutcome {
             plugin: name,

@@ -27,7 +27,7 @@ pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
         }
     );
     for failure in &agent.load_failures {
-        let _ = writeln!(out, "  plugin not loaded: {}", failure.error);
+        let _ = writeln!(out, "  plugin not loaded: {}", error_chain(&failure.error));
     }
     for error in &agent.catalog_errors {
         let _ = writeln!(out, "  metric refused: {error}");
@@ -84,7 +84,12 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
                 }
             }
             Err(error) => {
-                let _ = writeln!(out, "  plugin {} failed: {error}", plugin.plugin);
+                let _ = writeln!(
+                    out,
+                    "  plugin {} failed: {}",
+                    plugin.plugin,
+                    error_chain(error)
+                );
             }
         }
         for rejection in &plugin.rejected {

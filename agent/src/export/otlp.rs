@@ -15,7 +15,7 @@ pub enum OtlpError {
         variable: &'static str,
         value: String,
     },
-    #[error("failed to build the OTLP {protocol} exporter: {source}")]
+    #[error("failed to build the OTLP {protocol} exporter")]
     Build {
         protocol: &'static str,
         #[source]

@@ -13,7 +13,7 @@ pub enum ParseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("failed to parse JUnit XML {path}: {source}")]
+    #[error("failed to parse JUnit XML {path}")]
     Junit {
         path: PathBuf,
         #[source]

@@ -43,27 +43,24 @@ impl Default for SandboxLimits {
 /// Why a plugin could not be loaded or a call failed. Only that plugin's call fails.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
-    #[error("failed to compile plugin {path}: {source:#}")]
+    #[error("failed to compile plugin {path}: {cause:#}")]
     Compile {
         path: PathBuf,
-        #[source]
-        source: wasmtime::Error,
+        cause: wasmtime::Error,
     },
-    #[error("plugin {path} does not implement the testmeter:plugin@0.1.0 metrics-plugin world: {source:#}")]
+    #[error("plugin {path} does not implement the testmeter:plugin@0.1.0 metrics-plugin world: {cause:#}")]
     Link {
         path: PathBuf,
-        #[source]
-        source: wasmtime::Error,
+        cause: wasmtime::Error,
     },
     #[error("plugin {plugin} exceeded its {timeout:?} time budget")]
     Timeout { plugin: String, timeout: Duration },
     #[error("plugin {plugin} exceeded its {limit}-byte memory limit")]
     Memory { plugin: String, limit: usize },
-    #[error("plugin {plugin} trapped: {source:#}")]
+    #[error("plugin {plugin} trapped: {cause:#}")]
     Trap {
         plugin: String,
-        #[source]
-        source: wasmtime::Error,
+        cause: wasmtime::Error,
     },
     #[error("plugin {plugin} returned {count} samples, over the limit of {limit}")]
     Output {
@@ -73,11 +70,8 @@ pub enum PluginError {
     },
     #[error("plugin {plugin} failed to derive: {message}")]
     Guest { plugin: String, message: String },
-    #[error("failed to set up the plugin engine: {source:#}")]
-    Engine {
-        #[source]
-        source: wasmtime::Error,
-    },
+    #[error("failed to set up the plugin engine: {cause:#}")]
+    Engine { cause: wasmtime::Error },
 }
 
 impl PluginError {
@@ -154,12 +148,12 @@ impl PluginRuntime {
     pub fn new(limits: SandboxLimits) -> Result<Self, PluginError> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
-        let engine = Engine::new(&config).map_err(|source| PluginError::Engine { source })?;
+        let engine = Engine::new(&config).map_err(|cause| PluginError::Engine { cause })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|source| PluginError::Engine { source })?;
+            .map_err(|cause| PluginError::Engine { cause })?;
         MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|source| PluginError::Engine { source })?;
+            .map_err(|cause| PluginError::Engine { cause })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let engine = engine.clone();
@@ -172,7 +166,7 @@ impl PluginRuntime {
                         engine.increment_epoch();
                     }
                 })
-                .map_err(|e| PluginError::Engine { source: e.into() })?
+                .map_err(|e| PluginError::Engine { cause: e.into() })?
         };
         Ok(Self {
             engine,
@@ -188,17 +182,17 @@ impl PluginRuntime {
     /// Compiles and links a component, then calls its `describe`.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
         let component =
-            Component::from_file(&self.engine, path).map_err(|source| PluginError::Compile {
+            Component::from_file(&self.engine, path).map_err(|cause| PluginError::Compile {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .and_then(MetricsPluginPre::new)
-            .map_err(|source| PluginError::Link {
+            .map_err(|cause| PluginError::Link {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         let label = path.file_stem().map_or_else(
             || path.display().to_string(),
@@ -209,7 +203,7 @@ impl PluginRuntime {
             Ok(instance) => instance.call_describe(&mut store).await,
             Err(error) => Err(error),
         }
-        .map_err(|source| self.classify(&label, &store, source))?;
+        .map_err(|cause| self.classify(&label, &store, cause))?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             decl: info.into(),
@@ -230,7 +224,7 @@ impl PluginRuntime {
             Ok(instance) => instance.call_derive(&mut store, &input).await,
             Err(error) => Err(error),
         }
-        .map_err(|source| self.classify(name, &store, source))?;
+        .map_err(|cause| self.classify(name, &store, cause))?;
         let samples = result.map_err(|message| PluginError::Guest {
             plugin: name.to_owned(),
             message,
@@ -261,7 +255,7 @@ impl PluginRuntime {
         &self,
         plugin: &str,
         store: &Store<HostState>,
-        source: wasmtime::Error,
+        cause: wasmtime::Error,
     ) -> PluginError {
         let plugin = plugin.to_owned();
         if store.data().limiter.memory_exceeded {
@@ -270,12 +264,12 @@ impl PluginRuntime {
                 limit: self.limits.memory_bytes,
             };
         }
-        match source.downcast_ref::<Trap>() {
+        match cause.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PluginError::Timeout {
                 plugin,
                 timeout: self.limits.call_timeout,
             },
-            _ => PluginError::Trap { plugin, source },
+            _ => PluginError::Trap { plugin, cause },
         }
     }
 }

@@ -26,9 +26,7 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "suite exited with {status} and wrote no report at {path}; stderr ends with: {stderr_tail}"
-    )]
+    #[error("suite exited with {status} and wrote no report at {path}{}", stderr_note(.stderr_tail))]
     NoReport {
         path: PathBuf,
         status: String,
@@ -103,7 +101,7 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         suite.artifact_max_bytes,
     );
     for error in artifact_errors {
-        tracing::warn!(suite = suite.name, error = %error, "artifact skipped");
+        tracing::warn!(suite = suite.name, error = %crate::agent::error_chain(&error), "artifact skipped");
     }
     Ok(SuiteRun {
         suite: suite.name.clone(),
@@ -116,6 +114,14 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         report,
         artifacts,
     })
+}
+
+fn stderr_note(stderr_tail: &str) -> String {
+    if stderr_tail.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr ends with: {stderr_tail}")
+    }
 }
 
 fn last_lines(text: &str, count: usize) -> String {

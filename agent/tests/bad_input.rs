@@ -1,0 +1,168 @@
+//! Bad input gets a clear error that names the path, is counted in the self-metrics, and the
+//! rest keeps going: missing config, unknown key, a command that does not exist, a missing or
+//! malformed JUnit report, and a corrupt `.wasm` next to a good plugin.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::{built_plugins_dir, osworld_config, testmeter_bin, wait_for, Guard};
+
+fn testmeter(args: &[&str], config: &Path) -> Output {
+    Command::new(testmeter_bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "off")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .expect("testmeter runs")
+}
+
+fn redact(text: &str, dir: &Path) -> String {
+    text.replace(&dir.display().to_string(), "[TEMP_DIR]")
+}
+
+#[test]
+fn missing_config_names_the_path_and_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = testmeter(&["once"], &dir.path().join("missing.toml"));
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(redact(&String::from_utf8_lossy(&output.stderr), dir.path()));
+}
+
+#[test]
+fn unknown_config_key_names_key_line_and_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("testmeter.toml");
+    std::fs::write(
+        &config,
+        "plugins_dir = \"plugins\"\n\n[prometheus]\nlisten_addr = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let output = testmeter(&["once"], &config);
+    assert_eq!(output.status.code(), Some(2));
+    insta::assert_snapshot!(redact(&String::from_utf8_lossy(&output.stderr), dir.path()));
+}
+
+/// Suites that cannot produce a report, and a plugins dir with a corrupt `.wasm` beside the
+/// real osworld plugin.
+fn broken_setup(dir: &Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    std::fs::copy(
+        built_plugins_dir().join("osworld.wasm"),
+        plugins.join("osworld.wasm"),
+    )
+    .expect("copy");
+    std::fs::write(
+        plugins.join("corrupt.wasm"),
+        b"\0asm\x0d\x00\x01\x00not a component",
+    )
+    .expect("write");
+    std::fs::write(plugins.join("README.txt"), b"not a plugin").expect("write");
+    plugins
+}
+
+const BROKEN_SUITES: &str = r#"
+[[suite]]
+name = "no-such-command"
+system = "osworld"
+command = ["testmeter-test-no-such-command", "--junitxml=junit.xml"]
+junit = "no-such-command.xml"
+
+[[suite]]
+name = "no-report"
+system = "osworld"
+command = ["sh", "-c", "echo collected 0 items >&2; exit 4"]
+junit = "no-report.xml"
+
+[[suite]]
+name = "malformed-report"
+system = "osworld"
+command = ["sh", "-c", "printf '<testsuites><testsuite name=\"x\"><testcase' > malformed.xml; exit 1"]
+junit = "malformed.xml"
+"#;
+
+#[test]
+fn once_reports_each_broken_suite_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    broken_setup(dir.path());
+    let config = dir.path().join("testmeter.toml");
+    std::fs::write(
+        &config,
+        format!("plugins_dir = \"plugins\"\n{BROKEN_SUITES}"),
+    )
+    .expect("write");
+    let output = testmeter(&["once"], &config);
+    assert_eq!(output.status.code(), Some(1), "something could not run");
+    insta::assert_snapshot!(redact(&String::from_utf8_lossy(&output.stdout), dir.path()));
+}
+
+#[test]
+fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = broken_setup(dir.path());
+    let port = support::free_port();
+    let config = osworld_config(
+        dir.path(),
+        &plugins,
+        &format!("[prometheus]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let good = std::fs::read_to_string(&config).expect("read");
+    let broken = BROKEN_SUITES.replace(
+        "junit = \"",
+        &format!(
+            "working_dir = {:?}\njunit = \"",
+            dir.path().display().to_string()
+        ),
+    );
+    std::fs::write(&config, format!("{good}\n{broken}")).expect("write");
+    let _agent = Guard::spawn(
+        "testmeter run",
+        Command::new(testmeter_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let exposition = wait_for(
+        "all four suites to have run",
+        Duration::from_secs(60),
+        || {
+            let body = ureq::get(&url)
+                .call()
+                .ok()?
+                .body_mut()
+                .read_to_string()
+                .ok()?;
+            let runs = body
+                .lines()
+                .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
+                .count();
+            (runs == 4).then_some(body)
+        },
+    );
+    let mut counted: Vec<&str> = exposition
+        .lines()
+        .filter(|l| {
+            l.starts_with("testmeter_suite_runs_total{")
+                || l.starts_with("testmeter_plugin_errors_total{")
+                || l.starts_with("genesis_osworld_tasks_total{")
+        })
+        .collect();
+    counted.sort_unstable();
+    insta::assert_yaml_snapshot!(counted);
+    let health = ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
+        .call()
+        .expect("healthz")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    assert_eq!(health, "ok\n");
+}

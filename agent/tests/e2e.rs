@@ -1,0 +1,200 @@
+//! End to end with real parts: the osworld plugin built from source, the real pytest example
+//! suite, `testmeter run` scraped by a real Prometheus and pushing OTLP/gRPC to a real rotel
+//! collector, and `testmeter once` pushing OTLP/HTTP (configured through OTEL_* variables)
+//! to a second rotel.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{
+    built_plugins_dir, osworld_config, testmeter_bin, wait_for, Guard, Prometheus, Rotel,
+};
+
+const OSWORLD_METRICS: &[&str] = &[
+    "genesis_osworld_memory_usage_bytes",
+    "genesis_osworld_step_count",
+    "genesis_osworld_success_rate",
+    "genesis_osworld_task_duration_seconds",
+    "genesis_osworld_tasks_passed",
+    "genesis_osworld_tasks_total",
+];
+
+fn results_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("the suite wrote its results JSON"))
+        .expect("results JSON parses")
+}
+
+#[test]
+fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
+    let plugins = built_plugins_dir();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_dir = dir.path().join("run");
+    let once_dir = dir.path().join("once");
+    std::fs::create_dir_all(&run_dir).expect("mkdir");
+    std::fs::create_dir_all(&once_dir).expect("mkdir");
+
+    let grpc_collector = Rotel::start(&run_dir);
+    let http_collector = Rotel::start(&once_dir);
+    let metrics_port = support::free_port();
+    let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{metrics_port}"));
+
+    // `testmeter run`: OTLP over gRPC from the config file, /metrics scraped by Prometheus.
+    let run_config = osworld_config(
+        &run_dir,
+        plugins,
+        &format!(
+            "[prometheus]\nlisten = \"127.0.0.1:{metrics_port}\"\n[otlp]\nendpoint = \"http://127.0.0.1:{}\"\nprotocol = \"grpc\"\ninterval = \"1s\"\n",
+            grpc_collector.grpc_port
+        ),
+    );
+    let run_log = std::fs::File::create(run_dir.join("testmeter.log")).expect("log file");
+    let mut agent = Guard::spawn(
+        "testmeter run",
+        Command::new(testmeter_bin())
+            .args(["run", "--config"])
+            .arg(&run_config)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(run_log.try_clone().expect("clone"))
+            .stderr(run_log),
+    );
+
+    wait_for(
+        "Prometheus to scrape the first run",
+        Duration::from_secs(90),
+        || {
+            let ready = prometheus
+                .value("sum(genesis_osworld_tasks_total)")
+                .is_some()
+                && prometheus
+                    .value("testmeter_suite_runs_total{suite=\"osworld\"}")
+                    .is_some();
+            ready.then_some(())
+        },
+    );
+    let results = results_json(&run_dir.join("osworld_results.json"));
+    let success_rate = results["success_rate"].as_f64().expect("success_rate");
+    let total = results["total_tasks"].as_f64().expect("total_tasks");
+    let passed = results["passed_tasks"].as_f64().expect("passed_tasks");
+    assert!(passed < total, "the example fails one task by design");
+
+    let all = prometheus
+        .value("genesis_osworld_success_rate{task_category=\"all\"}")
+        .expect("one overall success-rate series");
+    assert!(
+        (all - success_rate * 100.0).abs() < 1e-9,
+        "{all} vs {success_rate} x 100"
+    );
+    assert_eq!(
+        prometheus.value("genesis_osworld_tasks_total{status=\"passed\"}"),
+        Some(passed)
+    );
+    assert_eq!(
+        prometheus.value("genesis_osworld_tasks_total{status=\"failed\"}"),
+        Some(total - passed)
+    );
+    assert_eq!(
+        prometheus.value("genesis_osworld_tasks_passed"),
+        Some(passed)
+    );
+    assert_eq!(
+        prometheus.value("sum(genesis_osworld_task_duration_seconds_count)"),
+        Some(total),
+        "one duration observation per task"
+    );
+    for (category, stats) in results["category_stats"]
+        .as_object()
+        .expect("category_stats")
+    {
+        let expected = 100.0 * stats["passed"].as_f64().expect("passed")
+            / stats["total"].as_f64().expect("total");
+        let got = prometheus.value(&format!(
+            "genesis_osworld_success_rate{{task_category=\"{category}\"}}"
+        ));
+        assert_eq!(got, Some(expected), "category {category}");
+    }
+    assert_eq!(
+        prometheus.value("testmeter_suite_runs_total{suite=\"osworld\",result=\"failed\"}"),
+        Some(1.0)
+    );
+    assert!(prometheus
+        .value("testmeter_last_success_timestamp_seconds{suite=\"osworld\"}")
+        .is_some());
+
+    // The names as stored by Prometheus, character for character: no unit or _total suffixes.
+    let mut names: Vec<String> = prometheus
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("genesis_") || n.starts_with("testmeter_"))
+        .collect();
+    names.sort();
+    insta::assert_yaml_snapshot!("prometheus_metric_names", names);
+
+    let grpc_names = wait_for(
+        "the gRPC collector to receive the plugin metrics",
+        Duration::from_secs(30),
+        || {
+            let names = grpc_collector.metric_names();
+            OSWORLD_METRICS
+                .iter()
+                .all(|m| names.iter().any(|n| n == m))
+                .then_some(names)
+        },
+    );
+
+    let status = agent.terminate(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "testmeter run exits 0 on SIGTERM, got {status:?}"
+    );
+
+    // `testmeter once`: OTLP over HTTP, configured only through the standard variables.
+    let once_config = osworld_config(
+        &once_dir,
+        plugins,
+        "[prometheus]\nlisten = \"127.0.0.1:0\"\n",
+    );
+    let once = Command::new(testmeter_bin())
+        .args(["once", "--config"])
+        .arg(&once_config)
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", http_collector.http_port),
+        )
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_SERVICE_NAME", "testmeter-e2e")
+        .output()
+        .expect("testmeter once runs");
+    assert!(
+        once.status.success(),
+        "a failing test is not a failed run: {}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let http_names = wait_for(
+        "the HTTP collector to receive the plugin metrics",
+        Duration::from_secs(30),
+        || {
+            let names = http_collector.metric_names();
+            OSWORLD_METRICS
+                .iter()
+                .all(|m| names.iter().any(|n| n == m))
+                .then_some(names)
+        },
+    );
+    let plugin_names = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| n.starts_with("genesis_"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(plugin_names(&grpc_names), plugin_names(&http_names));
+    assert_eq!(plugin_names(&grpc_names), OSWORLD_METRICS);
+    assert!(
+        http_collector
+            .output()
+            .contains("service.name: Str(testmeter-e2e)"),
+        "OTEL_SERVICE_NAME names the resource"
+    );
+}

@@ -1,0 +1,178 @@
+//! The osworld plugin, built from source as a real wasm component, on real pytest output
+//! (`tests/fixtures/osworld/`, made by its `regenerate.sh`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use testmeter::catalog::{Catalog, Sample};
+use testmeter::model::{Artifact, SuiteRun};
+use testmeter::parse::parse_junit_file;
+use testmeter::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+
+fn fixture(name: &str) -> PathBuf {
+    support::repo_root()
+        .join("tests/fixtures/osworld")
+        .join(name)
+}
+
+fn run_with(artifacts: Vec<Artifact>, peak_rss_bytes: Option<u64>) -> SuiteRun {
+    SuiteRun {
+        suite: "osworld".to_owned(),
+        system: "osworld".to_owned(),
+        labels: BTreeMap::new(),
+        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        duration: Duration::from_millis(420),
+        exit_code: Some(1),
+        peak_rss_bytes,
+        report: parse_junit_file(&fixture("junit.xml")).expect("fixture parses"),
+        artifacts,
+    }
+}
+
+fn results_artifact(content: Vec<u8>) -> Artifact {
+    Artifact {
+        name: "results/osworld_results.json".to_owned(),
+        content,
+    }
+}
+
+async fn load() -> (PluginRuntime, LoadedPlugin) {
+    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+    let plugin = runtime
+        .load(&support::built_plugins_dir().join("osworld.wasm"))
+        .await
+        .expect("the osworld plugin loads");
+    (runtime, plugin)
+}
+
+/// `metric{k="v"} value` lines in emission order, for snapshots.
+fn lines(samples: &[Sample]) -> Vec<String> {
+    samples
+        .iter()
+        .map(|s| {
+            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            format!("{}{{{}}} {}", s.metric, labels.join(","), s.value)
+        })
+        .collect()
+}
+
+/// Every sample passes the catalog built from the plugin's own declarations.
+fn assert_declared(plugin: &LoadedPlugin, samples: &[Sample]) {
+    let mut catalog = Catalog::default();
+    assert_eq!(catalog.register(&plugin.decl), vec![]);
+    for sample in samples {
+        if let Err(rejection) = catalog.check(&plugin.decl.name, sample) {
+            panic!("plugin emitted an undeclared sample: {rejection}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn declares_the_names_dashboards_query() {
+    let (_runtime, plugin) = load().await;
+    let declared: Vec<String> = plugin
+        .decl
+        .metrics
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} [{}] {{{}}} buckets={:?}",
+                m.kind.as_str(),
+                m.name,
+                m.unit,
+                m.label_keys.join(","),
+                m.buckets
+            )
+        })
+        .collect();
+    insta::assert_yaml_snapshot!(declared);
+    assert_eq!(plugin.decl.systems, vec!["osworld"]);
+    let slos: Vec<String> = plugin
+        .decl
+        .slos
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} for {}s: {}",
+                s.name, s.severity, s.for_seconds, s.expr
+            )
+        })
+        .collect();
+    insta::assert_yaml_snapshot!(slos);
+}
+
+#[tokio::test]
+async fn derives_from_the_results_artifact() {
+    let (runtime, plugin) = load().await;
+    let content = std::fs::read(fixture("osworld_results.json")).expect("fixture");
+    let results: serde_json::Value = serde_json::from_slice(&content).expect("json");
+    let samples = runtime
+        .derive(
+            &plugin,
+            &run_with(vec![results_artifact(content)], Some(40_000_000)),
+        )
+        .await
+        .expect("derives");
+    assert_declared(&plugin, &samples);
+    let overall = samples
+        .iter()
+        .find(|s| {
+            s.metric == "genesis_osworld_success_rate"
+                && s.labels == [("task_category".to_owned(), "all".to_owned())]
+        })
+        .expect("overall success rate");
+    assert_eq!(
+        overall.value,
+        results["success_rate"].as_f64().expect("rate") * 100.0
+    );
+    insta::assert_yaml_snapshot!(lines(&samples));
+}
+
+#[tokio::test]
+async fn falls_back_to_test_outcomes_without_an_artifact() {
+    let (runtime, plugin) = load().await;
+    let samples = runtime
+        .derive(&plugin, &run_with(vec![], None))
+        .await
+        .expect("derives");
+    assert_declared(&plugin, &samples);
+    assert!(
+        !samples
+            .iter()
+            .any(|s| s.metric == "genesis_osworld_memory_usage_bytes"),
+        "no RSS measured and no artifact: the memory series is absent, not zero"
+    );
+    // 8 passed and 1 failed task; the skipped VM test is not a task.
+    insta::assert_yaml_snapshot!(lines(&samples));
+}
+
+#[tokio::test]
+async fn a_malformed_results_document_is_an_error_not_a_fallback() {
+    let (runtime, plugin) = load().await;
+    let bad = br#"{"detailed_results": [{"task_id": 1}], "success_rate": "high"}"#.to_vec();
+    let error = runtime
+        .derive(&plugin, &run_with(vec![results_artifact(bad)], None))
+        .await
+        .expect_err("malformed artifact");
+    assert_eq!(error.reason(), "error");
+    insta::assert_snapshot!(error.to_string());
+}
+
+#[tokio::test]
+async fn a_corrupt_wasm_file_is_a_load_error_naming_the_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("corrupt.wasm");
+    std::fs::write(&path, b"\0asm\x0d\x00\x01\x00garbage").expect("write");
+    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+    let error = runtime.load(&path).await.expect_err("corrupt");
+    assert!(matches!(error, PluginError::Compile { .. }), "{error:?}");
+    assert_eq!(error.reason(), "load");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("failed to compile plugin {}: ", path.display())),
+        "{message}"
+    );
+}

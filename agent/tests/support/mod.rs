@@ -1,0 +1,359 @@
+//! Shared helpers of the integration tests: the repo's paths, a freshly built plugin dir, the
+//! Python venv, free loopback ports, and child processes that are stopped when dropped.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("agent/ has a parent")
+        .to_path_buf()
+}
+
+/// The testmeter binary built for this test run.
+pub fn testmeter_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_testmeter"))
+}
+
+/// The Python venv made by `scripts/setup.sh` (override with TESTMETER_VENV).
+pub fn venv() -> PathBuf {
+    let venv = std::env::var_os("TESTMETER_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    assert!(
+        venv.join("bin/python").exists(),
+        "no Python venv at {}: run scripts/setup.sh first",
+        venv.display()
+    );
+    venv
+}
+
+pub fn venv_python() -> PathBuf {
+    venv().join("bin/python")
+}
+
+/// The rotel collector binary shipped in the `rotel` PyPI package.
+pub fn rotel_agent() -> PathBuf {
+    let lib = venv().join("lib");
+    for entry in std::fs::read_dir(&lib).expect("venv lib dir") {
+        let candidate = entry
+            .expect("dir entry")
+            .path()
+            .join("site-packages/rotel/rotel-agent");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    panic!(
+        "rotel-agent not found under {}: run scripts/setup.sh",
+        lib.display()
+    );
+}
+
+/// Builds every plugin from source for wasm32-wasip2, in a target dir of its own so it never
+/// waits on the lock of the `cargo test` that runs us, and returns a dir holding the `.wasm`s.
+pub fn built_plugins_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let target_dir = root.join("target/test-plugins");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                "testmeter-plugin-osworld",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed");
+        let dir = target_dir.join("plugins");
+        std::fs::create_dir_all(&dir).expect("plugins dir");
+        std::fs::copy(
+            target_dir.join("wasm32-wasip2/release/testmeter_plugin_osworld.wasm"),
+            dir.join("osworld.wasm"),
+        )
+        .expect("copy plugin");
+        dir
+    })
+}
+
+/// A port that was free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// A child process that is sent SIGTERM, then SIGKILL, when dropped.
+pub struct Guard {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl Guard {
+    pub fn spawn(name: &'static str, command: &mut Command) -> Self {
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {name}: {e}"));
+        Self { name, child }
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for the exit status.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if self.terminate(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `probe` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Removes ANSI colour codes.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A real rotel OTLP collector on loopback that logs every metric it receives to a file.
+pub struct Rotel {
+    pub grpc_port: u16,
+    pub http_port: u16,
+    log: PathBuf,
+    _guard: Guard,
+}
+
+impl Rotel {
+    pub fn start(dir: &Path) -> Self {
+        let grpc_port = free_port();
+        let http_port = free_port();
+        let log = dir.join("rotel.log");
+        let out = std::fs::File::create(&log).expect("rotel log");
+        let guard = Guard::spawn(
+            "rotel-agent",
+            Command::new(rotel_agent())
+                .args(["start", "--otlp-grpc-endpoint"])
+                .arg(format!("127.0.0.1:{grpc_port}"))
+                .arg("--otlp-http-endpoint")
+                .arg(format!("127.0.0.1:{http_port}"))
+                .args([
+                    "--exporter",
+                    "blackhole",
+                    "--debug-log",
+                    "metrics",
+                    "--debug-log-verbosity",
+                    "detailed",
+                ])
+                .arg("--pid-file")
+                .arg(dir.join("rotel.pid"))
+                .stdout(out.try_clone().expect("clone log handle"))
+                .stderr(out),
+        );
+        let rotel = Self {
+            grpc_port,
+            http_port,
+            log,
+            _guard: guard,
+        };
+        wait_for("rotel to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", grpc_port)).ok()?;
+            std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()
+        });
+        rotel
+    }
+
+    /// What rotel printed so far, without colours.
+    pub fn output(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// The metric names rotel received, sorted and deduplicated.
+    pub fn metric_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .output()
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("-> Name: "))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// A real Prometheus server on loopback, scraping `target` every second.
+pub struct Prometheus {
+    pub port: u16,
+    _guard: Guard,
+}
+
+impl Prometheus {
+    pub fn start(dir: &Path, target: &str) -> Self {
+        let port = free_port();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: testmeter\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("prometheus config");
+        let log = std::fs::File::create(dir.join("prometheus.log")).expect("prometheus log");
+        let guard = Guard::spawn(
+            "prometheus",
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("tsdb").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(log.try_clone().expect("clone log handle"))
+                .stderr(log),
+        );
+        let prometheus = Self {
+            port,
+            _guard: guard,
+        };
+        wait_for("prometheus to be ready", Duration::from_secs(30), || {
+            ureq::get(&format!("http://127.0.0.1:{port}/-/ready"))
+                .call()
+                .ok()
+        });
+        prometheus
+    }
+
+    /// Runs an instant query and returns its result vector.
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let body: serde_json::Value =
+            ureq::get(&format!("http://127.0.0.1:{}/api/v1/query", self.port))
+                .query("query", promql)
+                .call()
+                .expect("query prometheus")
+                .body_mut()
+                .read_json()
+                .expect("json answer");
+        assert_eq!(body["status"], "success", "query {promql} failed: {body}");
+        body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The single value of an instant query, if the result has exactly one series.
+    pub fn value(&self, promql: &str) -> Option<f64> {
+        match self.query(promql).as_slice() {
+            [one] => one["value"][1].as_str()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Every metric name Prometheus has stored.
+    pub fn names(&self) -> Vec<String> {
+        let body: serde_json::Value = ureq::get(&format!(
+            "http://127.0.0.1:{}/api/v1/label/__name__/values",
+            self.port
+        ))
+        .call()
+        .expect("label values")
+        .body_mut()
+        .read_json()
+        .expect("json answer");
+        body["data"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Writes a testmeter config for the osworld example suite that keeps its report and results
+/// under `dir`, so test runs never write into the repo.
+pub fn osworld_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
+    let example = repo_root().join("examples/osworld");
+    let config = format!(
+        r#"plugins_dir = {plugins:?}
+{extra}
+[[suite]]
+name = "osworld"
+system = "osworld"
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml={junit}"]
+working_dir = {example:?}
+junit = {junit:?}
+artifacts = [{results:?}]
+env = {{ OSWORLD_RESULTS = {results:?}, PYTHONDONTWRITEBYTECODE = "1" }}
+timeout = "2m"
+interval = "1h"
+"#,
+        plugins = plugins_dir.display().to_string(),
+        python = venv_python().display().to_string(),
+        example = example.display().to_string(),
+        junit = dir.join("junit.xml").display().to_string(),
+        results = dir.join("osworld_results.json").display().to_string(),
+    );
+    let path = dir.join("testmeter.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}

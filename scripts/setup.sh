@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what testmeter's build, examples and tests need on a fresh Debian machine:
+# the wasm32-wasip2 Rust target, Debian's prometheus (with promtool), and a Python venv at
+# .venv with pytest (the example suites) and rotel (a real OTLP collector for the tests).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "setup: adding the wasm32-wasip2 Rust target"
+    rustup target add wasm32-wasip2
+fi
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    echo "setup: installing Debian's prometheus"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# Debian's package may start a system Prometheus on :9090; the tests start their own.
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating the Python venv .venv"
+    python3 -m venv .venv
+fi
+if ! .venv/bin/python -c "import pytest, rotel" 2>/dev/null; then
+    echo "setup: installing Python packages into .venv"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+fi
+echo "setup: ok"
