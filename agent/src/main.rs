@@ -100,20 +100,15 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
     let outcomes = agent.run_all_once().await;
     print!("{}", testmeter::summary::render(&agent, &outcomes));
     let mut healthy = agent.load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
-    if let Some(target) = &agent.telemetry.otlp {
-        // Shutdown flushes; run it off the async workers (the gRPC exporter blocks on them).
-        let telemetry = agent.telemetry.provider.clone();
-        let flushed = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
-        match flushed {
-            Ok(Ok(())) => tracing::info!(protocol = target.protocol_name(), "OTLP metrics flushed"),
-            Ok(Err(error)) => {
-                tracing::error!(%error, "OTLP flush failed");
-                healthy = false;
+    match agent.telemetry.shutdown().await {
+        Ok(()) => {
+            if let Some(target) = &agent.telemetry.otlp {
+                tracing::info!(protocol = target.protocol_name(), "OTLP metrics flushed");
             }
-            Err(error) => {
-                tracing::error!(%error, "OTLP flush task failed");
-                healthy = false;
-            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "metrics flush failed");
+            healthy = false;
         }
     }
     Ok(if healthy {
@@ -138,11 +133,8 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     tracing::info!("shutting down");
     suites.abort();
     server.abort();
-    let provider = agent.telemetry.provider.clone();
-    match tokio::task::spawn_blocking(move || provider.shutdown()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "metrics shutdown incomplete"),
-        Err(error) => tracing::warn!(%error, "metrics shutdown task failed"),
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::warn!(%error, "metrics shutdown incomplete");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -72,6 +72,9 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
         run.duration.as_secs_f64(),
         run.exit_code.map_or_else(|| "none (signal)".to_owned(), |c| c.to_string()),
     );
+    for (name, message) in failed_cases(&run.report) {
+        let _ = writeln!(out, "  failed: {name}: {message}");
+    }
     if outcome.plugins.is_empty() {
         let _ = writeln!(out, "  no plugin handles system {:?}", outcome.system);
     }
@@ -96,6 +99,27 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
             let _ = writeln!(out, "    rejected: {rejection}");
         }
     }
+}
+
+/// `classname::name` and the first line of the message of every failed or errored case.
+fn failed_cases(report: &quick_junit::Report) -> Vec<(String, String)> {
+    let cases = report.test_suites.iter().flat_map(|s| &s.test_cases);
+    cases
+        .filter_map(|case| match &case.status {
+            quick_junit::TestCaseStatus::NonSuccess { message, .. } => {
+                let name = match &case.classname {
+                    Some(classname) => format!("{}::{}", classname.as_str(), case.name.as_str()),
+                    None => case.name.as_str().to_owned(),
+                };
+                let message = message
+                    .as_ref()
+                    .and_then(|m| m.as_str().lines().next().map(str::to_owned))
+                    .unwrap_or_else(|| "(no message)".to_owned());
+                Some((name, message))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// One line per series, aligned, in metric and label order.

@@ -62,10 +62,13 @@ impl Telemetry {
             .map_err(|e| ExportError::Flush(e.to_string()))
     }
 
-    /// Flushes and stops the readers.
-    pub fn shutdown(&self) -> Result<(), ExportError> {
-        self.provider
-            .shutdown()
+    /// Flushes OTLP and stops the readers. Runs on a blocking thread: the gRPC exporter's
+    /// shutdown waits on the async workers and would stall if it ran on one of them.
+    pub async fn shutdown(&self) -> Result<(), ExportError> {
+        let provider = self.provider.clone();
+        tokio::task::spawn_blocking(move || provider.shutdown())
+            .await
+            .map_err(|e| ExportError::Flush(e.to_string()))?
             .map_err(|e| ExportError::Flush(e.to_string()))
     }
 }

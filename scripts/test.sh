@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: set up, check formatting and lints (host and wasm32-wasip2), build the
+# plugins, then run every test. Tests start real Prometheus and rotel servers on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+cargo fmt --all --check
+cargo clippy -p testmeter -p xtask --all-targets -- -D warnings
+cargo clippy --release --target wasm32-wasip2 -p testmeter-plugin-osworld -- -D warnings
+cargo plugins
+# insta: never write snapshots in CI; a changed snapshot fails the run.
+CI="${CI:-true}" cargo test -p testmeter
