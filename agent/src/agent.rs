@@ -87,7 +87,7 @@ impl Agent {
     /// load is logged and counted; the agent starts without it.
     pub async fn start(config: Config) -> Result<Self, AgentError> {
         let telemetry = Telemetry::init(config.otlp.as_ref())?;
-        let self_metrics = SelfMetrics::new(&telemetry.provider);
+        let self_metrics = SelfMetrics::new(&telemetry.provider, telemetry.otlp_health.clone());
         let runtime = PluginRuntime::new(SandboxLimits::default())?;
         let (plugins, load_failures) = load_plugins(&runtime, &config.plugins_dir).await;
         let mut catalog = Catalog::default();

@@ -166,3 +166,59 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
         .expect("body");
     assert_eq!(health, "ok\n");
 }
+
+#[test]
+fn a_collector_that_is_down_is_counted_and_logged_once_while_metrics_keep_serving() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = support::free_port();
+    // Nothing listens here: connections are refused, like a collector that is down.
+    let dead_collector = support::free_port();
+    let config = osworld_config(
+        dir.path(),
+        built_plugins_dir(),
+        &format!(
+            "[prometheus]\nlisten = \"127.0.0.1:{port}\"\n[otlp]\nendpoint = \"http://127.0.0.1:{dead_collector}\"\nprotocol = \"grpc\"\ninterval = \"300ms\"\ntimeout = \"1s\"\n"
+        ),
+    );
+    let log_path = dir.path().join("testmeter.log");
+    let log = std::fs::File::create(&log_path).expect("log");
+    let mut agent = Guard::spawn(
+        "testmeter run",
+        Command::new(testmeter_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let failures = wait_for("three failed exports", Duration::from_secs(60), || {
+        let body = ureq::get(&url)
+            .call()
+            .ok()?
+            .body_mut()
+            .read_to_string()
+            .ok()?;
+        let failures: f64 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("testmeter_export_errors_total{exporter=\"otlp\"} "))?
+            .parse()
+            .ok()?;
+        let derived = body
+            .lines()
+            .any(|l| l.starts_with("genesis_osworld_tasks_passed 8"));
+        (failures >= 3.0 && derived).then_some(failures)
+    });
+    assert!(failures >= 3.0);
+    let status = agent.terminate(Duration::from_secs(20));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exits 0 on SIGTERM with the collector down: {status:?}"
+    );
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert_eq!(
+        log.matches("metric export failing").count(),
+        1,
+        "logged once per state change, not per attempt:\n{log}"
+    );
+}

@@ -1,12 +1,14 @@
 //! The agent's own metrics (`testmeter_*`): suite runs, durations, plugin calls and errors,
 //! rejected samples and the last successful run per suite.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
+use super::health::ExportHealth;
 use crate::model::OutcomeCounts;
 
 const RUN_DURATION_BUCKETS: &[f64] = &[
@@ -40,7 +42,7 @@ fn kv(key: &'static str, value: &str) -> KeyValue {
 }
 
 impl SelfMetrics {
-    pub fn new(provider: &SdkMeterProvider) -> Self {
+    pub fn new(provider: &SdkMeterProvider, otlp_health: Option<Arc<ExportHealth>>) -> Self {
         let scope = InstrumentationScope::builder("testmeter")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
@@ -50,6 +52,16 @@ impl SelfMetrics {
             .with_description("Always 1; labels carry the agent's version")
             .build();
         build_info.record(1, &[kv("version", env!("CARGO_PKG_VERSION"))]);
+        if let Some(health) = otlp_health {
+            // Registered once; the SDK keeps the callback for the provider's lifetime.
+            let _export_errors = meter
+                .u64_observable_counter("testmeter_export_errors_total")
+                .with_description("Failed metric exports to the OTLP collector")
+                .with_callback(move |observer| {
+                    observer.observe(health.failures(), &[kv("exporter", "otlp")]);
+                })
+                .build();
+        }
         Self {
             suite_runs: meter
                 .u64_counter("testmeter_suite_runs_total")

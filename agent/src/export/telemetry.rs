@@ -5,6 +5,9 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::Resource;
 
+use std::sync::Arc;
+
+use super::health::{ExportHealth, WatchedExporter};
 use super::otlp::{self, OtlpError, OtlpTarget};
 use crate::config::OtlpConfig;
 
@@ -24,6 +27,8 @@ pub struct Telemetry {
     pub provider: SdkMeterProvider,
     pub registry: prometheus::Registry,
     pub otlp: Option<OtlpTarget>,
+    /// Outcomes of OTLP exports, when OTLP is on.
+    pub otlp_health: Option<Arc<ExportHealth>>,
 }
 
 impl Telemetry {
@@ -40,8 +45,11 @@ impl Telemetry {
             .with_resource(resource())
             .with_reader(prometheus_reader);
         let otlp = otlp::resolve(otlp_config, &|name| std::env::var(name).ok())?;
+        let mut otlp_health = None;
         if let Some(target) = &otlp {
-            let exporter = target.build()?;
+            let health = Arc::new(ExportHealth::default());
+            let exporter = WatchedExporter::new("otlp", target.build()?, Arc::clone(&health));
+            otlp_health = Some(health);
             let mut reader = PeriodicReader::builder(exporter);
             if let Some(interval) = target.interval {
                 reader = reader.with_interval(interval);
@@ -52,6 +60,7 @@ impl Telemetry {
             provider: builder.build(),
             registry,
             otlp,
+            otlp_health,
         })
     }
 
