@@ -135,12 +135,7 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
         "all four suites to have run",
         Duration::from_secs(60),
         || {
-            let body = ureq::get(&url)
-                .call()
-                .ok()?
-                .body_mut()
-                .read_to_string()
-                .ok()?;
+            let body = support::scrape(&url)?;
             let runs = body
                 .lines()
                 .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
@@ -158,12 +153,8 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
         .collect();
     counted.sort_unstable();
     insta::assert_yaml_snapshot!(counted);
-    let health = ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
-        .call()
-        .expect("healthz")
-        .body_mut()
-        .read_to_string()
-        .expect("body");
+    let health =
+        support::scrape(&format!("http://127.0.0.1:{port}/healthz")).expect("healthz answers");
     assert_eq!(health, "ok\n");
 }
 
@@ -193,12 +184,7 @@ fn a_collector_that_is_down_is_counted_and_logged_once_while_metrics_keep_servin
     );
     let url = format!("http://127.0.0.1:{port}/metrics");
     let failures = wait_for("three failed exports", Duration::from_secs(60), || {
-        let body = ureq::get(&url)
-            .call()
-            .ok()?
-            .body_mut()
-            .read_to_string()
-            .ok()?;
+        let body = support::scrape(&url)?;
         let failures: f64 = body
             .lines()
             .find_map(|l| l.strip_prefix("testmeter_export_errors_total{exporter=\"otlp\"} "))?

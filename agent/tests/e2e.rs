@@ -131,17 +131,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     names.sort();
     insta::assert_yaml_snapshot!("prometheus_metric_names", names);
 
-    let grpc_names = wait_for(
-        "the gRPC collector to receive the plugin metrics",
-        Duration::from_secs(30),
-        || {
-            let names = grpc_collector.metric_names();
-            OSWORLD_METRICS
-                .iter()
-                .all(|m| names.iter().any(|n| n == m))
-                .then_some(names)
-        },
-    );
+    let grpc_names = grpc_collector.wait_for_metrics(OSWORLD_METRICS);
 
     let status = agent.terminate(Duration::from_secs(20));
     assert!(
@@ -171,17 +161,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         "a failing test is not a failed run: {}",
         String::from_utf8_lossy(&once.stderr)
     );
-    let http_names = wait_for(
-        "the HTTP collector to receive the plugin metrics",
-        Duration::from_secs(30),
-        || {
-            let names = http_collector.metric_names();
-            OSWORLD_METRICS
-                .iter()
-                .all(|m| names.iter().any(|n| n == m))
-                .then_some(names)
-        },
-    );
+    let http_names = http_collector.wait_for_metrics(OSWORLD_METRICS);
     let plugin_names = |names: &[String]| -> Vec<String> {
         names
             .iter()

@@ -155,6 +155,11 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
     }
 }
 
+/// The body of a GET to `url`, or None while the server is not answering.
+pub fn scrape(url: &str) -> Option<String> {
+    ureq::get(url).call().ok()?.body_mut().read_to_string().ok()
+}
+
 /// Removes ANSI colour codes.
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -223,6 +228,21 @@ impl Rotel {
     /// What rotel printed so far, without colours.
     pub fn output(&self) -> String {
         strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
+    }
+
+    /// Waits until every one of `expected` has arrived; returns all names received by then.
+    pub fn wait_for_metrics(&self, expected: &[&str]) -> Vec<String> {
+        wait_for(
+            "the collector to receive the metrics",
+            Duration::from_secs(30),
+            || {
+                let names = self.metric_names();
+                expected
+                    .iter()
+                    .all(|m| names.iter().any(|n| n == m))
+                    .then_some(names)
+            },
+        )
     }
 
     /// The metric names rotel received, sorted and deduplicated.
