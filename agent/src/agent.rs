@@ -103,6 +103,7 @@ impl Agent {
                 systems = ?plugin.decl.systems,
                 metrics = plugin.decl.metrics.len(),
                 path = %plugin.path.display(),
+                load_time = ?plugin.load_time,
                 "plugin loaded"
             );
             self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);

@@ -193,6 +193,9 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
     for failure in &agent.load_failures {
         println!("not loaded: {}", failure.error);
     }
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::warn!(%error, "metrics shutdown incomplete");
+    }
     Ok(if agent.load_failures.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -59,7 +59,13 @@ impl PluginInstruments {
             .iter()
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
             .collect();
-        attributes.extend_from_slice(extra_labels);
+        // A suite's configured labels never override what the plugin declared and set.
+        attributes.extend(
+            extra_labels
+                .iter()
+                .filter(|extra| !sample.labels.iter().any(|(k, _)| k == extra.key.as_str()))
+                .cloned(),
+        );
         match instrument {
             Instrument::Counter(counter) => counter.add(sample.value, &attributes),
             Instrument::Gauge(gauge) => gauge.record(sample.value, &attributes),

@@ -94,6 +94,8 @@ impl PluginError {
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub decl: PluginDecl,
+    /// Time to compile, link and describe the component.
+    pub load_time: Duration,
     pre: MetricsPluginPre<HostState>,
 }
 
@@ -181,6 +183,7 @@ impl PluginRuntime {
 
     /// Compiles and links a component, then calls its `describe`.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let started = std::time::Instant::now();
         let component =
             Component::from_file(&self.engine, path).map_err(|cause| PluginError::Compile {
                 path: path.to_path_buf(),
@@ -207,6 +210,7 @@ impl PluginRuntime {
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             decl: info.into(),
+            load_time: started.elapsed(),
             pre,
         })
     }
