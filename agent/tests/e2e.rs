@@ -1,5 +1,5 @@
-//! End to end with real parts: the osworld plugin built from source, the real pytest example
-//! suite, `testmeter run` scraped by a real Prometheus and pushing OTLP/gRPC to a real rotel
+//! End to end with real parts: the osworld plugin built from source, `examples/testmeter.toml`
+//! with its real pytest example suite, `testmeter run` scraped by a real Prometheus and pushing OTLP/gRPC to a real rotel
 //! collector, and `testmeter once` pushing OTLP/HTTP (configured through OTEL_* variables)
 //! to a second rotel.
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{
-    built_plugins_dir, osworld_config, testmeter_bin, wait_for, Guard, Prometheus, Rotel,
+    built_plugins_dir, example_config, testmeter_bin, venv_path, wait_for, Guard, Prometheus, Rotel,
 };
 
 const OSWORLD_METRICS: &[&str] = &[
@@ -41,7 +41,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{metrics_port}"));
 
     // `testmeter run`: OTLP over gRPC from the config file, /metrics scraped by Prometheus.
-    let run_config = osworld_config(
+    let run_config = example_config(
         &run_dir,
         plugins,
         &format!(
@@ -55,6 +55,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         Command::new(testmeter_bin())
             .args(["run", "--config"])
             .arg(&run_config)
+            .env("PATH", venv_path())
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(run_log.try_clone().expect("clone"))
             .stderr(run_log),
@@ -140,7 +141,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     );
 
     // `testmeter once`: OTLP over HTTP, configured only through the standard variables.
-    let once_config = osworld_config(
+    let once_config = example_config(
         &once_dir,
         plugins,
         "[prometheus]\nlisten = \"127.0.0.1:0\"\n",

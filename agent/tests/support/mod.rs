@@ -349,6 +349,75 @@ impl Prometheus {
     }
 }
 
+/// `examples/testmeter.toml` as shipped, with only what a test must own replaced: the plugins
+/// dir, absolute working dirs, a suite interval of 1 h (one run per test), the results JSON
+/// and artifacts under `dir`, plus `extra` top-level tables. Suites run `python3` from the venv.
+pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
+    let examples = repo_root().join("examples");
+    let text = std::fs::read_to_string(examples.join("testmeter.toml")).expect("example config");
+    let mut config: toml::Table = toml::from_str(&text).expect("example config parses");
+    config.insert(
+        "plugins_dir".into(),
+        plugins_dir.display().to_string().into(),
+    );
+    config.remove("prometheus");
+    config.remove("otlp");
+    let suites = config
+        .get_mut("suite")
+        .and_then(|s| s.as_array_mut())
+        .expect("[[suite]] tables");
+    for suite in suites.iter_mut().filter_map(|s| s.as_table_mut()) {
+        let working_dir = suite
+            .get("working_dir")
+            .and_then(|w| w.as_str())
+            .map_or_else(|| examples.clone(), |w| examples.join(w));
+        suite.insert(
+            "working_dir".into(),
+            working_dir.display().to_string().into(),
+        );
+        suite.insert("interval".into(), "1h".into());
+        let results = dir.join(format!(
+            "{}_results.json",
+            suite
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("suite")
+        ));
+        if let Some(env) = suite.get_mut("env").and_then(|e| e.as_table_mut()) {
+            if env.contains_key("OSWORLD_RESULTS") {
+                env.insert(
+                    "OSWORLD_RESULTS".into(),
+                    results.display().to_string().into(),
+                );
+                suite.insert(
+                    "artifacts".into(),
+                    toml::Value::Array(vec![results.display().to_string().into()]),
+                );
+            }
+        }
+    }
+    let path = dir.join("testmeter.toml");
+    let rendered = toml::to_string(&config).expect("render config");
+    std::fs::write(
+        &path,
+        format!(
+            "{extra}
+{rendered}"
+        ),
+    )
+    .expect("write config");
+    path
+}
+
+/// PATH with the venv's bin first, so suites' `python3` is the one with pytest.
+pub fn venv_path() -> std::ffi::OsString {
+    let mut paths = vec![venv().join("bin")];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).expect("PATH joins")
+}
+
 /// Writes a testmeter config for the osworld example suite that keeps its report and results
 /// under `dir`, so test runs never write into the repo.
 pub fn osworld_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
