@@ -149,6 +149,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     let once = Command::new(testmeter_bin())
         .args(["once", "--config"])
         .arg(&once_config)
+        .env("PATH", venv_path())
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{}", http_collector.http_port),

@@ -398,14 +398,8 @@ pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
     }
     let path = dir.join("testmeter.toml");
     let rendered = toml::to_string(&config).expect("render config");
-    std::fs::write(
-        &path,
-        format!(
-            "{extra}
-{rendered}"
-        ),
-    )
-    .expect("write config");
+    // Tables from `extra` go after the rendered top-level keys, where they cannot capture them.
+    std::fs::write(&path, format!("{rendered}\n{extra}")).expect("write config");
     path
 }
 
