@@ -11,6 +11,7 @@ use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
 use crate::config::{Config, SuiteConfig};
 use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
 use crate::model::{OutcomeCounts, SuiteRun};
+use crate::plugin::quarantine::{Admission, Quarantine, Transition};
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 use crate::runner::{self, RunError};
 
@@ -62,6 +63,7 @@ pub struct Agent {
     pub catalog_errors: Vec<CatalogError>,
     catalog: Catalog,
     instruments: PluginInstruments,
+    quarantine: Quarantine,
     self_metrics: SelfMetrics,
     pub telemetry: Telemetry,
 }
@@ -88,7 +90,7 @@ impl Agent {
     pub async fn start(config: Config) -> Result<Self, AgentError> {
         let telemetry = Telemetry::init(config.otlp.as_ref())?;
         let self_metrics = SelfMetrics::new(&telemetry.provider, telemetry.otlp_health.clone());
-        let runtime = PluginRuntime::new(SandboxLimits::default())?;
+        let runtime = PluginRuntime::new(SandboxLimits::from(&config.sandbox))?;
         let (plugins, load_failures) = load_plugins(&runtime, &config.plugins_dir).await;
         let mut catalog = Catalog::default();
         let mut catalog_errors = Vec::new();
@@ -107,14 +109,23 @@ impl Agent {
                 "plugin loaded"
             );
             self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);
-            for error in catalog.register(&plugin.decl) {
-                tracing::error!(%error, "metric declaration refused");
-                self_metrics.plugin_error(&plugin.decl.name, "invalid");
-                catalog_errors.push(error);
-            }
         }
         let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
-        let instruments = PluginInstruments::new(&telemetry.provider, &catalog, &decls);
+        for error in catalog.register_all(&decls) {
+            tracing::error!(%error, "metric declaration refused");
+            self_metrics.plugin_error(error.plugin(), "invalid");
+            catalog_errors.push(error);
+        }
+        let instruments = PluginInstruments::new(
+            &telemetry.provider,
+            &catalog,
+            &decls,
+            config.sandbox.max_series_per_metric,
+        );
+        let quarantine = Quarantine::new(
+            config.sandbox.quarantine_after,
+            config.sandbox.quarantine_backoff,
+        );
         Ok(Self {
             config,
             runtime,
@@ -123,6 +134,7 @@ impl Agent {
             catalog_errors,
             catalog,
             instruments,
+            quarantine,
             self_metrics,
             telemetry,
         })
@@ -197,6 +209,25 @@ impl Agent {
         extra: &[KeyValue],
     ) -> PluginOutcome {
         let name = plugin.decl.name.clone();
+        if let Admission::Blocked { failures, retry_in } =
+            self.quarantine.admit(&name, Instant::now())
+        {
+            tracing::debug!(
+                plugin = name,
+                suite = run.suite,
+                ?retry_in,
+                "plugin quarantined; derivation skipped"
+            );
+            return PluginOutcome {
+                plugin: name.clone(),
+                result: Err(PluginError::Quarantined {
+                    plugin: name,
+                    failures,
+                    retry_in,
+                }),
+                rejected: Vec::new(),
+            };
+        }
         let started = Instant::now();
         let result = self.runtime.derive(plugin, run).await;
         self.self_metrics.plugin_call(&name, started.elapsed());
@@ -204,11 +235,12 @@ impl Agent {
         let result = result.map(|samples| {
             let mut accepted = Vec::with_capacity(samples.len());
             for sample in samples {
-                match self.catalog.check(&name, &sample) {
-                    Ok(_) => {
-                        self.instruments.record(&sample, extra);
-                        accepted.push(sample);
-                    }
+                let recorded = self
+                    .catalog
+                    .check(&name, &sample)
+                    .and_then(|_| self.instruments.record(&sample, extra));
+                match recorded {
+                    Ok(()) => accepted.push(sample),
                     Err(rejection) => {
                         self.self_metrics.sample_rejected(&name, rejection.reason());
                         rejected.push(rejection);
@@ -223,6 +255,28 @@ impl Agent {
         if let Err(error) = &result {
             self.self_metrics.plugin_error(&name, error.reason());
             tracing::error!(plugin = name, suite = run.suite, error = %error_chain(error), "plugin derivation failed; its last good values stay exported");
+        }
+        match self
+            .quarantine
+            .record(&name, result.is_ok(), Instant::now())
+        {
+            Transition::Unchanged => {}
+            Transition::Quarantined { failures, backoff } => {
+                self.self_metrics.plugin_quarantined(&name, true);
+                tracing::error!(
+                    plugin = name,
+                    failures,
+                    ?backoff,
+                    "plugin quarantined after consecutive failures"
+                );
+            }
+            Transition::Released => {
+                self.self_metrics.plugin_quarantined(&name, false);
+                tracing::info!(
+                    plugin = name,
+                    "plugin derived successfully again; quarantine lifted"
+                );
+            }
         }
         PluginOutcome {
             plugin: name,

@@ -43,6 +43,9 @@ pub struct Config {
     /// variable) is set.
     #[serde(default)]
     pub otlp: Option<OtlpConfig>,
+    /// Limits and fail policy for plugins.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
     /// The suites to run, as `[[suite]]` tables.
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuiteConfig>,
@@ -60,6 +63,43 @@ impl Default for PrometheusConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+        }
+    }
+}
+
+/// Limits on every plugin call, and what happens to a plugin that keeps failing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Linear memory one plugin instance may use. Default: 32 MiB.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one `describe` or `derive` call. Default: 500ms.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Most samples one `derive` may return. Default: 100000.
+    pub max_samples: usize,
+    /// Longest metric name, label key or label value in a sample, in bytes. Default: 1024.
+    pub max_string_bytes: usize,
+    /// Distinct label sets one metric may have; samples past it are rejected and counted.
+    /// Default: 1000.
+    pub max_series_per_metric: usize,
+    /// Consecutive failed derivations after which a plugin is quarantined. Default: 5.
+    pub quarantine_after: u32,
+    /// First quarantine length; it doubles on each failed retry, up to one hour. Default: 60s.
+    #[serde(with = "humantime_serde")]
+    pub quarantine_backoff: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 32 * 1024 * 1024,
+            timeout: Duration::from_millis(500),
+            max_samples: 100_000,
+            max_string_bytes: 1024,
+            max_series_per_metric: 1000,
+            quarantine_after: 5,
+            quarantine_backoff: Duration::from_secs(60),
         }
     }
 }
@@ -173,6 +213,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let sandbox = &self.sandbox;
+        if sandbox.memory_bytes < 1024 * 1024
+            || sandbox.timeout.is_zero()
+            || sandbox.max_samples == 0
+        {
+            return Err(
+                "sandbox: memory_bytes must be at least 1 MiB, timeout and max_samples above zero"
+                    .to_owned(),
+            );
+        }
+        if sandbox.quarantine_after == 0 {
+            return Err("sandbox: quarantine_after must be at least 1".to_owned());
+        }
         let mut names = BTreeSet::new();
         for suite in &self.suites {
             if !names.insert(suite.name.as_str()) {

@@ -91,7 +91,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
                     out,
                     "  plugin {} failed: {}",
                     plugin.plugin,
-                    error_chain(error)
+                    first_line(&error_chain(error))
                 );
             }
         }
@@ -170,6 +170,12 @@ fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample])
     rows.into_iter()
         .map(|(name, value)| format!("{name:<width$}  {value}"))
         .collect()
+}
+
+/// Trap messages carry multi-line wasm backtraces; the summary keeps the first line (the log
+/// has the rest).
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
 }
 
 fn number(value: f64) -> String {

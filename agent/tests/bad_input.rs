@@ -166,7 +166,7 @@ fn a_collector_that_is_down_is_counted_and_logged_once_while_metrics_keep_servin
     let dead_collector = support::free_port();
     let config = osworld_config(
         dir.path(),
-        built_plugins_dir(),
+        &built_plugins_dir(),
         &format!(
             "[prometheus]\nlisten = \"127.0.0.1:{port}\"\n[otlp]\nendpoint = \"http://127.0.0.1:{dead_collector}\"\nprotocol = \"grpc\"\ninterval = \"300ms\"\ntimeout = \"1s\"\n"
         ),

@@ -28,7 +28,7 @@ fn results_json(path: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
-    let plugins = built_plugins_dir();
+    let plugins = &built_plugins_dir();
     let dir = tempfile::tempdir().expect("tempdir");
     let run_dir = dir.path().join("run");
     let once_dir = dir.path().join("once");

@@ -19,6 +19,12 @@ pub enum CatalogError {
         metric: String,
         label: String,
     },
+    #[error("plugin {plugin}: metric {metric} is also declared by {others}; a contested name is exported by none of them")]
+    Contested {
+        plugin: String,
+        metric: String,
+        others: String,
+    },
     #[error("plugin {plugin}: metric {metric} is already declared by plugin {owner}")]
     Clash {
         plugin: String,
@@ -27,6 +33,19 @@ pub enum CatalogError {
     },
     #[error("plugin {plugin}: histogram {metric} needs ascending, finite buckets")]
     InvalidBuckets { plugin: String, metric: String },
+}
+
+impl CatalogError {
+    /// The plugin whose declaration was refused.
+    pub fn plugin(&self) -> &str {
+        match self {
+            CatalogError::InvalidName { plugin, .. }
+            | CatalogError::InvalidLabel { plugin, .. }
+            | CatalogError::Contested { plugin, .. }
+            | CatalogError::Clash { plugin, .. }
+            | CatalogError::InvalidBuckets { plugin, .. } => plugin,
+        }
+    }
 }
 
 /// Why one sample was dropped. `reason()` is the self-metric label.
@@ -46,6 +65,8 @@ pub enum Rejection {
         value: f64,
         kind: &'static str,
     },
+    #[error("metric {metric}: a new label set would exceed the budget of {limit} series")]
+    Cardinality { metric: String, limit: usize },
 }
 
 impl Rejection {
@@ -54,6 +75,7 @@ impl Rejection {
             Rejection::Undeclared { .. } => "undeclared",
             Rejection::Labels { .. } => "labels",
             Rejection::Value { .. } => "value",
+            Rejection::Cardinality { .. } => "cardinality",
         }
     }
 }
@@ -65,7 +87,46 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Registers a plugin's metrics. Returns the declarations it refused; a refused metric is
+    /// Registers the plugins loaded together at start. A name declared by more than one of them
+    /// is refused for all: load order must never decide which plugin owns a name, or a plugin
+    /// could take over (and overwrite) another's metric by sorting first.
+    pub fn register_all(&mut self, plugins: &[&PluginDecl]) -> Vec<CatalogError> {
+        let mut claimants: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for plugin in plugins {
+            for metric in &plugin.metrics {
+                claimants
+                    .entry(&metric.name)
+                    .or_default()
+                    .push(&plugin.name);
+            }
+        }
+        let mut errors = Vec::new();
+        for plugin in plugins {
+            let mut uncontested = (*plugin).clone();
+            uncontested.metrics.retain(|metric| {
+                let owners = &claimants[metric.name.as_str()];
+                if owners.len() == 1 {
+                    return true;
+                }
+                let others: Vec<&str> = owners
+                    .iter()
+                    .copied()
+                    .filter(|o| *o != plugin.name)
+                    .collect();
+                errors.push(CatalogError::Contested {
+                    plugin: plugin.name.clone(),
+                    metric: metric.name.clone(),
+                    others: others.join(", "),
+                });
+                false
+            });
+            errors.extend(self.register(&uncontested));
+        }
+        errors
+    }
+
+    /// Registers one plugin's metrics next to those already registered; a name that is taken
+    /// stays with its owner. Returns the declarations it refused; a refused metric is
     /// not exported, and samples of it are rejected as undeclared.
     pub fn register(&mut self, plugin: &PluginDecl) -> Vec<CatalogError> {
         let mut errors = Vec::new();
@@ -235,6 +296,33 @@ mod tests {
                 "plugin b: metric y: label \"le\" is not a valid Prometheus label name",
             ]
         );
+    }
+
+    #[test]
+    fn a_name_two_plugins_declare_at_start_is_exported_by_neither() {
+        let mut catalog = Catalog::default();
+        let a = plugin(
+            "a",
+            vec![
+                decl("shared", MetricKind::Gauge, &[]),
+                decl("mine", MetricKind::Gauge, &[]),
+            ],
+        );
+        let b = plugin("b", vec![decl("shared", MetricKind::Gauge, &[])]);
+        let errors: Vec<String> = catalog
+            .register_all(&[&a, &b])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "plugin a: metric shared is also declared by b; a contested name is exported by none of them",
+                "plugin b: metric shared is also declared by a; a contested name is exported by none of them",
+            ]
+        );
+        assert!(catalog.get("a", "shared").is_none() && catalog.get("b", "shared").is_none());
+        assert!(catalog.get("a", "mine").is_some());
     }
 
     #[test]

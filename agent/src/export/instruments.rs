@@ -1,13 +1,17 @@
 //! One OpenTelemetry instrument per declared plugin metric, and recording of validated samples
 //! into them (counter: add, gauge: set, histogram: observe).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Mutex;
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
-use crate::catalog::{Catalog, MetricDecl, MetricKind, PluginDecl, Sample};
+use crate::catalog::{Catalog, MetricDecl, MetricKind, PluginDecl, Rejection, Sample};
+
+/// A sample's labels, sorted by key: one series of a metric.
+type LabelSet = Vec<(String, String)>;
 
 enum Instrument {
     Counter(Counter<f64>),
@@ -15,9 +19,12 @@ enum Instrument {
     Histogram(Histogram<f64>),
 }
 
-/// Instruments for every metric in the catalog, keyed by metric name.
+/// Instruments for every metric in the catalog, keyed by metric name, and the label sets each
+/// has seen, so one metric cannot grow past its series budget.
 pub struct PluginInstruments {
     instruments: BTreeMap<String, Instrument>,
+    series: Mutex<BTreeMap<String, HashSet<LabelSet>>>,
+    max_series_per_metric: usize,
 }
 
 impl std::fmt::Debug for PluginInstruments {
@@ -30,7 +37,12 @@ impl std::fmt::Debug for PluginInstruments {
 
 impl PluginInstruments {
     /// Creates the instruments; each plugin gets its own meter (its OTLP instrumentation scope).
-    pub fn new(provider: &SdkMeterProvider, catalog: &Catalog, plugins: &[&PluginDecl]) -> Self {
+    pub fn new(
+        provider: &SdkMeterProvider,
+        catalog: &Catalog,
+        plugins: &[&PluginDecl],
+        max_series_per_metric: usize,
+    ) -> Self {
         let meters: BTreeMap<&str, Meter> = plugins
             .iter()
             .map(|p| {
@@ -46,14 +58,42 @@ impl PluginInstruments {
                 instruments.insert(decl.name.clone(), instrument(meter, decl));
             }
         }
-        Self { instruments }
+        Self {
+            instruments,
+            series: Mutex::new(BTreeMap::new()),
+            max_series_per_metric,
+        }
     }
 
-    /// Records one sample that the catalog accepted, with the suite's extra labels.
-    pub fn record(&self, sample: &Sample, extra_labels: &[KeyValue]) {
+    /// Admits the sample's label set against the metric's series budget.
+    fn admit(&self, sample: &Sample) -> Result<(), Rejection> {
+        let mut labels = sample.labels.clone();
+        labels.sort();
+        let mut series = self
+            .series
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = series.entry(sample.metric.clone()).or_default();
+        if known.contains(&labels) {
+            return Ok(());
+        }
+        if known.len() >= self.max_series_per_metric {
+            return Err(Rejection::Cardinality {
+                metric: sample.metric.clone(),
+                limit: self.max_series_per_metric,
+            });
+        }
+        known.insert(labels);
+        Ok(())
+    }
+
+    /// Records one sample that the catalog accepted, with the suite's extra labels, unless it
+    /// would start a series past the metric's budget.
+    pub fn record(&self, sample: &Sample, extra_labels: &[KeyValue]) -> Result<(), Rejection> {
         let Some(instrument) = self.instruments.get(&sample.metric) else {
-            return;
+            return Ok(());
         };
+        self.admit(sample)?;
         let mut attributes: Vec<KeyValue> = sample
             .labels
             .iter()
@@ -71,6 +111,7 @@ impl PluginInstruments {
             Instrument::Gauge(gauge) => gauge.record(sample.value, &attributes),
             Instrument::Histogram(histogram) => histogram.record(sample.value, &attributes),
         }
+        Ok(())
     }
 }
 

@@ -29,6 +29,7 @@ pub struct SelfMetrics {
     plugin_duration: Histogram<f64>,
     samples_rejected: Counter<u64>,
     plugin_info: Gauge<u64>,
+    plugin_quarantined: Gauge<u64>,
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -100,6 +101,10 @@ impl SelfMetrics {
                 .u64_counter("testmeter_samples_rejected_total")
                 .with_description("Plugin samples dropped because they did not match the plugin's declarations")
                 .build(),
+            plugin_quarantined: meter
+                .u64_gauge("testmeter_plugin_quarantined")
+                .with_description("1 while the plugin is quarantined after consecutive failures, else 0")
+                .build(),
             plugin_info: meter
                 .u64_gauge("testmeter_plugin_info")
                 .with_description("Always 1 for each loaded plugin; labels carry its name and version")
@@ -154,5 +159,11 @@ impl SelfMetrics {
     pub fn plugin_loaded(&self, plugin: &str, version: &str) {
         self.plugin_info
             .record(1, &[kv("plugin", plugin), kv("version", version)]);
+        self.plugin_quarantined(plugin, false);
+    }
+
+    pub fn plugin_quarantined(&self, plugin: &str, quarantined: bool) {
+        self.plugin_quarantined
+            .record(u64::from(quarantined), &[kv("plugin", plugin)]);
     }
 }

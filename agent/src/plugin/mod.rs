@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod conversions;
 pub mod host;
+pub mod quarantine;
 pub mod runtime;
 
 pub use runtime::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};

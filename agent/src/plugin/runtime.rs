@@ -14,6 +14,7 @@ use super::bindings::{MetricsPlugin, MetricsPluginPre};
 use super::conversions;
 use super::host::HostState;
 use crate::catalog::{PluginDecl, Sample};
+use crate::config::SandboxConfig;
 use crate::model::SuiteRun;
 
 /// How often the engine's epoch advances; the unit of the CPU deadline.
@@ -28,14 +29,23 @@ pub struct SandboxLimits {
     pub call_timeout: Duration,
     /// Most samples one `derive` may return.
     pub max_samples: usize,
+    /// Longest metric name, label key or label value in a returned sample.
+    pub max_string_bytes: usize,
 }
 
 impl Default for SandboxLimits {
     fn default() -> Self {
+        Self::from(&SandboxConfig::default())
+    }
+}
+
+impl From<&SandboxConfig> for SandboxLimits {
+    fn from(config: &SandboxConfig) -> Self {
         Self {
-            memory_bytes: 32 * 1024 * 1024,
-            call_timeout: Duration::from_millis(500),
-            max_samples: 100_000,
+            memory_bytes: config.memory_bytes,
+            call_timeout: config.timeout,
+            max_samples: config.max_samples,
+            max_string_bytes: config.max_string_bytes,
         }
     }
 }
@@ -68,6 +78,18 @@ pub enum PluginError {
         count: usize,
         limit: usize,
     },
+    #[error("plugin {plugin} returned a {length}-byte string, over the limit of {limit} bytes")]
+    OutputString {
+        plugin: String,
+        length: usize,
+        limit: usize,
+    },
+    #[error("plugin {plugin} is quarantined after {failures} consecutive failures; next try in {retry_in:?}")]
+    Quarantined {
+        plugin: String,
+        failures: u32,
+        retry_in: Duration,
+    },
     #[error("plugin {plugin} failed to derive: {message}")]
     Guest { plugin: String, message: String },
     #[error("failed to set up the plugin engine: {cause:#}")]
@@ -84,7 +106,8 @@ impl PluginError {
             PluginError::Timeout { .. } => "timeout",
             PluginError::Memory { .. } => "memory",
             PluginError::Trap { .. } => "trap",
-            PluginError::Output { .. } => "output",
+            PluginError::Output { .. } | PluginError::OutputString { .. } => "output",
+            PluginError::Quarantined { .. } => "quarantined",
             PluginError::Guest { .. } => "error",
         }
     }
@@ -238,6 +261,21 @@ impl PluginRuntime {
                 plugin: name.to_owned(),
                 count: samples.len(),
                 limit: self.limits.max_samples,
+            });
+        }
+        let longest = samples
+            .iter()
+            .flat_map(|s| {
+                std::iter::once(s.metric.len())
+                    .chain(s.labels.iter().flat_map(|(k, v)| [k.len(), v.len()]))
+            })
+            .max()
+            .unwrap_or(0);
+        if longest > self.limits.max_string_bytes {
+            return Err(PluginError::OutputString {
+                plugin: name.to_owned(),
+                length: longest,
+                limit: self.limits.max_string_bytes,
             });
         }
         Ok(samples.into_iter().map(Sample::from).collect())

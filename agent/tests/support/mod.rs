@@ -55,36 +55,50 @@ pub fn rotel_agent() -> PathBuf {
     );
 }
 
-/// Builds every plugin from source for wasm32-wasip2, in a target dir of its own so it never
-/// waits on the lock of the `cargo test` that runs us, and returns a dir holding the `.wasm`s.
-pub fn built_plugins_dir() -> &'static Path {
+/// Builds the plugins (and the hostile test fixture) from source for wasm32-wasip2, in a
+/// target dir of their own so the nested build never waits on the lock of the `cargo test` that
+/// runs us. Returns that target dir.
+fn build_test_plugins() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = repo_root();
-        let target_dir = root.join("target/test-plugins");
+        let target_dir = repo_root().join("target/test-plugins");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .current_dir(&root)
+            .current_dir(repo_root())
             .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
             .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
                 "-p",
                 "testmeter-plugin-osworld",
+                "-p",
+                "testmeter-plugin-hostile",
             ])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the plugins failed");
-        let dir = target_dir.join("plugins");
-        std::fs::create_dir_all(&dir).expect("plugins dir");
-        std::fs::copy(
-            target_dir.join("wasm32-wasip2/release/testmeter_plugin_osworld.wasm"),
-            dir.join("osworld.wasm"),
-        )
-        .expect("copy plugin");
-        dir
+        for (crate_file, dir, name) in [
+            ("testmeter_plugin_osworld.wasm", "plugins", "osworld.wasm"),
+            ("testmeter_plugin_hostile.wasm", "hostile", "hostile.wasm"),
+        ] {
+            let dir = target_dir.join(dir);
+            std::fs::create_dir_all(&dir).expect("plugin dir");
+            std::fs::copy(
+                target_dir.join("wasm32-wasip2/release").join(crate_file),
+                dir.join(name),
+            )
+            .expect("copy plugin");
+        }
+        target_dir
     })
+}
+
+/// A plugins dir holding the bundled plugins, freshly built from source.
+pub fn built_plugins_dir() -> PathBuf {
+    build_test_plugins().join("plugins")
+}
+
+/// The hostile fixture plugin (`tests/plugins/hostile`), kept out of the bundled plugins dir.
+pub fn hostile_plugin() -> PathBuf {
+    build_test_plugins().join("hostile/hostile.wasm")
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.

@@ -1,0 +1,214 @@
+//! The sandbox against a real hostile component (`tests/plugins/hostile`): every attack fails
+//! only its own call, with the right reason, and the osworld plugin beside it keeps deriving
+//! the same values; escapes to files, environment and network find nothing; bad samples are
+//! rejected and counted; a plugin that keeps failing is quarantined.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use support::{built_plugins_dir, hostile_plugin, repo_root, testmeter_bin, wait_for, Guard};
+use testmeter::model::SuiteRun;
+use testmeter::parse::parse_junit_file;
+use testmeter::plugin::{PluginRuntime, SandboxLimits};
+
+fn run_of(system: &str) -> SuiteRun {
+    SuiteRun {
+        suite: system.to_owned(),
+        system: system.to_owned(),
+        labels: BTreeMap::new(),
+        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        duration: Duration::from_millis(10),
+        exit_code: Some(1),
+        peak_rss_bytes: Some(40_000_000),
+        report: parse_junit_file(&repo_root().join("tests/fixtures/osworld/junit.xml"))
+            .expect("fixture parses"),
+        artifacts: vec![],
+    }
+}
+
+#[tokio::test]
+async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
+    let limits = SandboxLimits {
+        max_samples: 10_000,
+        ..SandboxLimits::default()
+    };
+    let runtime = PluginRuntime::new(limits).expect("engine");
+    let hostile = runtime
+        .load(&hostile_plugin())
+        .await
+        .expect("hostile loads");
+    let osworld = runtime
+        .load(&built_plugins_dir().join("osworld.wasm"))
+        .await
+        .expect("osworld loads");
+    let baseline = runtime
+        .derive(&osworld, &run_of("osworld"))
+        .await
+        .expect("osworld derives");
+    let mut outcomes = Vec::new();
+    for system in [
+        "hostile-loop",
+        "hostile-alloc",
+        "hostile-panic",
+        "hostile-recursion",
+        "hostile-flood",
+        "hostile-long-strings",
+        "hostile-file",
+        "hostile-env",
+        "hostile-socket",
+    ] {
+        let error = runtime
+            .derive(&hostile, &run_of(system))
+            .await
+            .expect_err("every attack fails");
+        let first_line = error
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        outcomes.push(format!("{system}: [{}] {first_line}", error.reason()));
+        let after = runtime
+            .derive(&osworld, &run_of("osworld"))
+            .await
+            .expect("osworld still derives after the attack");
+        assert_eq!(
+            after, baseline,
+            "osworld derives the same values after {system}"
+        );
+    }
+    insta::assert_yaml_snapshot!(outcomes);
+}
+
+/// A suite that copies the real osworld JUnit fixture into place: cheap, and a real report.
+fn copy_suite(name: &str, system: &str, dir: &Path) -> String {
+    let fixture = repo_root().join("tests/fixtures/osworld/junit.xml");
+    format!(
+        "[[suite]]\nname = {name:?}\nsystem = {system:?}\ncommand = [\"cp\", {fixture:?}, \"{name}.xml\"]\nworking_dir = {dir:?}\njunit = \"{name}.xml\"\n\n",
+        fixture = fixture.display().to_string(),
+        dir = dir.display().to_string(),
+    )
+}
+
+fn plugins_with_hostile(dir: &Path) -> std::path::PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    std::fs::copy(
+        built_plugins_dir().join("osworld.wasm"),
+        plugins.join("osworld.wasm"),
+    )
+    .expect("copy");
+    std::fs::copy(hostile_plugin(), plugins.join("hostile.wasm")).expect("copy");
+    plugins
+}
+
+#[test]
+fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugins_with_hostile(dir.path());
+    let port = support::free_port();
+    let mut config = format!(
+        "plugins_dir = {:?}\n\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\n\n[sandbox]\nmax_samples = 10000\nmax_series_per_metric = 100\nquarantine_after = 100\n\n",
+        plugins.display().to_string()
+    );
+    config.push_str(&copy_suite("osworld", "osworld", dir.path()));
+    let attacks = [
+        "hostile-loop",
+        "hostile-alloc",
+        "hostile-panic",
+        "hostile-recursion",
+        "hostile-flood",
+        "hostile-file",
+        "hostile-undeclared",
+        "hostile-cardinality",
+        "hostile-clash",
+    ];
+    for system in attacks {
+        config.push_str(&copy_suite(system, system, dir.path()));
+    }
+    let config_path = dir.path().join("testmeter.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let _agent = Guard::spawn(
+        "testmeter run",
+        Command::new(testmeter_bin())
+            .args(["run", "--config"])
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let exposition = wait_for(
+        "every suite to have run once",
+        Duration::from_secs(60),
+        || {
+            let body = support::scrape(&url)?;
+            let runs = body
+                .lines()
+                .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
+                .count();
+            (runs == attacks.len() + 1).then_some(body)
+        },
+    );
+    let mut counted: Vec<&str> = exposition
+        .lines()
+        .filter(|l| {
+            l.starts_with("testmeter_plugin_errors_total{")
+                || l.starts_with("testmeter_samples_rejected_total{")
+                || l.starts_with("testmeter_plugin_quarantined{")
+                || l.starts_with("genesis_osworld_tasks_total{")
+                || l.starts_with("genesis_osworld_tasks_passed ")
+                || l.starts_with("genesis_osworld_success_rate{task_category=\"all\"}")
+        })
+        .collect();
+    counted.sort_unstable();
+    insta::assert_yaml_snapshot!(counted);
+    let hostile_series = exposition
+        .lines()
+        .filter(|l| l.starts_with("hostile_series{"))
+        .count();
+    assert_eq!(
+        hostile_series, 100,
+        "the series budget caps the label sets of one metric"
+    );
+}
+
+#[test]
+fn a_plugin_that_keeps_failing_is_quarantined() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugins_with_hostile(dir.path());
+    let mut config = format!(
+        "plugins_dir = {:?}\n\n[sandbox]\nquarantine_after = 2\nquarantine_backoff = \"1h\"\n\n",
+        plugins.display().to_string()
+    );
+    for name in ["first", "second", "third"] {
+        config.push_str(&copy_suite(name, "hostile-panic", dir.path()));
+    }
+    config.push_str(&copy_suite("osworld", "osworld", dir.path()));
+    let config_path = dir.path().join("testmeter.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let output = Command::new(testmeter_bin())
+        .args(["once", "--config"])
+        .arg(&config_path)
+        .env("RUST_LOG", "off")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .output()
+        .expect("testmeter once runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "failed derivations make once exit 1"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let plugin_lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("  plugin "))
+        .map(|l| l.split(" next try in ").next().unwrap_or(l))
+        .collect();
+    insta::assert_yaml_snapshot!(plugin_lines);
+}

@@ -1,0 +1,153 @@
+//! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
+//! CPU, memory, stack or output, traps, escapes to files, environment and network, and samples
+//! that break the plugin's own declarations. Built as a real component for the sandbox tests.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "metrics-plugin",
+});
+
+use testmeter::plugin::types::{Metric, MetricKind};
+
+struct Hostile;
+
+const BEHAVIOURS: &[&str] = &[
+    "hostile-loop",
+    "hostile-alloc",
+    "hostile-panic",
+    "hostile-recursion",
+    "hostile-flood",
+    "hostile-long-strings",
+    "hostile-file",
+    "hostile-env",
+    "hostile-socket",
+    "hostile-undeclared",
+    "hostile-cardinality",
+    "hostile-clash",
+];
+
+fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
+    Sample {
+        metric: metric.to_owned(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+        value,
+    }
+}
+
+fn recurse(depth: u64, trail: &mut [u64; 64]) -> u64 {
+    trail[(depth % 64) as usize] = depth;
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1, trail) + trail[((depth + 1) % 64) as usize]
+}
+
+impl Guest for Hostile {
+    fn describe() -> PluginInfo {
+        let metric = |name: &str, kind, labels: &[&str]| Metric {
+            name: name.to_owned(),
+            kind,
+            unit: "1".to_owned(),
+            description: "hostile fixture".to_owned(),
+            label_keys: labels.iter().map(|l| (*l).to_owned()).collect(),
+            buckets: vec![],
+        };
+        PluginInfo {
+            name: "hostile".to_owned(),
+            version: "0.0.0".to_owned(),
+            systems: BEHAVIOURS.iter().map(|b| (*b).to_owned()).collect(),
+            metrics: vec![
+                metric("hostile_runs_total", MetricKind::Counter, &[]),
+                metric("hostile_series", MetricKind::Gauge, &["id"]),
+                // Owned by the osworld plugin when both are loaded: refused for this plugin.
+                metric("genesis_osworld_tasks_passed", MetricKind::Gauge, &[]),
+                metric("hostile-invalid-name", MetricKind::Gauge, &[]),
+            ],
+            slos: vec![],
+        }
+    }
+
+    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
+        match run.system.as_str() {
+            "hostile-loop" => {
+                let mut spins: u64 = 0;
+                loop {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            "hostile-alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "hostile-panic" => panic!("hostile plugin panics on purpose"),
+            "hostile-recursion" => {
+                let mut trail = [0u64; 64];
+                Ok(vec![sample(
+                    "hostile_runs_total",
+                    &[],
+                    recurse(0, &mut trail) as f64,
+                )])
+            }
+            // Over the tests' sample cap (10,000), quick to build and well inside the memory limit.
+            "hostile-flood" => Ok((0..20_000)
+                .map(|_| sample("hostile_runs_total", &[], 1.0))
+                .collect()),
+            "hostile-long-strings" => Ok(vec![sample(
+                "hostile_series",
+                &[("id", "x".repeat(1 << 20))],
+                1.0,
+            )]),
+            "hostile-file" => {
+                let attempts = ["/etc/passwd", ".", "/", "plugins/osworld.wasm"]
+                    .iter()
+                    .map(|path| format!("{path}: {:?}", std::fs::read(path).map(|b| b.len())))
+                    .collect::<Vec<_>>();
+                Err(format!("file access: {}", attempts.join("; ")))
+            }
+            "hostile-env" => {
+                let vars: Vec<(String, String)> = std::env::vars().collect();
+                let args: Vec<String> = std::env::args().collect();
+                Err(format!(
+                    "environment: vars={vars:?} HOME={:?} args={args:?}",
+                    std::env::var("HOME")
+                ))
+            }
+            "hostile-socket" => {
+                let connect = std::net::TcpStream::connect("127.0.0.1:9")
+                    .map(|_| ())
+                    .map_err(|e| e.kind());
+                let bind = std::net::TcpListener::bind("127.0.0.1:0")
+                    .map(|_| ())
+                    .map_err(|e| e.kind());
+                Err(format!("network: connect={connect:?} bind={bind:?}"))
+            }
+            "hostile-undeclared" => Ok(vec![
+                sample("hostile_runs_total", &[], 1.0),
+                sample("hostile_not_declared", &[], 1.0),
+                sample("hostile-invalid-name", &[], 1.0),
+                sample("hostile_series", &[("wrong_label", "a".to_owned())], 1.0),
+                sample("hostile_runs_total", &[], -5.0),
+                sample("genesis_osworld_tasks_passed", &[], 0.0),
+            ]),
+            "hostile-cardinality" => Ok((0..5_000)
+                .map(|i| {
+                    sample(
+                        "hostile_series",
+                        &[("id", format!("{}-{i}", run.started_unix_ms))],
+                        1.0,
+                    )
+                })
+                .collect()),
+            "hostile-clash" => Ok(vec![sample("genesis_osworld_tasks_passed", &[], 0.0)]),
+            other => Err(format!("unknown behaviour {other}")),
+        }
+    }
+}
+
+export!(Hostile);
