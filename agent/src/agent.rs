@@ -90,7 +90,12 @@ impl Agent {
     pub async fn start(config: Config) -> Result<Self, AgentError> {
         let telemetry = Telemetry::init(config.otlp.as_ref())?;
         let self_metrics = SelfMetrics::new(&telemetry.provider, telemetry.otlp_health.clone());
-        let runtime = PluginRuntime::new(SandboxLimits::from(&config.sandbox))?;
+        let mut runtime = PluginRuntime::new(SandboxLimits::from(&config.sandbox))?;
+        if let Some(dir) = config.sandbox.effective_cache_dir() {
+            if let Err(error) = runtime.enable_cache(&dir) {
+                tracing::warn!(error = %error_chain(&error), "compiled-plugin cache off");
+            }
+        }
         let (plugins, load_failures) = load_plugins(&runtime, &config.plugins_dir).await;
         let mut catalog = Catalog::default();
         let mut catalog_errors = Vec::new();
@@ -106,6 +111,7 @@ impl Agent {
                 metrics = plugin.decl.metrics.len(),
                 path = %plugin.path.display(),
                 load_time = ?plugin.load_time,
+                cache = ?plugin.cache,
                 "plugin loaded"
             );
             self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);

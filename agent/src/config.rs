@@ -88,6 +88,11 @@ pub struct SandboxConfig {
     /// First quarantine length; it doubles on each failed retry, up to one hour. Default: 60s.
     #[serde(with = "humantime_serde")]
     pub quarantine_backoff: Duration,
+    /// Keep compiled plugins on disk so later starts skip compilation. Default: true.
+    pub compiled_cache: bool,
+    /// Where compiled plugins are kept. Default: `$XDG_CACHE_HOME/testmeter/compiled`, else
+    /// `$HOME/.cache/testmeter/compiled`. Must be private to the agent's user.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -100,6 +105,8 @@ impl Default for SandboxConfig {
             max_series_per_metric: 1000,
             quarantine_after: 5,
             quarantine_backoff: Duration::from_secs(60),
+            compiled_cache: true,
+            cache_dir: None,
         }
     }
 }
@@ -252,6 +259,9 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.plugins_dir = base.join(&self.plugins_dir);
+        if let Some(dir) = &self.sandbox.cache_dir {
+            self.sandbox.cache_dir = Some(base.join(dir));
+        }
         for suite in &mut self.suites {
             let working_dir = match &suite.working_dir {
                 Some(dir) => base.join(dir),
@@ -260,6 +270,25 @@ impl Config {
             suite.junit = working_dir.join(&suite.junit);
             suite.working_dir = Some(working_dir);
         }
+    }
+}
+
+impl SandboxConfig {
+    /// The compiled-plugin cache dir in use, if the cache is on and a dir can be named.
+    pub fn effective_cache_dir(&self) -> Option<PathBuf> {
+        if !self.compiled_cache {
+            return None;
+        }
+        let env_dir = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        self.cache_dir.clone().or_else(|| {
+            env_dir("XDG_CACHE_HOME")
+                .or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
+                .map(|cache| cache.join("testmeter/compiled"))
+        })
     }
 }
 

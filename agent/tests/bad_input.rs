@@ -5,13 +5,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use support::{built_plugins_dir, osworld_config, testmeter_bin, wait_for, Guard};
+use support::{built_plugins_dir, osworld_config, wait_for, Guard};
 
 fn testmeter(args: &[&str], config: &Path) -> Output {
-    Command::new(testmeter_bin())
+    support::testmeter_command(config)
         .args(args)
         .arg("--config")
         .arg(config)
@@ -122,7 +122,7 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
     std::fs::write(&config, format!("{good}\n{broken}")).expect("write");
     let _agent = Guard::spawn(
         "testmeter run",
-        Command::new(testmeter_bin())
+        support::testmeter_command(&config)
             .args(["run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "warn")
@@ -175,7 +175,7 @@ fn a_collector_that_is_down_is_counted_and_logged_once_while_metrics_keep_servin
     let log = std::fs::File::create(&log_path).expect("log");
     let mut agent = Guard::spawn(
         "testmeter run",
-        Command::new(testmeter_bin())
+        support::testmeter_command(&config)
             .args(["run", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info")

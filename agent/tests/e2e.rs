@@ -5,12 +5,9 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::{
-    built_plugins_dir, example_config, testmeter_bin, venv_path, wait_for, Guard, Prometheus, Rotel,
-};
+use support::{built_plugins_dir, example_config, venv_path, wait_for, Guard, Prometheus, Rotel};
 
 const OSWORLD_METRICS: &[&str] = &[
     "genesis_osworld_memory_usage_bytes",
@@ -52,7 +49,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     let run_log = std::fs::File::create(run_dir.join("testmeter.log")).expect("log file");
     let mut agent = Guard::spawn(
         "testmeter run",
-        Command::new(testmeter_bin())
+        support::testmeter_command(&run_config)
             .args(["run", "--config"])
             .arg(&run_config)
             .env("PATH", venv_path())
@@ -146,7 +143,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         plugins,
         "[prometheus]\nlisten = \"127.0.0.1:0\"\n",
     );
-    let once = Command::new(testmeter_bin())
+    let once = support::testmeter_command(&once_config)
         .args(["once", "--config"])
         .arg(&once_config)
         .env("PATH", venv_path())

@@ -7,10 +7,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+
 use std::time::{Duration, SystemTime};
 
-use support::{built_plugins_dir, hostile_plugin, repo_root, testmeter_bin, wait_for, Guard};
+use support::{built_plugins_dir, hostile_plugin, repo_root, wait_for, Guard};
 use testmeter::model::SuiteRun;
 use testmeter::parse::parse_junit_file;
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
@@ -134,7 +134,7 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
     std::fs::write(&config_path, config).expect("write config");
     let _agent = Guard::spawn(
         "testmeter run",
-        Command::new(testmeter_bin())
+        support::testmeter_command(&config_path)
             .args(["run", "--config"])
             .arg(&config_path)
             .env("RUST_LOG", "warn")
@@ -192,7 +192,7 @@ fn a_plugin_that_keeps_failing_is_quarantined() {
     config.push_str(&copy_suite("osworld", "osworld", dir.path()));
     let config_path = dir.path().join("testmeter.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let output = Command::new(testmeter_bin())
+    let output = support::testmeter_command(&config_path)
         .args(["once", "--config"])
         .arg(&config_path)
         .env("RUST_LOG", "off")

@@ -11,6 +11,7 @@ use wasmtime::{Engine, Store, Trap};
 
 use super::bindings::testmeter::plugin::types as wit;
 use super::bindings::{MetricsPlugin, MetricsPluginPre};
+use super::cache::{CacheError, CacheOutcome, CompiledCache};
 use super::conversions;
 use super::host::HostState;
 use crate::catalog::{PluginDecl, Sample};
@@ -117,8 +118,10 @@ impl PluginError {
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub decl: PluginDecl,
-    /// Time to compile, link and describe the component.
+    /// Time to compile (or load from the cache), link and describe the component.
     pub load_time: Duration,
+    /// Whether the compiled component came from the cache.
+    pub cache: CacheOutcome,
     pre: MetricsPluginPre<HostState>,
 }
 
@@ -158,6 +161,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: SandboxLimits,
+    cache: Option<CompiledCache>,
     _ticker: EpochTicker,
 }
 
@@ -197,6 +201,7 @@ impl PluginRuntime {
             engine,
             linker,
             limits,
+            cache: None,
             _ticker: EpochTicker {
                 stop,
                 thread: Some(thread),
@@ -204,14 +209,32 @@ impl PluginRuntime {
         })
     }
 
+    /// Keeps compiled components in `dir` from now on.
+    pub fn enable_cache(&mut self, dir: &Path) -> Result<(), CacheError> {
+        self.cache = Some(CompiledCache::open(dir, &self.engine)?);
+        Ok(())
+    }
+
+    fn compile(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
+        let compile_error = |cause| PluginError::Compile {
+            path: path.to_path_buf(),
+            cause,
+        };
+        let wasm = std::fs::read(path).map_err(|e| compile_error(e.into()))?;
+        match &self.cache {
+            Some(cache) => cache
+                .load_or_compile(&self.engine, &wasm)
+                .map_err(compile_error),
+            None => Component::new(&self.engine, &wasm)
+                .map(|component| (component, CacheOutcome::Disabled))
+                .map_err(compile_error),
+        }
+    }
+
     /// Compiles and links a component, then calls its `describe`.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
         let started = std::time::Instant::now();
-        let component =
-            Component::from_file(&self.engine, path).map_err(|cause| PluginError::Compile {
-                path: path.to_path_buf(),
-                cause,
-            })?;
+        let (component, cache) = self.compile(path)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -234,6 +257,7 @@ impl PluginRuntime {
             path: path.to_path_buf(),
             decl: info.into(),
             load_time: started.elapsed(),
+            cache,
             pre,
         })
     }

@@ -15,6 +15,20 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A `testmeter` command for the config at `config`: its compiled-plugin cache lives beside
+/// the config (never in the machine's real cache dir), and no ambient OTLP endpoint leaks in.
+pub fn testmeter_command(config: &Path) -> Command {
+    let mut command = Command::new(testmeter_bin());
+    command
+        .env(
+            "XDG_CACHE_HOME",
+            config.parent().unwrap_or(config).join("cache"),
+        )
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+    command
+}
+
 /// The testmeter binary built for this test run.
 pub fn testmeter_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_testmeter"))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Start-up time of the agent with 3 plugins loaded, with a cold and a warm compiled-plugin cache.
+# Measures `testmeter plugins` (start, load every plugin, describe, exit), N runs each, and prints
+# the median and the range. Usage: bench/startup.sh [debug|release] [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-debug}"
+runs="${2:-7}"
+flag=""
+[ "$profile" = release ] && flag="--release"
+cargo build -q -p testmeter $flag
+cargo plugins >/dev/null
+CARGO_TARGET_DIR=target/test-plugins cargo build -q --release --target wasm32-wasip2 -p testmeter-plugin-hostile
+bin="target/$profile/testmeter"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/plugins"
+cp plugins/osworld.wasm "$work/plugins/osworld.wasm"
+cp target/test-plugins/wasm32-wasip2/release/testmeter_plugin_hostile.wasm "$work/plugins/hostile.wasm"
+# The third plugin: osworld with a custom section appended (id 0, size 7, name "bench", "3"),
+# so its bytes, and therefore its cache key and compilation, are its own.
+{ cat plugins/osworld.wasm; printf '\x00\x07\x05bench3'; } > "$work/plugins/osworld-custom.wasm"
+printf 'plugins_dir = "plugins"\n[sandbox]\ncache_dir = "cache"\n' > "$work/testmeter.toml"
+
+measure() {
+    local start end
+    start=$(date +%s%N)
+    RUST_LOG=off "$bin" plugins --config "$work/testmeter.toml" >/dev/null
+    end=$(date +%s%N)
+    echo $(( (end - start) / 1000000 ))
+}
+stats() {
+    sort -n | awk '{a[NR]=$1} END {printf "median %d ms (min %d, max %d, n=%d)\n", a[int((NR+1)/2)], a[1], a[NR], NR}'
+}
+
+echo "testmeter $profile build, $(ls "$work/plugins" | wc -l) plugins: $(cd "$work/plugins" && ls | tr '\n' ' ')"
+echo "plugin sizes: $(cd "$work/plugins" && du -k -- * | awk '{printf "%s %d KiB; ", $2, $1}')"
+cold=$(for _ in $(seq "$runs"); do rm -rf "$work/cache"; measure; done | stats)
+rm -rf "$work/cache"; measure >/dev/null
+warm=$(for _ in $(seq "$runs"); do measure; done | stats)
+echo "cold cache: $cold"
+echo "warm cache: $warm"
