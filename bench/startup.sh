@@ -41,3 +41,17 @@ rm -rf "$work/cache"; measure >/dev/null
 warm=$(for _ in $(seq "$runs"); do measure; done | stats)
 echo "cold cache: $cold"
 echo "warm cache: $warm"
+
+# Resident memory of the idle daemon with the 3 plugins loaded from the warm cache.
+printf '[prometheus]\nlisten = "127.0.0.1:0"\n' >> "$work/testmeter.toml"
+RUST_LOG=info "$bin" run --config "$work/testmeter.toml" 2>"$work/run.log" &
+pid=$!
+for _ in $(seq 100); do
+    grep -q "serving /metrics" "$work/run.log" && break
+    sleep 0.1
+done
+sleep 1
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
+kill -TERM "$pid"; wait "$pid" || true
+echo "idle daemon, 3 plugins from the cache: RSS $((rss / 1024)) MiB ($rss KiB), peak $((hwm / 1024)) MiB"
