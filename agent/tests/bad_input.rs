@@ -120,38 +120,15 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
         ),
     );
     std::fs::write(&config, format!("{good}\n{broken}")).expect("write");
-    let _agent = Guard::spawn(
-        "testmeter run",
-        support::testmeter_command(&config)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
+    let (_agent, exposition) = support::run_until_suites_ran(&config, port, 4);
+    let counted = support::lines_starting_with(
+        &exposition,
+        &[
+            "testmeter_suite_runs_total{",
+            "testmeter_plugin_errors_total{",
+            "genesis_osworld_tasks_total{",
+        ],
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let exposition = wait_for(
-        "all four suites to have run",
-        Duration::from_secs(60),
-        || {
-            let body = support::scrape(&url)?;
-            let runs = body
-                .lines()
-                .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
-                .count();
-            (runs == 4).then_some(body)
-        },
-    );
-    let mut counted: Vec<&str> = exposition
-        .lines()
-        .filter(|l| {
-            l.starts_with("testmeter_suite_runs_total{")
-                || l.starts_with("testmeter_plugin_errors_total{")
-                || l.starts_with("genesis_osworld_tasks_total{")
-        })
-        .collect();
-    counted.sort_unstable();
     insta::assert_yaml_snapshot!(counted);
     let health =
         support::scrape(&format!("http://127.0.0.1:{port}/healthz")).expect("healthz answers");

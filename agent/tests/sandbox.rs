@@ -10,7 +10,7 @@ use std::path::Path;
 
 use std::time::{Duration, SystemTime};
 
-use support::{built_plugins_dir, hostile_plugin, repo_root, wait_for, Guard};
+use support::{built_plugins_dir, hostile_plugin, repo_root};
 use testmeter::model::SuiteRun;
 use testmeter::parse::parse_junit_file;
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
@@ -132,41 +132,18 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
     }
     let config_path = dir.path().join("testmeter.toml");
     std::fs::write(&config_path, config).expect("write config");
-    let _agent = Guard::spawn(
-        "testmeter run",
-        support::testmeter_command(&config_path)
-            .args(["run", "--config"])
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null()),
+    let (_agent, exposition) = support::run_until_suites_ran(&config_path, port, attacks.len() + 1);
+    let counted = support::lines_starting_with(
+        &exposition,
+        &[
+            "testmeter_plugin_errors_total{",
+            "testmeter_samples_rejected_total{",
+            "testmeter_plugin_quarantined{",
+            "genesis_osworld_tasks_total{",
+            "genesis_osworld_tasks_passed ",
+            "genesis_osworld_success_rate{task_category=\"all\"}",
+        ],
     );
-    let url = format!("http://127.0.0.1:{port}/metrics");
-    let exposition = wait_for(
-        "every suite to have run once",
-        Duration::from_secs(60),
-        || {
-            let body = support::scrape(&url)?;
-            let runs = body
-                .lines()
-                .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
-                .count();
-            (runs == attacks.len() + 1).then_some(body)
-        },
-    );
-    let mut counted: Vec<&str> = exposition
-        .lines()
-        .filter(|l| {
-            l.starts_with("testmeter_plugin_errors_total{")
-                || l.starts_with("testmeter_samples_rejected_total{")
-                || l.starts_with("testmeter_plugin_quarantined{")
-                || l.starts_with("genesis_osworld_tasks_total{")
-                || l.starts_with("genesis_osworld_tasks_passed ")
-                || l.starts_with("genesis_osworld_success_rate{task_category=\"all\"}")
-        })
-        .collect();
-    counted.sort_unstable();
     insta::assert_yaml_snapshot!(counted);
     let hostile_series = exposition
         .lines()

@@ -183,6 +183,45 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Opt
     }
 }
 
+/// Starts `testmeter run` on `config` with its output discarded, waits until `suites` suites
+/// have each run once (each has a `testmeter_suite_runs_total` series on `/metrics` at
+/// `port`), and returns the running agent with that exposition.
+pub fn run_until_suites_ran(config: &Path, port: u16, suites: usize) -> (Guard, String) {
+    let agent = Guard::spawn(
+        "testmeter run",
+        testmeter_command(config)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let exposition = wait_for(
+        &format!("{suites} suites to have run"),
+        Duration::from_secs(60),
+        || {
+            let body = scrape(&url)?;
+            let runs = body
+                .lines()
+                .filter(|l| l.starts_with("testmeter_suite_runs_total{"))
+                .count();
+            (runs == suites).then_some(body)
+        },
+    );
+    (agent, exposition)
+}
+
+/// The exposition lines that start with one of `prefixes`, sorted, for snapshots.
+pub fn lines_starting_with<'a>(exposition: &'a str, prefixes: &[&str]) -> Vec<&'a str> {
+    let mut lines: Vec<&str> = exposition
+        .lines()
+        .filter(|line| prefixes.iter().any(|p| line.starts_with(p)))
+        .collect();
+    lines.sort_unstable();
+    lines
+}
+
 /// The body of a GET to `url`, or None while the server is not answering.
 pub fn scrape(url: &str) -> Option<String> {
     ureq::get(url).call().ok()?.body_mut().read_to_string().ok()
