@@ -50,13 +50,7 @@ fn unknown_config_key_names_key_line_and_path() {
 /// Suites that cannot produce a report, and a plugins dir with a corrupt `.wasm` beside the
 /// real osworld plugin.
 fn broken_setup(dir: &Path) -> std::path::PathBuf {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("mkdir");
-    std::fs::copy(
-        built_plugins_dir().join("osworld.wasm"),
-        plugins.join("osworld.wasm"),
-    )
-    .expect("copy");
+    let plugins = support::plugins_dir_with_osworld(dir);
     std::fs::write(
         plugins.join("corrupt.wasm"),
         b"\0asm\x0d\x00\x01\x00not a component",

@@ -95,13 +95,7 @@ fn copy_suite(name: &str, system: &str, dir: &Path) -> String {
 }
 
 fn plugins_with_hostile(dir: &Path) -> std::path::PathBuf {
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("mkdir");
-    std::fs::copy(
-        built_plugins_dir().join("osworld.wasm"),
-        plugins.join("osworld.wasm"),
-    )
-    .expect("copy");
+    let plugins = support::plugins_dir_with_osworld(dir);
     std::fs::copy(hostile_plugin(), plugins.join("hostile.wasm")).expect("copy");
     plugins
 }

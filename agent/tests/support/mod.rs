@@ -110,6 +110,18 @@ pub fn built_plugins_dir() -> PathBuf {
     build_test_plugins().join("plugins")
 }
 
+/// A fresh `plugins/` dir under `dir` holding the freshly built osworld plugin.
+pub fn plugins_dir_with_osworld(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir plugins");
+    std::fs::copy(
+        built_plugins_dir().join("osworld.wasm"),
+        plugins.join("osworld.wasm"),
+    )
+    .expect("copy the osworld plugin");
+    plugins
+}
+
 /// The hostile fixture plugin (`tests/plugins/hostile`), kept out of the bundled plugins dir.
 pub fn hostile_plugin() -> PathBuf {
     build_test_plugins().join("hostile/hostile.wasm")
