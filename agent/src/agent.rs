@@ -11,8 +11,9 @@ use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
 use crate::config::{Config, SuiteConfig};
 use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
 use crate::model::{OutcomeCounts, SuiteRun};
+use crate::plugin::bindings::testmeter::plugin::types as wit;
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
-use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+use crate::plugin::{conversions, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 use crate::runner::{self, RunError};
 
 /// What one plugin made of one run.
@@ -161,8 +162,17 @@ impl Agent {
                     .iter()
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect();
-                for plugin in self.plugins.iter().filter(|p| p.handles(&suite.system)) {
-                    plugins.push(self.derive(plugin, run, &extra).await);
+                let handlers: Vec<&LoadedPlugin> = self
+                    .plugins
+                    .iter()
+                    .filter(|p| p.handles(&suite.system))
+                    .collect();
+                if !handlers.is_empty() {
+                    // One conversion to WIT per run, shared by every plugin of the system.
+                    let input = conversions::suite_run(run);
+                    for plugin in handlers {
+                        plugins.push(self.derive(plugin, &run.suite, &input, &extra).await);
+                    }
                 }
                 if plugins.is_empty() {
                     tracing::warn!(
@@ -211,7 +221,8 @@ impl Agent {
     async fn derive(
         &self,
         plugin: &LoadedPlugin,
-        run: &SuiteRun,
+        suite: &str,
+        input: &wit::SuiteRun,
         extra: &[KeyValue],
     ) -> PluginOutcome {
         let name = plugin.decl.name.clone();
@@ -220,7 +231,7 @@ impl Agent {
         {
             tracing::debug!(
                 plugin = name,
-                suite = run.suite,
+                suite = suite,
                 ?retry_in,
                 "plugin quarantined; derivation skipped"
             );
@@ -235,7 +246,7 @@ impl Agent {
             };
         }
         let started = Instant::now();
-        let result = self.runtime.derive(plugin, run).await;
+        let result = self.runtime.derive_wit(plugin, input).await;
         self.self_metrics.plugin_call(&name, started.elapsed());
         let mut rejected = Vec::new();
         let result = result.map(|samples| {
@@ -256,11 +267,11 @@ impl Agent {
             accepted
         });
         if let Some(first) = rejected.first() {
-            tracing::warn!(plugin = name, suite = run.suite, count = rejected.len(), first = %first, "samples rejected");
+            tracing::warn!(plugin = name, suite = suite, count = rejected.len(), first = %first, "samples rejected");
         }
         if let Err(error) = &result {
             self.self_metrics.plugin_error(&name, error.reason());
-            tracing::error!(plugin = name, suite = run.suite, error = %error_chain(error), "plugin derivation failed; its last good values stay exported");
+            tracing::error!(plugin = name, suite = suite, error = %error_chain(error), "plugin derivation failed; its last good values stay exported");
         }
         match self
             .quarantine

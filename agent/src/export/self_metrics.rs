@@ -94,7 +94,7 @@ impl SelfMetrics {
             plugin_duration: meter
                 .f64_histogram("testmeter_plugin_duration_seconds")
                 .with_unit("s")
-                .with_description("Time of plugin derive calls, instantiation and marshalling included")
+                .with_description("Time of plugin derive calls: instantiation, passing the run in and the samples out")
                 .with_boundaries(PLUGIN_DURATION_BUCKETS.to_vec())
                 .build(),
             samples_rejected: meter

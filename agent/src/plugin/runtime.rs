@@ -268,11 +268,20 @@ impl PluginRuntime {
         plugin: &LoadedPlugin,
         run: &SuiteRun,
     ) -> Result<Vec<Sample>, PluginError> {
-        let input: wit::SuiteRun = conversions::suite_run(run);
+        self.derive_wit(plugin, &conversions::suite_run(run)).await
+    }
+
+    /// Like [`Self::derive`], on a run already converted to WIT, so several plugins of one
+    /// system share one conversion.
+    pub async fn derive_wit(
+        &self,
+        plugin: &LoadedPlugin,
+        input: &wit::SuiteRun,
+    ) -> Result<Vec<Sample>, PluginError> {
         let name = plugin.decl.name.as_str();
         let mut store = self.store(name);
         let result = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance.call_derive(&mut store, &input).await,
+            Ok(instance) => instance.call_derive(&mut store, input).await,
             Err(error) => Err(error),
         }
         .map_err(|cause| self.classify(name, &store, cause))?;
