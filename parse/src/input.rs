@@ -1,0 +1,158 @@
+//! Entry points: read a report from a file, bytes or a stream within a size cap, pick the
+//! parser for its format, and turn byte offsets into line and column for errors.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use crate::error::ParseError;
+use crate::format::Format;
+use crate::parsed::Parsed;
+use crate::{go_json, junit, libtest_json, libtest_text, pytest_text, tap};
+
+/// Reports larger than this are refused unless the limit is raised.
+pub const DEFAULT_MAX_REPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Resource limits for parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest report accepted, in bytes.
+    pub max_report_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_report_bytes: DEFAULT_MAX_REPORT_BYTES,
+        }
+    }
+}
+
+/// Parses a report file. JUnit XML is streamed, so memory stays well below the file's size;
+/// the text formats are read whole (within the limit).
+pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+    let read_error = |source| ParseError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    if size > limits.max_report_bytes {
+        return Err(ParseError::TooLarge {
+            size,
+            limit: limits.max_report_bytes,
+        });
+    }
+    if size == 0 {
+        return Err(ParseError::Empty);
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, file.take(limits.max_report_bytes));
+    let format = match format {
+        Format::Auto => {
+            let head = reader.fill_buf().map_err(read_error)?;
+            Format::detect(head).ok_or(ParseError::Unrecognised)?
+        }
+        format => format,
+    };
+    if format == Format::Junit {
+        let locate = |offset: u64| {
+            File::open(path)
+                .map(|file| line_column_of_reader(BufReader::new(file), offset))
+                .unwrap_or((0, 0))
+        };
+        return junit::parse(reader, &locate);
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    reader.read_to_end(&mut bytes).map_err(read_error)?;
+    parse_text(format, &bytes)
+}
+
+/// Parses a report held in memory.
+pub fn parse_bytes(bytes: &[u8], format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+    let size = bytes.len() as u64;
+    if size > limits.max_report_bytes {
+        return Err(ParseError::TooLarge {
+            size,
+            limit: limits.max_report_bytes,
+        });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ParseError::Empty);
+    }
+    let format = match format {
+        Format::Auto => Format::detect(bytes).ok_or(ParseError::Unrecognised)?,
+        format => format,
+    };
+    if format == Format::Junit {
+        let locate = |offset: u64| line_column(bytes, offset);
+        return junit::parse(bytes, &locate);
+    }
+    parse_text(format, bytes)
+}
+
+/// Parses a report from a stream (stdin), reading at most the limit.
+pub fn parse_reader(
+    reader: impl Read,
+    format: Format,
+    limits: Limits,
+) -> Result<Parsed, ParseError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limits.max_report_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| ParseError::Read {
+            path: "-".into(),
+            source,
+        })?;
+    parse_bytes(&bytes, format, limits)
+}
+
+fn parse_text(format: Format, bytes: &[u8]) -> Result<Parsed, ParseError> {
+    let text = String::from_utf8_lossy(bytes);
+    match format {
+        Format::PytestText => pytest_text::parse(&text),
+        Format::LibtestText => libtest_text::parse(&text),
+        Format::LibtestJson => libtest_json::parse(&text),
+        Format::GoTestJson => go_json::parse(&text),
+        Format::Tap => tap::parse(&text),
+        Format::Junit | Format::Auto => {
+            let locate = |offset: u64| line_column(bytes, offset);
+            junit::parse(bytes, &locate)
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(bytes: &[u8], offset: u64) -> (u64, u64) {
+    let end = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(bytes.len());
+    line_column_of_reader(&bytes[..end], offset)
+}
+
+fn line_column_of_reader(mut reader: impl BufRead, offset: u64) -> (u64, u64) {
+    let mut line = 1u64;
+    let mut column = 1u64;
+    let mut remaining = offset;
+    while remaining > 0 {
+        let Ok(chunk) = reader.fill_buf() else { break };
+        if chunk.is_empty() {
+            break;
+        }
+        let take = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(chunk.len());
+        for &byte in &chunk[..take] {
+            if byte == b'\n' {
+                line += 1;
+                column = 1;
+            } else if byte & 0xC0 != 0x80 {
+                // Count characters, not UTF-8 continuation bytes.
+                column += 1;
+            }
+        }
+        reader.consume(take);
+        remaining -= take as u64;
+    }
+    (line, column)
+}

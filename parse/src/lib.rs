@@ -1,0 +1,21 @@
+//! Parsers for what test runners write: JUnit XML in every common dialect, pytest's text
+//! output, Rust libtest text and JSON, `go test -json` and TAP. Each parser lives in its own
+//! module and returns the one retry-aware model, `quick_junit::Report`, inside a [`Parsed`].
+
+mod attempts;
+mod error;
+mod format;
+mod go_json;
+mod input;
+mod junit;
+mod libtest_json;
+mod libtest_text;
+mod parsed;
+mod pytest_text;
+mod tap;
+mod text;
+
+pub use error::ParseError;
+pub use format::{Format, UnknownFormat};
+pub use input::{parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES};
+pub use parsed::{Parsed, Summary};

@@ -1,0 +1,475 @@
+//! pytest's terminal output, for suites that cannot write XML: the `-v` progress lines
+//! (`path::test STATUS [ 42%]`, also under xdist), the `-rA` short summary, and the failure
+//! sections for messages. pytest-rerunfailures' `RERUN` lines become attempts.
+//!
+//! Without `-v`, only the `-rA` summary names tests; skips there name a file and line, not a
+//! test. Output without pytest's final `== N passed in 1.2s ==` line is a partial run.
+
+use std::collections::HashMap;
+
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
+
+use crate::error::ParseError;
+use crate::parsed::Parsed;
+use crate::text::{non_blank, strip_ansi, Suites};
+
+/// Outcome words pytest prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Word {
+    Passed,
+    Failed,
+    Error,
+    Skipped,
+    Xfail,
+    Xpass,
+    Rerun,
+}
+
+impl Word {
+    fn of(word: &str) -> Option<Word> {
+        Some(match word {
+            "PASSED" => Word::Passed,
+            "FAILED" => Word::Failed,
+            "ERROR" => Word::Error,
+            "SKIPPED" => Word::Skipped,
+            "XFAIL" => Word::Xfail,
+            "XPASS" => Word::Xpass,
+            "RERUN" => Word::Rerun,
+            _ => return None,
+        })
+    }
+}
+
+/// True when the text has pytest progress or summary lines.
+pub(crate) fn looks_like(text: &str) -> bool {
+    text.lines().take(2000).any(|line| {
+        let line = strip_ansi(line);
+        progress_line(&line).is_some() || summary_line(&line).is_some()
+    })
+}
+
+/// One reported outcome for a node id.
+#[derive(Debug)]
+struct Report {
+    node_id: String,
+    word: Word,
+    reason: Option<String>,
+}
+
+pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
+    let mut progress: Vec<Report> = Vec::new();
+    let mut summary: Vec<Report> = Vec::new();
+    let mut skipped: Vec<(String, usize, String)> = Vec::new();
+    let mut sections: HashMap<String, String> = HashMap::new();
+    let mut section: Option<(String, String)> = None;
+    let mut final_line = false;
+    let mut interrupted = None;
+    for raw in text.lines() {
+        let line = strip_ansi(raw);
+        let line = line.trim_end();
+        if let Some(title) = section_title(line) {
+            if let Some((title, body)) = section.take() {
+                sections.insert(title, body);
+            }
+            section = Some((title.to_owned(), String::new()));
+            continue;
+        }
+        if line.starts_with("====") || line.starts_with("!!!!") {
+            if let Some((title, body)) = section.take() {
+                sections.insert(title, body);
+            }
+            if line.starts_with("!!!!") && interrupted.is_none() {
+                interrupted = Some(line.trim_matches(['!', ' ']).to_owned());
+            }
+            if line.starts_with('=') && is_final_line(line) {
+                final_line = true;
+            }
+            continue;
+        }
+        if let Some((_, body)) = &mut section {
+            body.push_str(raw);
+            body.push('\n');
+            continue;
+        }
+        if let Some(report) = progress_line(line) {
+            progress.push(report);
+        } else if let Some((location, count, reason)) = skipped_location(line) {
+            skipped.push((location.to_owned(), count, reason.to_owned()));
+        } else if let Some(report) = summary_line(line) {
+            summary.push(report);
+        } else if !final_line && is_final_line(line) {
+            // `-q` prints the final line without `=` padding.
+            final_line = true;
+        }
+    }
+    if let Some((title, body)) = section.take() {
+        sections.insert(title, body);
+    }
+    if progress.is_empty() && summary.is_empty() {
+        return Err(ParseError::NotThisFormat {
+            format: "pytest text",
+            reason: "no `path::test STATUS` lines and no -rA summary".to_owned(),
+        });
+    }
+    let messages: HashMap<(&str, Word), &str> = summary
+        .iter()
+        .filter_map(|r| Some(((r.node_id.as_str(), r.word), r.reason.as_deref()?)))
+        .collect();
+    let reports = if progress.is_empty() {
+        &summary
+    } else {
+        &progress
+    };
+    let mut suites = Suites::default();
+    for (node_id, attempts) in group_by_node(reports) {
+        let (suite, classname, name) = split_node_id(node_id);
+        for attempt in &attempts {
+            let mut case = TestCase::new(name, status_of(attempt, &messages, &sections));
+            case.set_classname(classname.as_str());
+            suites.push(&suite, case);
+        }
+    }
+    if progress.is_empty() {
+        // Without -v, skips are only known per location: one case per skipped test there.
+        for (location, count, reason) in skipped {
+            let (path, _) = location.split_once(':').unwrap_or((&location, ""));
+            let (_, classname, _) = split_node_id(&format!("{path}::"));
+            for index in 1..=count {
+                let name = if count == 1 {
+                    location.clone()
+                } else {
+                    format!("{location} #{index}")
+                };
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(reason.as_str());
+                let mut case = TestCase::new(name, status);
+                case.set_classname(classname.as_str());
+                suites.push(path, case);
+            }
+        }
+    }
+    let partial = match (interrupted, final_line) {
+        (Some(reason), _) => Some(format!("pytest was interrupted: {reason}")),
+        (None, false) => Some("pytest output ends before its final summary line".to_owned()),
+        (None, true) => None,
+    };
+    Ok(suites.finish("pytest", partial))
+}
+
+/// One attempt of a test: its final word, with a teardown error folded in.
+#[derive(Debug)]
+struct Attempt<'a> {
+    report: &'a Report,
+    teardown_error: Option<&'a Report>,
+}
+
+/// Groups outcome lines per node id into attempts, in first-seen order.
+///
+/// pytest prints a test whose call failed and whose teardown then raised twice (`FAILED`,
+/// then `ERROR`): one attempt. pytest-rerunfailures prints `RERUN` once per failing phase,
+/// so when the final attempt reported two phases, earlier attempts did too.
+fn group_by_node(reports: &[Report]) -> Vec<(&str, Vec<Attempt<'_>>)> {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_node: HashMap<&str, Vec<&Report>> = HashMap::new();
+    for report in reports {
+        let entry = by_node.entry(report.node_id.as_str()).or_insert_with(|| {
+            order.push(report.node_id.as_str());
+            Vec::new()
+        });
+        entry.push(report);
+    }
+    order
+        .into_iter()
+        .map(|node| {
+            let lines = by_node.remove(node).unwrap_or_default();
+            let (reruns, finals): (Vec<&Report>, Vec<&Report>) =
+                lines.into_iter().partition(|r| r.word == Word::Rerun);
+            let mut attempts = Vec::new();
+            let phases = finals.len().clamp(1, 2);
+            for rerun in reruns.iter().step_by(phases) {
+                attempts.push(Attempt {
+                    report: rerun,
+                    teardown_error: None,
+                });
+            }
+            // The `-rA` summary lists ERROR lines before FAILED ones: the call's outcome
+            // decides, a second ERROR is the teardown's.
+            let main = finals
+                .iter()
+                .position(|r| r.word != Word::Error)
+                .unwrap_or(0);
+            if let Some(first) = finals.get(main) {
+                let teardown_error = finals
+                    .iter()
+                    .enumerate()
+                    .find(|(index, r)| *index != main && r.word == Word::Error)
+                    .map(|(_, r)| *r);
+                attempts.push(Attempt {
+                    report: first,
+                    teardown_error,
+                });
+            }
+            (node, attempts)
+        })
+        .collect()
+}
+
+fn status_of(
+    attempt: &Attempt<'_>,
+    messages: &HashMap<(&str, Word), &str>,
+    sections: &HashMap<String, String>,
+) -> TestCaseStatus {
+    let report = attempt.report;
+    let message = report.reason.clone().or_else(|| {
+        messages
+            .get(&(report.node_id.as_str(), report.word))
+            .map(|m| (*m).to_owned())
+    });
+    let section_key = section_key(&report.node_id);
+    let mut status = match report.word {
+        Word::Passed | Word::Xpass => TestCaseStatus::success(),
+        Word::Rerun | Word::Failed => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            if let Some(body) = sections.get(&section_key).cloned().and_then(non_blank) {
+                if let Some(error) = error_line(&body) {
+                    status.set_message(error);
+                }
+                status.set_description(body);
+            }
+            status
+        }
+        Word::Error => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            let body = ["setup", "teardown"]
+                .iter()
+                .find_map(|phase| sections.get(&format!("ERROR at {phase} of {section_key}")));
+            if let Some(body) = body.cloned().and_then(non_blank) {
+                if let Some(error) = error_line(&body) {
+                    status.set_message(error);
+                }
+                status.set_description(body);
+            }
+            status
+        }
+        Word::Skipped => TestCaseStatus::skipped(),
+        Word::Xfail => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_type("pytest.xfail");
+            status
+        }
+    };
+    let has_message = match &status {
+        TestCaseStatus::NonSuccess { message, .. } | TestCaseStatus::Skipped { message, .. } => {
+            message.is_some()
+        }
+        TestCaseStatus::Success { .. } => true,
+    };
+    if let Some(message) = message.filter(|_| !has_message) {
+        status.set_message(message);
+    }
+    if let Some(error) = attempt.teardown_error {
+        let text = format!(
+            "teardown error: {}",
+            messages
+                .get(&(error.node_id.as_str(), Word::Error))
+                .copied()
+                .unwrap_or("")
+        );
+        match &mut status {
+            TestCaseStatus::NonSuccess { description, .. } => {
+                let joined = match description.take() {
+                    Some(before) => format!("{}\n\n{text}", before.as_str()),
+                    None => text,
+                };
+                *description = Some(XmlString::new(joined));
+            }
+            TestCaseStatus::Success { .. } => {
+                let mut error_status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                error_status.set_message(text);
+                status = error_status;
+            }
+            TestCaseStatus::Skipped { .. } => {}
+        }
+    }
+    status
+}
+
+/// The first `E   ` line of a failure section: the exception pytest shows, untruncated.
+fn error_line(body: &str) -> Option<String> {
+    body.lines()
+        .find_map(|line| line.strip_prefix("E   "))
+        .map(|line| line.trim().to_owned())
+        .filter(|line| !line.is_empty())
+}
+
+/// `SKIPPED [2] path/test_x.py:39: reason` of a `-rA`/`-rs` summary: skips pytest reports per
+/// location, not per test. Returns the location, the count and the reason.
+fn skipped_location(line: &str) -> Option<(&str, usize, &str)> {
+    let rest = line.strip_prefix("SKIPPED [")?;
+    let (count, rest) = rest.split_once("] ")?;
+    let count = count.parse().ok()?;
+    let (location, reason) = rest.split_once(": ").unwrap_or((rest, ""));
+    Some((location, count, reason))
+}
+
+/// `path/to/test_x.py::Class::test_y[p]` → suite `path/to/test_x.py`, classname
+/// `path.to.test_x.Class` and name `test_y[p]`, the way pytest's JUnit writer names them.
+fn split_node_id(node_id: &str) -> (String, String, &str) {
+    let (path, rest) = node_id.split_once("::").unwrap_or(("", node_id));
+    let (classes, name) = match rest.rsplit_once("::") {
+        Some((classes, name)) => (Some(classes), name),
+        None => (None, rest),
+    };
+    let module = path
+        .strip_suffix(".py")
+        .unwrap_or(path)
+        .replace(['/', '\\'], ".");
+    let classname = match classes {
+        Some(classes) => format!("{module}.{}", classes.replace("::", ".")),
+        None => module,
+    };
+    (path.to_owned(), classname, name)
+}
+
+/// The title pytest gives a test's failure section: `Class.test_y[p]`.
+fn section_key(node_id: &str) -> String {
+    node_id
+        .split_once("::")
+        .map_or(node_id, |(_, rest)| rest)
+        .replace("::", ".")
+}
+
+/// `____ title ____` section headers of the FAILURES/ERRORS blocks.
+fn section_title(line: &str) -> Option<&str> {
+    let inner = line.strip_prefix("___")?.strip_suffix("___")?;
+    let title = inner.trim_matches('_').trim();
+    (!title.is_empty()).then_some(title)
+}
+
+/// pytest's last line: `=== 3 failed, 5 passed in 0.12s ===` or, with `-q`, the same
+/// without the padding.
+fn is_final_line(line: &str) -> bool {
+    let inner = line.trim_matches(['=', ' ']);
+    let Some((counts, time)) = inner.rsplit_once(" in ") else {
+        return false;
+    };
+    let time = time.split_whitespace().next().unwrap_or("");
+    time.ends_with('s')
+        && time[..time.len() - 1].parse::<f64>().is_ok()
+        && counts.split(", ").all(|part| {
+            part.split_once(' ')
+                .is_some_and(|(n, _)| n.parse::<u64>().is_ok())
+        })
+        || inner.starts_with("no tests ran in ")
+}
+
+/// `path::test STATUS (reason) [ 42%]`, or xdist's `[gw0] [ 42%] STATUS path::test`.
+fn progress_line(line: &str) -> Option<Report> {
+    if let Some(rest) = line.strip_prefix("[gw") {
+        let (_, rest) = rest.split_once("] [")?;
+        let (_, rest) = rest.split_once("] ")?;
+        let (word, node_id) = rest.split_once(' ')?;
+        let word = Word::of(word)?;
+        let node_id = node_id.trim();
+        return node_id.contains("::").then(|| Report {
+            node_id: node_id.to_owned(),
+            word,
+            reason: None,
+        });
+    }
+    let line = match line.rfind(" [") {
+        Some(at) if line.ends_with("%]") => &line[..at],
+        _ => line,
+    };
+    let end = node_id_end(line)?;
+    let node_id = &line[..end];
+    let rest = line[end..].trim();
+    let (word, reason) = match rest.split_once(' ') {
+        Some((word, reason)) => (word, Some(reason)),
+        None => (rest, None),
+    };
+    let word = Word::of(word)?;
+    let reason = reason
+        .map(str::trim)
+        .and_then(|r| r.strip_prefix('(').and_then(|r| r.strip_suffix(')')))
+        .map(str::to_owned);
+    Some(Report {
+        node_id: node_id.to_owned(),
+        word,
+        reason,
+    })
+}
+
+/// The end of a node id at the start of a line: the first space outside brackets, after a
+/// `::`.
+fn node_id_end(line: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    for (index, c) in line.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ' ' if depth <= 0 => {
+                return line[..index].contains("::").then_some(index);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `-rA` summary lines: `FAILED path::test - message`, `PASSED path::test`.
+fn summary_line(line: &str) -> Option<Report> {
+    let (word, rest) = line.split_once(' ')?;
+    let word = Word::of(word)?;
+    if word == Word::Rerun {
+        return None;
+    }
+    let end = node_id_end(rest).unwrap_or(rest.len());
+    let node_id = &rest[..end];
+    if !node_id.contains("::") {
+        return None;
+    }
+    let reason = rest[end..]
+        .trim()
+        .strip_prefix("- ")
+        .map(|r| r.trim().to_owned());
+    Some(Report {
+        node_id: node_id.to_owned(),
+        word,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_split_like_the_junit_writer() {
+        assert_eq!(
+            split_node_id("tests/test_a.py::TestX::test_y[1 2]"),
+            (
+                "tests/test_a.py".to_owned(),
+                "tests.test_a.TestX".to_owned(),
+                "test_y[1 2]"
+            )
+        );
+    }
+
+    #[test]
+    fn progress_lines_with_brackets_and_reasons() {
+        let report = progress_line("t.py::test_p[a b] SKIPPED (no net)   [ 50%]").expect("line");
+        assert_eq!(report.node_id, "t.py::test_p[a b]");
+        assert_eq!(report.word, Word::Skipped);
+        assert_eq!(report.reason.as_deref(), Some("no net"));
+    }
+
+    #[test]
+    fn final_lines() {
+        assert!(is_final_line(
+            "==== 5 failed, 5 passed, 2 errors in 0.07s ===="
+        ));
+        assert!(is_final_line("5 failed, 5 passed in 0.06s"));
+        assert!(!is_final_line("== test session starts =="));
+    }
+}
