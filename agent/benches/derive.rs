@@ -56,6 +56,7 @@ fn synthetic_run() -> SuiteRun {
         exit_code: Some(1),
         peak_rss_bytes: Some(40_000_000),
         report,
+        partial: None,
         artifacts: vec![],
     }
 }

@@ -10,7 +10,9 @@ use opentelemetry::KeyValue;
 use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
 use crate::config::{Config, SuiteConfig};
 use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
-use crate::model::{OutcomeCounts, SuiteRun};
+use testmeter_parse::Summary;
+
+use crate::model::SuiteRun;
 use crate::plugin::bindings::testmeter::plugin::types as wit;
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
 use crate::plugin::{conversions, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
@@ -152,10 +154,21 @@ impl Agent {
         let started = Instant::now();
         tracing::info!(suite = suite.name, "suite started");
         let run = runner::execute(suite).await;
+        self.record_run(suite, run, started).await
+    }
+
+    /// Derives a run (executed here, or ingested from reports another job wrote) with every
+    /// plugin of its system and records the samples and the agent's own metrics.
+    pub async fn record_run(
+        &self,
+        suite: &SuiteConfig,
+        run: Result<SuiteRun, RunError>,
+        started: Instant,
+    ) -> SuiteOutcome {
         let mut plugins = Vec::new();
         match &run {
             Ok(run) => {
-                let counts = OutcomeCounts::of(&run.report);
+                let counts = Summary::of(&run.report);
                 self.self_metrics.suite_tests(&suite.name, &counts);
                 let extra: Vec<KeyValue> = suite
                     .labels
@@ -181,7 +194,9 @@ impl Agent {
                         "no plugin handles this system"
                     );
                 }
-                let result = if counts.all_green() {
+                let result = if run.partial.is_some() {
+                    "partial"
+                } else if counts.all_green() {
                     "passed"
                 } else {
                     "failed"
@@ -194,6 +209,9 @@ impl Agent {
                     failed = counts.failed,
                     errored = counts.errored,
                     skipped = counts.skipped,
+                    flaky = counts.flaky,
+                    attempts = counts.attempts,
+                    partial = run.partial.is_some(),
                     duration = ?run.duration,
                     "suite finished"
                 );

@@ -1,6 +1,6 @@
 //! The agent's TOML configuration: suites to run, the plugins dir, and where metrics go.
 //!
-//! Relative paths are resolved against the config file's directory (a suite's `junit` path
+//! Relative paths are resolved against the config file's directory (a suite's `report` path
 //! against its working directory), so a config works from any current directory.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -162,8 +162,19 @@ pub struct SuiteConfig {
     /// Time between runs in `testmeter run`.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub interval: Duration,
-    /// Where the command writes its JUnit XML report (relative to the working dir).
-    pub junit: PathBuf,
+    /// Where the command writes its report (relative to the working dir); `junit` is accepted
+    /// as an older name. Without it, the command's standard output is the report (pytest -v,
+    /// cargo test, go test -json, TAP).
+    #[serde(default, alias = "junit")]
+    pub report: Option<PathBuf>,
+    /// The report's format: auto, junit, pytest-text, libtest, libtest-json, go-test-json or
+    /// tap. `auto` detects it from the report's first bytes.
+    #[serde(default)]
+    pub format: testmeter_parse::Format,
+    /// Largest report accepted (file or captured stdout); a larger one fails the run with a
+    /// clear error instead of being read.
+    #[serde(default = "default_max_report_bytes")]
+    pub max_report_bytes: u64,
     /// Globs (relative to the working dir) of files the suite writes that plugins may read.
     #[serde(default)]
     pub artifacts: Vec<String>,
@@ -189,6 +200,9 @@ fn default_timeout() -> Duration {
 }
 fn default_interval() -> Duration {
     Duration::from_secs(60)
+}
+fn default_max_report_bytes() -> u64 {
+    testmeter_parse::DEFAULT_MAX_REPORT_BYTES
 }
 fn default_artifact_max_bytes() -> u64 {
     8 * 1024 * 1024
@@ -267,7 +281,9 @@ impl Config {
                 Some(dir) => base.join(dir),
                 None => base.to_path_buf(),
             };
-            suite.junit = working_dir.join(&suite.junit);
+            if let Some(report) = &suite.report {
+                suite.report = Some(working_dir.join(report));
+            }
             suite.working_dir = Some(working_dir);
         }
     }
@@ -293,6 +309,25 @@ impl SandboxConfig {
 }
 
 impl SuiteConfig {
+    /// A suite that is not run here: its reports come from another job (`testmeter ingest`).
+    pub fn ingested(name: &str, system: &str, labels: BTreeMap<String, String>) -> Self {
+        SuiteConfig {
+            name: name.to_owned(),
+            system: system.to_owned(),
+            command: Vec::new(),
+            working_dir: None,
+            env: BTreeMap::new(),
+            timeout: default_timeout(),
+            interval: default_interval(),
+            report: None,
+            format: testmeter_parse::Format::Auto,
+            max_report_bytes: default_max_report_bytes(),
+            artifacts: Vec::new(),
+            artifact_max_bytes: default_artifact_max_bytes(),
+            labels,
+        }
+    }
+
     /// The resolved working directory.
     pub fn working_dir(&self) -> &Path {
         self.working_dir.as_deref().unwrap_or(Path::new("."))
@@ -334,8 +369,8 @@ mod tests {
             Path::new("/base/examples/a")
         );
         assert_eq!(
-            config.suites[0].junit,
-            Path::new("/base/examples/a/out/junit.xml")
+            config.suites[0].report.as_deref(),
+            Some(Path::new("/base/examples/a/out/junit.xml"))
         );
         assert_eq!(config.prometheus.listen.to_string(), "127.0.0.1:9464");
         assert!(config.otlp.is_none());

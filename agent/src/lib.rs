@@ -5,8 +5,12 @@ pub mod agent;
 pub mod catalog;
 pub mod config;
 pub mod export;
+pub mod ingest;
 pub mod model;
-pub mod parse;
 pub mod plugin;
 pub mod runner;
 pub mod summary;
+
+/// The report parsers (their own crate, so they can be fuzzed and benchmarked without the
+/// plugin runtime).
+pub use testmeter_parse as parse;

@@ -1,15 +1,19 @@
-//! The `testmeter` command line: `once`, `run` and `plugins`.
+//! The `testmeter` command line: `once`, `run`, `ingest`, `convert` and `plugins`.
 
-use std::io::IsTerminal as _;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use testmeter::agent::Agent;
-use testmeter::config::Config;
+use testmeter::agent::{error_chain, Agent};
+use testmeter::config::{Config, SuiteConfig};
 use testmeter::export::server;
+use testmeter::ingest::{self, IngestRequest};
+use testmeter::parse::{self, Format, Limits};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,11 +48,71 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Send reports another job wrote through the plugins of a system, export the metrics
+    /// once (an OTLP push, when OTLP is configured) and exit. Exits 1 when a report cannot
+    /// be read or a plugin fails.
+    Ingest {
+        /// Report files in any supported format; `-` reads standard input. Several files are
+        /// one run (e.g. Surefire's one file per test class).
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// The system whose plugins derive the metrics.
+        #[arg(long)]
+        system: String,
+        /// Suite name for labels and the agent's own metrics. Default: the system. A suite of
+        /// that name in the config lends its labels.
+        #[arg(long)]
+        suite: Option<String>,
+        /// Config with plugins_dir, [otlp] and [sandbox]. Default: built-in defaults with
+        /// ./plugins.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Report format (auto, junit, pytest-text, libtest, libtest-json, go-test-json, tap).
+        #[arg(long, default_value_t = Format::Auto)]
+        format: Format,
+        /// Extra sample label, `key=value`; repeatable.
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// A file plugins may read as an artifact (e.g. a results JSON); repeatable.
+        #[arg(long = "artifact")]
+        artifacts: Vec<PathBuf>,
+        /// Largest report accepted, in bytes.
+        #[arg(long, default_value_t = parse::DEFAULT_MAX_REPORT_BYTES)]
+        max_report_bytes: u64,
+        /// End by printing the resulting Prometheus exposition on stdout (the summary then
+        /// goes to stderr).
+        #[arg(long)]
+        print: bool,
+    },
+    /// Write any supported report as one clean JUnit XML document: one <testcase> per test,
+    /// retries as <flakyFailure>/<rerunFailure>, totals counted per test.
+    Convert {
+        /// The report; `-` reads standard input.
+        report: PathBuf,
+        #[arg(long, default_value_t = Format::Auto)]
+        format: Format,
+        /// Output file (written whole, then renamed into place). Default: stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Largest report accepted, in bytes.
+        #[arg(long, default_value_t = parse::DEFAULT_MAX_REPORT_BYTES)]
+        max_report_bytes: u64,
+    },
     /// List the loaded plugins and the metrics and SLOs they declare.
     Plugins {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected key=value, got {text:?}"))?;
+    if !testmeter::config::is_label_name(key) {
+        return Err(format!("{key:?} is not a valid label name"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
 }
 
 fn main() -> ExitCode {
@@ -90,8 +154,161 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Once { config } => once(&config).await,
         Command::Run { config } => run(&config).await,
+        Command::Ingest {
+            reports,
+            system,
+            suite,
+            config,
+            format,
+            labels,
+            artifacts,
+            max_report_bytes,
+            print,
+        } => {
+            let options = IngestOptions {
+                suite: suite.unwrap_or_else(|| system.clone()),
+                system,
+                config,
+                format,
+                labels: labels.into_iter().collect(),
+                artifacts,
+                limits: Limits { max_report_bytes },
+                print,
+            };
+            ingest_reports(&reports, options).await
+        }
+        Command::Convert {
+            report,
+            format,
+            output,
+            max_report_bytes,
+        } => Ok(convert(
+            &report,
+            format,
+            output.as_deref(),
+            Limits { max_report_bytes },
+        )),
         Command::Plugins { config } => plugins(&config).await,
     }
+}
+
+struct IngestOptions {
+    suite: String,
+    system: String,
+    config: Option<PathBuf>,
+    format: Format,
+    labels: BTreeMap<String, String>,
+    artifacts: Vec<PathBuf>,
+    limits: Limits,
+    print: bool,
+}
+
+async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::Result<ExitCode> {
+    let config = match &options.config {
+        Some(path) => Config::load(path)?,
+        None => Config::from_toml("", Path::new("(defaults)"), &std::env::current_dir()?)?,
+    };
+    let mut labels = config
+        .suites
+        .iter()
+        .find(|s| s.name == options.suite)
+        .map(|s| s.labels.clone())
+        .unwrap_or_default();
+    labels.extend(options.labels);
+    let suite = SuiteConfig::ingested(&options.suite, &options.system, labels);
+    let started = Instant::now();
+    let run = ingest::read_run(&IngestRequest {
+        suite: &suite.name,
+        system: &suite.system,
+        labels: suite.labels.clone(),
+        reports,
+        format: options.format,
+        limits: options.limits,
+        artifacts: &options.artifacts,
+        artifact_max_bytes: suite.artifact_max_bytes,
+    });
+    let run = match run {
+        Ok(run) => run,
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let agent = Agent::start(config)
+        .await
+        .context("failed to start the agent")?;
+    let outcome = agent.record_run(&suite, Ok(run), started).await;
+    let outcomes = [outcome];
+    let summary = testmeter::summary::render(&agent, &outcomes);
+    let mut healthy = agent.load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
+    if options.print {
+        eprint!("{summary}");
+        let exposition = server::exposition(&agent.telemetry.registry)?;
+        std::io::stdout().write_all(&exposition)?;
+    } else {
+        print!("{summary}");
+    }
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::error!(%error, "metrics flush failed");
+        healthy = false;
+    }
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn convert(report: &Path, format: Format, output: Option<&Path>, limits: Limits) -> ExitCode {
+    let parsed = if report == Path::new("-") {
+        parse::parse_reader(std::io::stdin().lock(), format, limits)
+    } else {
+        parse::parse_file(report, format, limits)
+    };
+    let parsed = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            eprintln!(
+                "error: failed to parse {}: {}",
+                report.display(),
+                error_chain(&error)
+            );
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(reason) = &parsed.partial {
+        eprintln!("warning: partial run: {reason}");
+    }
+    let written = parse::to_junit_xml(&parsed)
+        .map_err(anyhow::Error::from)
+        .and_then(|xml| match output {
+            Some(path) => write_atomically(path, xml.as_bytes()),
+            None => Ok(std::io::stdout().write_all(xml.as_bytes())?),
+        });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes beside the target and renames, so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes)
+        .with_context(|| format!("failed to write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| {
+        format!(
+            "failed to rename {} to {}",
+            partial.display(),
+            path.display()
+        )
+    })?;
+    Ok(())
 }
 
 async fn once(path: &Path) -> anyhow::Result<ExitCode> {

@@ -1,5 +1,6 @@
 //! The run model that flows end to end: one suite execution with its parsed JUnit report and
-//! the artifacts it wrote. Plugins see it through `plugin::conversions`.
+//! the artifacts it wrote. Plugins see it through `plugin::conversions`; totals come from
+//! `testmeter_parse::Summary`, which counts each test once however often it was retried.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -25,46 +26,8 @@ pub struct SuiteRun {
     /// Peak RSS of the suite's process tree (largest process), when measured.
     pub peak_rss_bytes: Option<u64>,
     pub report: quick_junit::Report,
+    /// Why the run ended early, when it did (a timeout, a crash, a truncated report); the
+    /// report then holds the cases that completed.
+    pub partial: Option<String>,
     pub artifacts: Vec<Artifact>,
-}
-
-/// Test counts of a report, by final outcome; retried attempts are not counted twice.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts {
-    pub passed: usize,
-    pub failed: usize,
-    pub errored: usize,
-    pub skipped: usize,
-}
-
-impl OutcomeCounts {
-    pub fn of(report: &quick_junit::Report) -> Self {
-        use quick_junit::{NonSuccessKind, TestCaseStatus};
-        let mut counts = Self::default();
-        let cases = report.test_suites.iter().flat_map(|s| &s.test_cases);
-        for case in cases {
-            match &case.status {
-                TestCaseStatus::Success { .. } => counts.passed += 1,
-                TestCaseStatus::NonSuccess {
-                    kind: NonSuccessKind::Failure,
-                    ..
-                } => counts.failed += 1,
-                TestCaseStatus::NonSuccess {
-                    kind: NonSuccessKind::Error,
-                    ..
-                } => counts.errored += 1,
-                TestCaseStatus::Skipped { .. } => counts.skipped += 1,
-            }
-        }
-        counts
-    }
-
-    pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errored + self.skipped
-    }
-
-    /// True when no test failed or errored.
-    pub fn all_green(&self) -> bool {
-        self.failed == 0 && self.errored == 0
-    }
 }

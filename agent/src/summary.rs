@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::agent::{error_chain, Agent, SuiteOutcome};
 use crate::catalog::MetricKind;
-use crate::model::OutcomeCounts;
+use testmeter_parse::Summary;
 
 /// Renders the summary of one round of suite runs.
 pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
@@ -53,7 +53,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
             return;
         }
     };
-    let counts = OutcomeCounts::of(&run.report);
+    let counts = Summary::of(&run.report);
     let mark = if counts.all_green() { "✓" } else { "✗" };
     let rss = run.peak_rss_bytes.map_or_else(
         || "n/a".to_owned(),
@@ -68,10 +68,20 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
         counts.failed,
         counts.errored,
         counts.skipped,
-        counts.total(),
+        counts.tests,
         run.duration.as_secs_f64(),
         run.exit_code.map_or_else(|| "none (signal)".to_owned(), |c| c.to_string()),
     );
+    if counts.flaky > 0 || counts.attempts > counts.tests {
+        let _ = writeln!(
+            out,
+            "  {} flaky (passed on a retry), {} attempts in all",
+            counts.flaky, counts.attempts
+        );
+    }
+    if let Some(reason) = &run.partial {
+        let _ = writeln!(out, "  partial run: {reason}");
+    }
     for (name, message) in failed_cases(&run.report) {
         let _ = writeln!(out, "  failed: {name}: {message}");
     }

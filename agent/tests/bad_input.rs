@@ -76,7 +76,7 @@ junit = "no-report.xml"
 [[suite]]
 name = "malformed-report"
 system = "osworld"
-command = ["sh", "-c", "printf '<testsuites><testsuite name=\"x\"><testcase' > malformed.xml; exit 1"]
+command = ["sh", "-c", "printf '<testsuites>\\n<testsuite name=\"x\">\\n<testcase name=\"a\"></testsuite>' > malformed.xml; exit 1"]
 junit = "malformed.xml"
 "#;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use testmeter::catalog::{Catalog, Sample};
 use testmeter::model::{Artifact, SuiteRun};
-use testmeter::parse::parse_junit_file;
+use testmeter::parse::{parse_file, Format, Limits};
 use testmeter::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 
 fn fixture(name: &str) -> PathBuf {
@@ -27,7 +27,10 @@ fn run_with(artifacts: Vec<Artifact>, peak_rss_bytes: Option<u64>) -> SuiteRun {
         duration: Duration::from_millis(420),
         exit_code: Some(1),
         peak_rss_bytes,
-        report: parse_junit_file(&fixture("junit.xml")).expect("fixture parses"),
+        report: parse_file(&fixture("junit.xml"), Format::Junit, Limits::default())
+            .expect("fixture parses")
+            .report,
+        partial: None,
         artifacts,
     }
 }

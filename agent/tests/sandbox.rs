@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use support::{built_plugins_dir, hostile_plugin, repo_root};
 use testmeter::model::SuiteRun;
-use testmeter::parse::parse_junit_file;
+use testmeter::parse::{parse_file, Format, Limits};
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
 
 fn run_of(system: &str) -> SuiteRun {
@@ -24,8 +24,14 @@ fn run_of(system: &str) -> SuiteRun {
         duration: Duration::from_millis(10),
         exit_code: Some(1),
         peak_rss_bytes: Some(40_000_000),
-        report: parse_junit_file(&repo_root().join("tests/fixtures/osworld/junit.xml"))
-            .expect("fixture parses"),
+        report: parse_file(
+            &repo_root().join("tests/fixtures/osworld/junit.xml"),
+            Format::Junit,
+            Limits::default(),
+        )
+        .expect("fixture parses")
+        .report,
+        partial: None,
         artifacts: vec![],
     }
 }

@@ -3,6 +3,7 @@
 //! module and returns the one retry-aware model, `quick_junit::Report`, inside a [`Parsed`].
 
 mod attempts;
+mod convert;
 mod error;
 mod format;
 mod go_json;
@@ -15,6 +16,7 @@ mod pytest_text;
 mod tap;
 mod text;
 
+pub use convert::{to_junit_xml, PARTIAL_PROPERTY};
 pub use error::ParseError;
 pub use format::{Format, UnknownFormat};
 pub use input::{parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES};

@@ -12,6 +12,31 @@ pub struct Parsed {
     pub partial: Option<String>,
 }
 
+impl Parsed {
+    /// Several reports of one run (one per file another job wrote) as one: their suites in
+    /// order, their totals summed, and every reason any of them was partial.
+    pub fn merge(name: &str, parts: Vec<Parsed>) -> Parsed {
+        let mut report = Report::new(name);
+        let mut reasons = Vec::new();
+        for part in parts {
+            report.test_suites.extend(part.report.test_suites);
+            reasons.extend(part.partial);
+            if report.timestamp.is_none() {
+                report.timestamp = part.report.timestamp;
+            }
+        }
+        report.time = report
+            .test_suites
+            .iter()
+            .filter_map(|s| s.time)
+            .reduce(|a, b| a + b);
+        Parsed {
+            report: crate::attempts::finish_report(report),
+            partial: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        }
+    }
+}
+
 /// Totals by final outcome. Every test counts once however many attempts it took.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
@@ -51,5 +76,10 @@ impl Summary {
             }
         }
         summary
+    }
+
+    /// True when no test failed or errored.
+    pub fn all_green(&self) -> bool {
+        self.failed == 0 && self.errored == 0
     }
 }

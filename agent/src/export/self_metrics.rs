@@ -9,7 +9,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use super::health::ExportHealth;
-use crate::model::OutcomeCounts;
+use testmeter_parse::Summary;
 
 const RUN_DURATION_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
@@ -119,7 +119,7 @@ impl SelfMetrics {
             .record(duration.as_secs_f64(), &[kv("suite", suite)]);
     }
 
-    pub fn suite_tests(&self, suite: &str, counts: &OutcomeCounts) {
+    pub fn suite_tests(&self, suite: &str, counts: &Summary) {
         for (outcome, count) in [
             ("passed", counts.passed),
             ("failed", counts.failed),

@@ -64,11 +64,16 @@ fn route(request: &Request<Incoming>, registry: &prometheus::Registry) -> Respon
     }
 }
 
-fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
-    let encoder = TextEncoder::new();
+/// The registry in the Prometheus text exposition format, as `/metrics` serves it.
+pub fn exposition(registry: &prometheus::Registry) -> Result<Vec<u8>, prometheus::Error> {
     let mut body = Vec::new();
-    match encoder.encode(&registry.gather(), &mut body) {
-        Ok(()) => response(StatusCode::OK, encoder.format_type(), body),
+    TextEncoder::new().encode(&registry.gather(), &mut body)?;
+    Ok(body)
+}
+
+fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
+    match exposition(registry) {
+        Ok(body) => response(StatusCode::OK, TextEncoder::new().format_type(), body),
         Err(error) => {
             tracing::error!(%error, "failed to encode metrics");
             text(

@@ -6,6 +6,7 @@ use quick_junit::{NonSuccessKind, TestCaseStatus};
 use super::bindings::testmeter::plugin::types as wit;
 use crate::catalog::{MetricDecl, MetricKind, PluginDecl, Sample, SloDecl};
 use crate::model::SuiteRun;
+use crate::parse::PARTIAL_PROPERTY;
 
 fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
     items
@@ -77,12 +78,18 @@ pub fn suite_run(run: &SuiteRun) -> wit::SuiteRun {
         exit_code: run.exit_code,
         peak_rss_bytes: run.peak_rss_bytes,
         labels: pairs(run.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        // Suite properties, plus `testmeter.partial` with the reason when the run ended early.
         properties: pairs(
             run.report
                 .test_suites
                 .iter()
                 .flat_map(|s| &s.properties)
-                .map(|p| (p.name.as_str(), p.value.as_str())),
+                .map(|p| (p.name.as_str(), p.value.as_str()))
+                .chain(
+                    run.partial
+                        .as_deref()
+                        .map(|reason| (PARTIAL_PROPERTY, reason)),
+                ),
         ),
         cases: run
             .report

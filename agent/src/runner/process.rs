@@ -20,6 +20,8 @@ pub struct ProcessSpec<'a> {
     pub timeout: Duration,
     /// Time between SIGTERM and SIGKILL when the timeout hits.
     pub kill_grace: Duration,
+    /// Keep the whole of stdout, up to this many bytes (the suite's report is its stdout).
+    pub keep_stdout: Option<u64>,
 }
 
 /// How the process ended.
@@ -32,6 +34,10 @@ pub struct ProcessOutcome {
     pub peak_rss_bytes: Option<u64>,
     pub stdout_tail: String,
     pub stderr_tail: String,
+    /// All of stdout when `keep_stdout` asked for it and it fit.
+    pub stdout: Option<Vec<u8>>,
+    /// Stdout was larger than `keep_stdout`.
+    pub stdout_overflowed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +90,16 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
         source,
     })?;
     let pid = child.id() as libc::pid_t;
-    let stdout = child
-        .stdout
-        .take()
-        .map(|out| tokio::task::spawn_blocking(move || read_tail(out)));
+    let stdout = child.stdout.take().map(|out| {
+        let keep = spec
+            .keep_stdout
+            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+        tokio::task::spawn_blocking(move || read_output(out, keep))
+    });
     let stderr = child
         .stderr
         .take()
-        .map(|err| tokio::task::spawn_blocking(move || read_tail(err)));
+        .map(|err| tokio::task::spawn_blocking(move || read_output(err, None)));
     // `child` is never waited on through std: `wait4` below reaps it, and dropping a std
     // `Child` neither waits nor kills.
     drop(child);
@@ -128,15 +136,17 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
         })?;
     // Leftover children (daemons, hung workers) of a finished suite must not outlive it.
     kill_group(pid, libc::SIGKILL);
-    let (stdout_tail, stderr_tail) = tokio::join!(join_tail(stdout), join_tail(stderr));
+    let (stdout, stderr) = tokio::join!(join_output(stdout), join_output(stderr));
     Ok(ProcessOutcome {
         exit_code: reaped.status.code(),
         signal: reaped.status.signal(),
         timed_out,
         duration,
         peak_rss_bytes: reaped.peak_rss_bytes,
-        stdout_tail,
-        stderr_tail,
+        stdout_tail: stdout.tail,
+        stderr_tail: stderr.tail,
+        stdout: stdout.all,
+        stdout_overflowed: stdout.overflowed,
     })
 }
 
@@ -173,14 +183,34 @@ fn wait4(pid: libc::pid_t) -> std::io::Result<Reaped> {
     })
 }
 
-/// Reads a stream to its end, keeping only the last `OUTPUT_TAIL_BYTES`.
-fn read_tail(mut stream: impl Read) -> String {
+/// What was read from one output stream.
+#[derive(Debug, Default)]
+struct Captured {
+    /// The last `OUTPUT_TAIL_BYTES`, for logs and error messages.
+    tail: String,
+    /// Everything, when asked for and within the limit.
+    all: Option<Vec<u8>>,
+    overflowed: bool,
+}
+
+/// Reads a stream to its end, keeping its tail and, with `keep`, all of it up to `keep` bytes.
+fn read_output(mut stream: impl Read, keep: Option<usize>) -> Captured {
     let mut tail: Vec<u8> = Vec::new();
+    let mut all = keep.map(|_| Vec::new());
+    let mut overflowed = false;
     let mut buffer = [0u8; 8192];
     loop {
         match stream.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let (Some(kept), Some(limit)) = (&mut all, keep) {
+                    if kept.len() + n > limit {
+                        overflowed = true;
+                        all = None;
+                    } else {
+                        kept.extend_from_slice(&buffer[..n]);
+                    }
+                }
                 tail.extend_from_slice(&buffer[..n]);
                 if tail.len() > 2 * OUTPUT_TAIL_BYTES {
                     tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
@@ -191,22 +221,26 @@ fn read_tail(mut stream: impl Read) -> String {
     if tail.len() > OUTPUT_TAIL_BYTES {
         tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
     }
-    String::from_utf8_lossy(&tail).into_owned()
+    Captured {
+        tail: String::from_utf8_lossy(&tail).into_owned(),
+        all,
+        overflowed,
+    }
 }
 
 /// How long to wait for a stream to close after the process group is gone. A grandchild that
 /// left the group (setsid) may hold the pipe open forever; its output is then given up.
 const OUTPUT_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
-async fn join_tail(handle: Option<tokio::task::JoinHandle<String>>) -> String {
+async fn join_output(handle: Option<tokio::task::JoinHandle<Captured>>) -> Captured {
     let Some(handle) = handle else {
-        return String::new();
+        return Captured::default();
     };
     match tokio::time::timeout(OUTPUT_CLOSE_GRACE, handle).await {
         Ok(joined) => joined.unwrap_or_default(),
         Err(_) => {
             tracing::warn!("a process outside the suite's group still holds its output open; output not collected");
-            String::new()
+            Captured::default()
         }
     }
 }
@@ -226,6 +260,7 @@ mod tests {
             env,
             timeout,
             kill_grace: Duration::from_millis(300),
+            keep_stdout: Some(1024),
         }
     }
 
@@ -242,6 +277,7 @@ mod tests {
             .expect("runs");
         assert_eq!(outcome.exit_code, Some(3));
         assert_eq!(outcome.stdout_tail, "hello\n");
+        assert_eq!(outcome.stdout.as_deref(), Some(&b"hello\n"[..]));
         assert_eq!(outcome.stderr_tail, "oops\n");
         assert!(!outcome.timed_out);
         assert!(outcome.peak_rss_bytes.is_some_and(|b| b > 0));

@@ -1,14 +1,15 @@
-//! Executes one configured suite: clears its stale report, runs its command, parses the JUnit
-//! report it wrote and collects its artifacts into a `SuiteRun`.
+//! Executes one configured suite: clears its stale report, runs its command, parses the
+//! report it wrote (a file, or its stdout) and collects its artifacts into a `SuiteRun`.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use testmeter_parse::{parse_bytes, parse_file, Limits, ParseError, Parsed};
+
 use crate::config::SuiteConfig;
 use crate::model::SuiteRun;
-use crate::parse::{parse_junit_file, ParseError};
 use crate::runner::artifacts;
-use crate::runner::process::{self, ProcessError, ProcessSpec};
+use crate::runner::process::{self, ProcessError, ProcessOutcome, ProcessSpec};
 
 /// Time a timed-out suite gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -18,7 +19,7 @@ const KILL_GRACE: Duration = Duration::from_secs(5);
 pub enum RunError {
     #[error(transparent)]
     Process(#[from] ProcessError),
-    #[error("suite timed out after {timeout:?}")]
+    #[error("suite timed out after {timeout:?} and left no readable report")]
     Timeout { timeout: Duration },
     #[error("failed to clear the previous report {path}")]
     ClearReport {
@@ -32,8 +33,16 @@ pub enum RunError {
         status: String,
         stderr_tail: String,
     },
-    #[error(transparent)]
-    Report(#[from] ParseError),
+    #[error("suite exited with {status} and printed no report on stdout{}", stderr_note(.stderr_tail))]
+    NoOutput { status: String, stderr_tail: String },
+    #[error("failed to read the report in {report} (the suite exited with {status})")]
+    Report {
+        /// The report file, or "its stdout".
+        report: String,
+        status: String,
+        #[source]
+        source: ParseError,
+    },
 }
 
 impl RunError {
@@ -43,27 +52,32 @@ impl RunError {
             RunError::Process(ProcessError::Spawn { .. }) => "spawn_error",
             RunError::Process(ProcessError::Wait { .. }) | RunError::ClearReport { .. } => "error",
             RunError::Timeout { .. } => "timeout",
-            RunError::NoReport { .. } => "no_report",
-            RunError::Report(_) => "parse_error",
+            RunError::NoReport { .. } | RunError::NoOutput { .. } => "no_report",
+            RunError::Report { source, .. } => match source {
+                ParseError::TooLarge { .. } => "report_too_large",
+                _ => "parse_error",
+            },
         }
     }
 }
 
 /// Runs the suite once.
 pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
-    match std::fs::remove_file(&suite.junit) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(RunError::ClearReport {
-                path: suite.junit.clone(),
-                source,
-            })
+    if let Some(report) = &suite.report {
+        match std::fs::remove_file(report) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RunError::ClearReport {
+                    path: report.clone(),
+                    source,
+                })
+            }
         }
-    }
-    if let Some(parent) = suite.junit.parent() {
-        // A missing report directory would make every runner fail; create it like CI would.
-        let _ = std::fs::create_dir_all(parent);
+        if let Some(parent) = report.parent() {
+            // A missing report directory would make every runner fail; create it like CI would.
+            let _ = std::fs::create_dir_all(parent);
+        }
     }
     // File times can be coarser than the clock; allow for it when judging freshness.
     let started = SystemTime::now();
@@ -74,26 +88,35 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         env: &suite.env,
         timeout: suite.timeout,
         kill_grace: KILL_GRACE,
+        keep_stdout: suite.report.is_none().then_some(suite.max_report_bytes),
     })
     .await?;
-    if outcome.timed_out {
-        return Err(RunError::Timeout {
-            timeout: suite.timeout,
-        });
+    let parsed = match read_report(suite, &outcome) {
+        Ok(parsed) => parsed,
+        // A hung suite that was killed may still have left the cases it completed.
+        Err(_) if outcome.timed_out => {
+            return Err(RunError::Timeout {
+                timeout: suite.timeout,
+            })
+        }
+        Err(error) => return Err(error),
+    };
+    let partial = if outcome.timed_out {
+        let cut = format!("suite timed out after {:?} and was killed", suite.timeout);
+        Some(match parsed.partial {
+            Some(reason) => format!("{cut}; {reason}"),
+            None => cut,
+        })
+    } else {
+        parsed.partial
+    };
+    if let Some(reason) = &partial {
+        tracing::warn!(
+            suite = suite.name,
+            reason,
+            "partial run: only the cases that completed are reported"
+        );
     }
-    if !suite.junit.exists() {
-        let status = match (outcome.exit_code, outcome.signal) {
-            (Some(code), _) => format!("exit code {code}"),
-            (None, Some(signal)) => format!("signal {signal}"),
-            (None, None) => "an unknown status".to_owned(),
-        };
-        return Err(RunError::NoReport {
-            path: suite.junit.clone(),
-            status,
-            stderr_tail: last_lines(&outcome.stderr_tail, 5),
-        });
-    }
-    let report = parse_junit_file(&suite.junit)?;
     let (artifacts, artifact_errors) = artifacts::collect(
         suite.working_dir(),
         &suite.artifacts,
@@ -111,9 +134,62 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         duration: outcome.duration,
         exit_code: outcome.exit_code,
         peak_rss_bytes: outcome.peak_rss_bytes,
-        report,
+        report: parsed.report,
+        partial,
         artifacts,
     })
+}
+
+/// Parses the suite's report file, or its stdout when it has no report file.
+fn read_report(suite: &SuiteConfig, outcome: &ProcessOutcome) -> Result<Parsed, RunError> {
+    let limits = Limits {
+        max_report_bytes: suite.max_report_bytes,
+    };
+    let status = exit_status(outcome);
+    let report_error = |source| RunError::Report {
+        report: suite
+            .report
+            .as_ref()
+            .map_or_else(|| "its stdout".to_owned(), |p| p.display().to_string()),
+        status: status.clone(),
+        source,
+    };
+    match &suite.report {
+        Some(path) => {
+            if !path.exists() {
+                return Err(RunError::NoReport {
+                    path: path.clone(),
+                    status: status.clone(),
+                    stderr_tail: last_lines(&outcome.stderr_tail, 5),
+                });
+            }
+            parse_file(path, suite.format, limits).map_err(report_error)
+        }
+        None => {
+            if outcome.stdout_overflowed {
+                return Err(report_error(ParseError::TooLarge {
+                    size: suite.max_report_bytes.saturating_add(1),
+                    limit: suite.max_report_bytes,
+                }));
+            }
+            let stdout = outcome.stdout.as_deref().unwrap_or_default();
+            if stdout.iter().all(u8::is_ascii_whitespace) {
+                return Err(RunError::NoOutput {
+                    status: status.clone(),
+                    stderr_tail: last_lines(&outcome.stderr_tail, 5),
+                });
+            }
+            parse_bytes(stdout, suite.format, limits).map_err(report_error)
+        }
+    }
+}
+
+fn exit_status(outcome: &ProcessOutcome) -> String {
+    match (outcome.exit_code, outcome.signal) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => format!("signal {signal}"),
+        (None, None) => "an unknown status".to_owned(),
+    }
 }
 
 fn stderr_note(stderr_tail: &str) -> String {

@@ -503,7 +503,7 @@ name = "osworld"
 system = "osworld"
 command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml={junit}"]
 working_dir = {example:?}
-junit = {junit:?}
+report = {junit:?}
 artifacts = [{results:?}]
 env = {{ OSWORLD_RESULTS = {results:?}, PYTHONDONTWRITEBYTECODE = "1" }}
 timeout = "2m"
