@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all --check
-cargo clippy -p testmeter -p testmeter-parse -p xtask --all-targets -- -D warnings
+cargo clippy -p testmeter -p testmeter-parse -p strip-ansi-escapes -p xtask --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip2 -p testmeter-plugin-osworld -p testmeter-plugin-hostile -- -D warnings
 cargo plugins
 # insta: never write snapshots in CI; a changed snapshot fails the run.
-CI="${CI:-true}" cargo test -p testmeter -p testmeter-parse
+CI="${CI:-true}" cargo test -p testmeter -p testmeter-parse -p strip-ansi-escapes

@@ -60,7 +60,7 @@ pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed,
                 .map(|file| line_column_of_reader(BufReader::new(file), offset))
                 .unwrap_or((0, 0))
         };
-        return junit::parse(reader, &locate);
+        return junit::parse(reader, size, &locate);
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     reader.read_to_end(&mut bytes).map_err(read_error)?;
@@ -85,7 +85,7 @@ pub fn parse_bytes(bytes: &[u8], format: Format, limits: Limits) -> Result<Parse
     };
     if format == Format::Junit {
         let locate = |offset: u64| line_column(bytes, offset);
-        return junit::parse(bytes, &locate);
+        return junit::parse(bytes, size, &locate);
     }
     parse_text(format, bytes)
 }
@@ -117,7 +117,7 @@ fn parse_text(format: Format, bytes: &[u8]) -> Result<Parsed, ParseError> {
         Format::Tap => tap::parse(&text),
         Format::Junit | Format::Auto => {
             let locate = |offset: u64| line_column(bytes, offset);
-            junit::parse(bytes, &locate)
+            junit::parse(bytes, bytes.len() as u64, &locate)
         }
     }
 }

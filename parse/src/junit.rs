@@ -34,15 +34,24 @@ pub(crate) type Locate<'a> = &'a dyn Fn(u64) -> (u64, u64);
 
 /// Parses JUnit XML from a reader. `locate` maps a byte offset to line and column and is only
 /// called when something is wrong.
-pub(crate) fn parse<R: BufRead>(input: R, locate: Locate<'_>) -> Result<Parsed, ParseError> {
+pub(crate) fn parse<R: BufRead>(
+    input: R,
+    input_size: u64,
+    locate: Locate<'_>,
+) -> Result<Parsed, ParseError> {
     let mut reader = Reader::from_reader(input);
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = true;
     config.expand_empty_elements = false;
-    let mut state = State::default();
+    let mut state = State {
+        input_size,
+        ..State::default()
+    };
     let mut buf = Vec::with_capacity(8 * 1024);
     loop {
+        // Problems found in an event are reported where the event starts.
+        let at = reader.buffer_position();
         let event = match reader.read_event_into(&mut buf) {
             Ok(event) => event,
             Err(error) => {
@@ -58,7 +67,6 @@ pub(crate) fn parse<R: BufRead>(input: R, locate: Locate<'_>) -> Result<Parsed, 
                 });
             }
         };
-        let at = reader.buffer_position();
         let result = match event {
             Event::Start(start) => state.open(&start, false),
             Event::Empty(start) => state.open(&start, true),
@@ -230,12 +238,11 @@ struct ResultElement {
 #[derive(Debug, Default)]
 struct OpenCase {
     suite: usize,
-    name: String,
-    classname: Option<String>,
+    name: Option<XmlString>,
+    classname: Option<XmlString>,
     time: Option<Duration>,
     timestamp: Option<DateTime<FixedOffset>>,
     assertions: Option<usize>,
-    extra: Vec<(String, String)>,
     properties: Vec<Property>,
     results: Vec<ResultElement>,
     system_out: Option<String>,
@@ -263,6 +270,35 @@ struct State {
     case: Option<OpenCase>,
     text: String,
     property: Option<(String, Option<String>)>,
+    interner: Interner,
+    /// Size of the input when known, to bound what a `tests` attribute may reserve.
+    input_size: u64,
+}
+
+/// Smallest plausible `<testcase>`: `<testcase name=""/>` is 20 bytes.
+const MIN_CASE_BYTES: u64 = 20;
+
+/// Shares the strings that repeat across cases (classnames):
+/// cloning an `XmlString` is one copy, making one strips escapes and control characters.
+#[derive(Default)]
+struct Interner {
+    strings: std::collections::HashMap<Box<str>, XmlString>,
+}
+
+impl Interner {
+    /// Distinct strings kept; a report with more unique values just stops sharing.
+    const CAPACITY: usize = 4096;
+
+    fn get(&mut self, text: &str) -> XmlString {
+        if let Some(shared) = self.strings.get(text) {
+            return shared.clone();
+        }
+        let made = XmlString::new(text);
+        if self.strings.len() < Self::CAPACITY {
+            self.strings.insert(text.into(), made.clone());
+        }
+        made
+    }
 }
 
 impl State {
@@ -275,8 +311,8 @@ impl State {
             b"testsuites" if self.stack.is_empty() => {
                 self.seen_root = true;
                 for (key, value) in attributes(start)? {
-                    match key.as_str() {
-                        "name" => self.report_name = Some(value),
+                    match key.as_ref() {
+                        "name" => self.report_name = Some(value.into_owned()),
                         "time" => self.report_time = parse_seconds(&value),
                         "timestamp" => self.report_timestamp = parse_timestamp(&value),
                         _ => {}
@@ -293,7 +329,7 @@ impl State {
                     Some(suite) => suite,
                     None => self.loose_suite(),
                 };
-                self.case = Some(open_case(start, suite)?);
+                self.case = Some(open_case(start, suite, &mut self.interner)?);
                 Element::Testcase
             }
             b"properties" => Element::Properties,
@@ -301,9 +337,9 @@ impl State {
                 let mut key = String::new();
                 let mut value = None;
                 for (k, v) in attributes(start)? {
-                    match k.as_str() {
-                        "name" => key = v,
-                        "value" => value = Some(v),
+                    match k.as_ref() {
+                        "name" => key = v.into_owned(),
+                        "value" => value = Some(v.into_owned()),
                         _ => {}
                     }
                 }
@@ -344,9 +380,9 @@ impl State {
                         system_err: None,
                     };
                     for (key, value) in attributes(start)? {
-                        match key.as_str() {
-                            "message" => result.message = Some(value),
-                            "type" => result.ty = Some(value),
+                        match key.as_ref() {
+                            "message" => result.message = Some(value.into_owned()),
+                            "type" => result.ty = Some(value.into_owned()),
                             "time" => result.time = parse_seconds(&value),
                             "timestamp" => result.timestamp = parse_timestamp(&value),
                             _ => {}
@@ -373,12 +409,18 @@ impl State {
         let mut suite = TestSuite::new("");
         let mut name = String::new();
         for (key, value) in attributes(start)? {
-            match key.as_str() {
-                "name" => name = value,
+            match key.as_ref() {
+                "name" => name = value.into_owned(),
                 "time" => suite.time = parse_seconds(&value),
                 "timestamp" => suite.timestamp = parse_timestamp(&value),
-                // Counts are recomputed from the cases: Surefire's include every attempt.
-                "tests" | "failures" | "errors" | "skipped" | "disabled" => {}
+                // Counts are recomputed from the cases (Surefire's include every attempt);
+                // `tests` only sizes the case list, within what the input can hold.
+                "tests" => {
+                    let claimed: usize = value.trim().parse().unwrap_or(0);
+                    let room = usize::try_from(self.input_size / MIN_CASE_BYTES).unwrap_or(0);
+                    suite.test_cases.reserve(claimed.min(room));
+                }
+                "failures" | "errors" | "skipped" | "disabled" => {}
                 _ => {
                     suite
                         .extra
@@ -555,21 +597,29 @@ impl State {
     }
 }
 
-fn open_case(start: &BytesStart<'_>, suite: usize) -> Result<OpenCase, Problem> {
+fn open_case(
+    start: &BytesStart<'_>,
+    suite: usize,
+    interner: &mut Interner,
+) -> Result<OpenCase, Problem> {
     let mut case = OpenCase {
         suite,
         ..OpenCase::default()
     };
-    for (key, value) in attributes(start)? {
-        match key.as_str() {
-            "name" => case.name = value,
-            "classname" => case.classname = Some(value),
-            "time" => case.time = parse_seconds(&value),
-            "timestamp" => case.timestamp = parse_timestamp(&value),
-            "assertions" => case.assertions = value.trim().parse().ok(),
-            // jest-junit and node:test repeat the failure message as an attribute.
-            "failure" => {}
-            _ => case.extra.push((key, value)),
+    // The hot path: only the attributes that are kept get unescaped and decoded.
+    for attribute in start.attributes().with_checks(false) {
+        let attribute = attribute.map_err(|e| Problem::Entity(e.to_string()))?;
+        let value = || unescape_attribute(&attribute.value);
+        match attribute.key.local_name().as_ref() {
+            b"name" => case.name = Some(XmlString::new(value()?)),
+            b"classname" => case.classname = Some(interner.get(&value()?)),
+            b"time" => case.time = parse_seconds(&value()?),
+            b"timestamp" => case.timestamp = parse_timestamp(&value()?),
+            b"assertions" => case.assertions = value()?.trim().parse().ok(),
+            // Other attributes (pytest's file and line, jest-junit's and node's copy of the
+            // failure message) are not kept: a map per case would make the model a third
+            // larger and slower to build, and nothing downstream reads them.
+            _ => {}
         }
     }
     Ok(case)
@@ -695,18 +745,15 @@ fn build_case(open: OpenCase) -> TestCase {
         flaky.extend(reruns);
         TestCaseStatus::Success { flaky_runs: flaky }
     };
-    let mut case = TestCase::new(open.name, status);
-    case.classname = open.classname.map(XmlString::new);
+    let name = open.name.unwrap_or_else(|| XmlString::new(""));
+    let mut case = TestCase::new(name, status);
+    case.classname = open.classname;
     case.time = open.time;
     case.timestamp = open.timestamp;
     case.assertions = open.assertions;
     case.properties = open.properties;
     case.system_out = open.system_out.map(XmlString::new);
     case.system_err = open.system_err.map(XmlString::new);
-    for (key, value) in open.extra {
-        case.extra
-            .insert(XmlString::new(key), XmlString::new(value));
-    }
     case
 }
 
@@ -749,24 +796,42 @@ fn non_empty(text: String) -> Option<String> {
     }
 }
 
-/// Attribute names and unescaped, normalised values of an element.
-fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, Problem> {
+/// An element's attributes: local names and unescaped, normalised values, borrowed from the
+/// reader's buffer where nothing needed changing.
+type Attributes<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+fn attributes<'a>(start: &'a BytesStart<'_>) -> Result<Attributes<'a>, Problem> {
     let mut out = Vec::new();
     for attribute in start.attributes().with_checks(false) {
         let attribute = attribute.map_err(|e| Problem::Entity(e.to_string()))?;
-        let key = String::from_utf8_lossy(attribute.key.local_name().as_ref()).into_owned();
-        let value = unescape_attribute(&attribute.value)?;
+        let key = utf8_lossy(attribute.key.local_name().into_inner());
+        let value = match attribute.value {
+            Cow::Borrowed(raw) => unescape_attribute(raw)?,
+            Cow::Owned(raw) => Cow::Owned(unescape_attribute(&raw)?.into_owned()),
+        };
         out.push((key, value));
     }
     Ok(out)
 }
 
+/// UTF-8 text, borrowed when valid, with invalid sequences replaced otherwise.
+fn utf8_lossy(raw: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
+}
+
 /// Unescapes an attribute value: predefined entities and character references; literal
 /// tabs and newlines become spaces, as XML attribute-value normalisation requires.
-fn unescape_attribute(raw: &[u8]) -> Result<String, Problem> {
-    let text: Cow<'_, str> = String::from_utf8_lossy(raw);
-    if !text.contains(['&', '\t', '\n', '\r']) {
-        return Ok(text.into_owned());
+fn unescape_attribute(raw: &[u8]) -> Result<Cow<'_, str>, Problem> {
+    let text = utf8_lossy(raw);
+    // Branch-free (vectorised) check for the bytes that need work; most values have none.
+    let needs_work = raw.iter().fold(false, |seen, &byte| {
+        seen | (byte == b'&') | (byte == b'\t') | (byte == b'\n') | (byte == b'\r')
+    });
+    if !needs_work {
+        return Ok(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest: &str = &text;
@@ -789,7 +854,7 @@ fn unescape_attribute(raw: &[u8]) -> Result<String, Problem> {
         rest = &tail[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, Problem> {
@@ -821,7 +886,7 @@ fn resolve_name(name: &str) -> Result<String, Problem> {
 
 /// Appends text, replacing invalid UTF-8 and normalising CRLF line ends.
 fn push_lossy(out: &mut String, raw: &[u8]) {
-    let text = String::from_utf8_lossy(raw);
+    let text = utf8_lossy(raw);
     if text.contains('\r') {
         out.push_str(&text.replace("\r\n", "\n"));
     } else {
@@ -860,7 +925,7 @@ mod tests {
 
     fn parse_str(xml: &str) -> Result<Parsed, ParseError> {
         let locate = |offset: u64| crate::input::line_column(xml.as_bytes(), offset);
-        parse(xml.as_bytes(), &locate)
+        parse(xml.as_bytes(), xml.len() as u64, &locate)
     }
 
     #[test]

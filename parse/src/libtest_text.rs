@@ -42,6 +42,11 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     let mut capture: Option<(String, String)> = None;
     let mut stopped_after: Option<String> = None;
     let mut no_fail_fast_summary = false;
+    // A binary announced by cargo (`Running ...`) that has not printed `running N tests` yet.
+    let mut announced: Option<String> = None;
+    // cargo went on after a failing binary, so it runs with --no-fail-fast and must end with
+    // its `error: N targets failed` summary.
+    let mut continued_after_failure = false;
     let mut seen_any = false;
     let mut order: Vec<String> = Vec::new();
     for raw in text.lines() {
@@ -58,7 +63,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 .to_owned();
             binaries += 1;
             block_open = false;
-            stopped_after = None;
+            continued_after_failure |= stopped_after.take().is_some();
+            announced = Some(binary.clone());
             continue;
         }
         if let Some(name) = trimmed.strip_prefix("Doc-tests ") {
@@ -68,7 +74,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
             binary = format!("doc-tests {name}");
             binaries += 1;
             block_open = false;
-            stopped_after = None;
+            continued_after_failure |= stopped_after.take().is_some();
+            announced = Some(binary.clone());
             continue;
         }
         if let Some(count) = line.strip_prefix("running ") {
@@ -78,6 +85,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 }
                 block_open = true;
                 seen_any = true;
+                announced = None;
                 if binary.is_empty() {
                     binary = "tests".to_owned();
                 }
@@ -197,6 +205,16 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         suites.suite(&name).set_time(time);
     }
     let mut reasons = Vec::new();
+    if let Some(binary) = announced {
+        reasons.push(format!(
+            "test binary {binary} started but the output ends before it printed anything"
+        ));
+    }
+    if continued_after_failure && !no_fail_fast_summary {
+        reasons.push(
+            "cargo test output ends before its final `error: N targets failed` summary".to_owned(),
+        );
+    }
     for binary in &crashed {
         reasons.push(format!(
             "test binary {binary} ended before printing its result line (it crashed or was killed)"

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Writes a pytest-style JUnit XML report with N test cases for the parse benchmark.
+
+The shape follows tests/fixtures/pytest/xunit1.xml (pytest's own writer): classname, name,
+file, line and time on every case, ~12% failures with pytest's traceback text, ~4% skips, ~10% with captured output,
+some captured output, and a parametrised id on most names. About 340 bytes per case, so
+100k cases are about 34 MB. Deterministic (seeded).
+"""
+
+import random
+import sys
+from xml.sax.saxutils import escape, quoteattr
+
+
+def main() -> None:
+    cases, path = int(sys.argv[1]), sys.argv[2]
+    rng = random.Random(42)
+    modules = [f"tests/agents/test_module_{i:03d}" for i in range(max(1, cases // 200))]
+    failures = skipped = 0
+    parts = []
+    for i in range(cases):
+        module = rng.choice(modules)
+        classname = module.replace("/", ".")
+        name = f"test_case_{i:06d}[param-{rng.randrange(1000)}-{rng.choice(['chrome', 'vscode', 'shell', 'files'])}]"
+        attrs = (
+            f'classname={quoteattr(classname)} name={quoteattr(name)} '
+            f'file="{module}.py" line="{rng.randrange(10, 900)}" time="{rng.random() * 2:.3f}"'
+        )
+        roll = rng.random()
+        if roll < 0.12:
+            failures += 1
+            message = f"AssertionError: expected {rng.randrange(100)} steps &lt;= budget, got {rng.randrange(100, 200)}"
+            frames = "".join(
+                f"\n{module}.py:{rng.randrange(900)}: in run_step\n    result = agent.act(observation, budget=budget)\n"
+                for _ in range(rng.randrange(7, 15))
+            )
+            body = escape(
+                f"def {name.split('[')[0]}():\n>       assert steps <= budget\nE       AssertionError: step budget exceeded{frames}\n{module}.py:{rng.randrange(900)}: AssertionError"
+            )
+            parts.append(f'<testcase {attrs}><failure message="{message}">{body}</failure></testcase>')
+        elif roll < 0.16:
+            skipped += 1
+            parts.append(
+                f'<testcase {attrs}><skipped type="pytest.skip" message="needs a display">{module}.py:{rng.randrange(900)}: needs a display</skipped></testcase>'
+            )
+        elif roll < 0.26:
+            parts.append(
+                f"<testcase {attrs}><system-out>step {rng.randrange(50)}: clicked {rng.choice(['OK', 'Save', 'Cancel'])} in {rng.random():.3f}s</system-out></testcase>"
+            )
+        else:
+            parts.append(f"<testcase {attrs} />")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">')
+        out.write(
+            f'<testsuite name="pytest" errors="0" failures="{failures}" skipped="{skipped}" tests="{cases}" '
+            f'time="{cases * 0.9:.3f}" timestamp="2026-11-28T12:00:00.000000+00:00" hostname="bench">'
+        )
+        out.write("".join(parts))
+        out.write("</testsuite></testsuites>")
+
+
+if __name__ == "__main__":
+    main()
