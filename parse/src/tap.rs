@@ -4,7 +4,7 @@
 //! start one suite per file. Lines that are not TAP (a harness's stderr) are skipped.
 //!
 //! A TODO test is counted as skipped whether it passed or failed, as node:test's JUnit
-//! reporter does. A stream whose plan promised more tests than ran, that bailed out, or that
+//! reporter does. A test point with subtests is a group, not a test: its subtests are. A stream whose plan promised more tests than ran, that bailed out, or that
 //! has no plan at all, is partial.
 
 use std::time::Duration;
@@ -215,10 +215,20 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     Ok(suites.finish("tap", partial))
 }
 
+/// Adds a point's cases. A point with subtests is a group: its children are the tests (as
+/// node's JUnit reporter and node-tap count them), and the group itself only becomes a case
+/// when it failed with no failing test inside (a plan or teardown failure of its own).
 fn add_cases(suites: &mut Suites, suite: &str, parents: &[String], point: Point) {
-    let is_suite = yaml_value(&point.yaml, "type").as_deref() == Some("suite");
+    if point.children.is_empty() {
+        // An empty `describe` (node:test marks suites in YAML) holds no test.
+        if yaml_value(&point.yaml, "type").as_deref() != Some("suite") {
+            suites.push(suite, leaf_case(suite, parents, point));
+        }
+        return;
+    }
     let mut path = parents.to_vec();
     path.push(point.description.clone());
+    let failed_inside = point.children.iter().any(fails);
     let Point {
         ok,
         description,
@@ -227,45 +237,69 @@ fn add_cases(suites: &mut Suites, suite: &str, parents: &[String], point: Point)
         yaml,
         children,
     } = point;
-    if !is_suite {
-        let mut status = match (directive, ok) {
-            (Directive::Skip, _) => TestCaseStatus::skipped(),
-            (Directive::Todo, _) => {
-                let mut status = TestCaseStatus::skipped();
-                status.set_type("todo");
-                status
-            }
-            (Directive::None, true) => TestCaseStatus::success(),
-            (Directive::None, false) => TestCaseStatus::non_success(NonSuccessKind::Failure),
-        };
-        if !reason.is_empty() {
-            status.set_message(reason);
-        } else if let Some(error) =
-            yaml_value(&yaml, "error").or_else(|| yaml_value(&yaml, "message"))
-        {
-            if !ok {
-                status.set_message(error);
-            }
-        }
-        if !ok && !yaml.trim().is_empty() {
-            status.set_description(yaml.clone());
-        }
-        let mut case = TestCase::new(description, status);
-        case.set_classname(if parents.is_empty() {
-            suite.to_owned()
-        } else {
-            parents.join(" > ")
-        });
-        if let Some(ms) = yaml_value(&yaml, "duration_ms").and_then(|v| v.parse::<f64>().ok()) {
-            if let Ok(time) = Duration::try_from_secs_f64(ms / 1000.0) {
-                case.set_time(time);
-            }
-        }
-        suites.push(suite, case);
-    }
     for child in children {
         add_cases(suites, suite, &path, child);
     }
+    if !ok && directive == Directive::None && !failed_inside {
+        let group = Point {
+            ok,
+            description,
+            directive,
+            reason,
+            yaml,
+            children: Vec::new(),
+        };
+        suites.push(suite, leaf_case(suite, parents, group));
+    }
+}
+
+/// True when the point, or a test inside it, failed (TODO and SKIP never fail).
+fn fails(point: &Point) -> bool {
+    (!point.ok && point.directive == Directive::None) || point.children.iter().any(fails)
+}
+
+fn leaf_case(suite: &str, parents: &[String], point: Point) -> TestCase {
+    let Point {
+        ok,
+        description,
+        directive,
+        reason,
+        yaml,
+        ..
+    } = point;
+    let mut status = match (directive, ok) {
+        (Directive::Skip, _) => TestCaseStatus::skipped(),
+        (Directive::Todo, _) => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_type("todo");
+            status
+        }
+        (Directive::None, true) => TestCaseStatus::success(),
+        (Directive::None, false) => TestCaseStatus::non_success(NonSuccessKind::Failure),
+    };
+    if !reason.is_empty() {
+        status.set_message(reason);
+    } else if let Some(error) = yaml_value(&yaml, "error").or_else(|| yaml_value(&yaml, "message"))
+    {
+        if !ok {
+            status.set_message(error);
+        }
+    }
+    if !ok && !yaml.trim().is_empty() {
+        status.set_description(yaml.clone());
+    }
+    let mut case = TestCase::new(description, status);
+    case.set_classname(if parents.is_empty() {
+        suite.to_owned()
+    } else {
+        parents.join(" > ")
+    });
+    if let Some(ms) = yaml_value(&yaml, "duration_ms").and_then(|v| v.parse::<f64>().ok()) {
+        if let Ok(time) = Duration::try_from_secs_f64(ms / 1000.0) {
+            case.set_time(time);
+        }
+    }
+    case
 }
 
 /// `ok 1 - name # SKIP reason`, `not ok 2 name # TODO`, `ok 3 # skip reason`.

@@ -198,6 +198,7 @@ fixtures! {
     gotestsum_rerun_junit: "gotest/gotestsum-junit.xml" => Junit,
     node_junit: "node/node-junit.xml" => Junit,
     node_tap: "node/node.tap" => Tap,
+    node_tap_14: "node-tap/node-tap14.tap" => Tap,
     jest_junit: "jest/jest-junit.xml" => Junit,
     playwright_junit: "playwright/playwright-junit.xml" => Junit,
     tap_basic: "tap/basic.tap" => Tap,
