@@ -184,6 +184,11 @@ pub struct SuiteConfig {
     /// Labels added to every sample derived from this suite's runs.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// When the command runs pytest and does not set `junit_logging` itself, add
+    /// `-o junit_logging=all`, so captured logs and output reach the JUnit report (plugins
+    /// such as langmem read log lines there). `false` leaves the command as written.
+    #[serde(default = "default_true")]
+    pub pytest_junit_logging: bool,
 }
 
 fn default_plugins_dir() -> PathBuf {
@@ -325,7 +330,31 @@ impl SuiteConfig {
             artifacts: Vec::new(),
             artifact_max_bytes: default_artifact_max_bytes(),
             labels,
+            pytest_junit_logging: true,
         }
+    }
+
+    /// The command to run: as configured, plus `-o junit_logging=all` for a pytest command
+    /// that writes a JUnit report and does not choose its own `junit_logging`.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = self.command.clone();
+        let is_pytest = argv.iter().enumerate().any(|(index, arg)| {
+            let program = Path::new(arg)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (index == 0 && (program == "pytest" || program == "py.test"))
+                || (arg == "pytest" && index > 0 && argv[index - 1] == "-m")
+        });
+        let writes_junit = argv
+            .iter()
+            .any(|arg| arg.starts_with("--junitxml") || arg.starts_with("--junit-xml"));
+        let chooses = argv.iter().any(|arg| arg.contains("junit_logging"));
+        if self.pytest_junit_logging && is_pytest && writes_junit && !chooses {
+            argv.push("-o".to_owned());
+            argv.push("junit_logging=all".to_owned());
+        }
+        argv
     }
 
     /// The resolved working directory.
@@ -387,6 +416,29 @@ mod tests {
                 .is_some_and(|c| c.contains("unknown field `plugin_dir`")),
             "{cause:?}"
         );
+    }
+
+    #[test]
+    fn pytest_commands_get_junit_logging_unless_they_choose() {
+        let suite = |command: &str, extra: &str| {
+            let text =
+                format!("[[suite]]\nname = \"a\"\nsystem = \"s\"\ncommand = {command}\n{extra}");
+            parse(&text).expect("valid config").suites[0].argv()
+        };
+        let logged = ["-o".to_owned(), "junit_logging=all".to_owned()];
+        let argv = suite(r#"["python3", "-m", "pytest", "--junitxml=j.xml"]"#, "");
+        assert_eq!(argv[4..], logged);
+        let argv = suite(r#"["/venv/bin/pytest", "--junitxml", "j.xml"]"#, "");
+        assert_eq!(argv[3..], logged);
+        let chosen = r#"["pytest", "--junitxml=j.xml", "-o", "junit_logging=system-out"]"#;
+        assert_eq!(suite(chosen, "").len(), 4);
+        assert_eq!(suite(r#"["pytest", "-v"]"#, "").len(), 2, "no JUnit report");
+        assert_eq!(suite(r#"["cargo", "test"]"#, "").len(), 2);
+        let off = suite(
+            r#"["pytest", "--junitxml=j.xml"]"#,
+            "pytest_junit_logging = false",
+        );
+        assert_eq!(off.len(), 2);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! End to end with real parts: the osworld plugin built from source, `examples/testmeter.toml`
-//! with its real pytest example suite, `testmeter run` scraped by a real Prometheus and pushing OTLP/gRPC to a real rotel
+//! End to end with real parts: the bundled plugins built from source, `examples/testmeter.toml`
+//! with its three real pytest example suites (osworld, langmem, waltzrl), `testmeter run` scraped by a real Prometheus and pushing OTLP/gRPC to a real rotel
 //! collector, and `testmeter once` pushing OTLP/HTTP (configured through OTEL_* variables)
 //! to a second rotel.
 
@@ -9,14 +9,44 @@ use std::time::Duration;
 
 use support::{built_plugins_dir, example_config, venv_path, wait_for, Guard, Prometheus, Rotel};
 
-const OSWORLD_METRICS: &[&str] = &[
+/// Every name the three bundled plugins export on the example suites, sorted.
+const EXAMPLE_METRICS: &[&str] = &[
+    "genesis_langmem_cache_size",
+    "genesis_langmem_dedup_latency_seconds",
+    "genesis_langmem_dedup_rate",
+    "genesis_langmem_exact_dedup_total",
+    "genesis_langmem_memory_usage_mb",
+    "genesis_langmem_p95_latency_ms",
+    "genesis_langmem_semantic_dedup_total",
+    "genesis_langmem_tests_passed",
+    "genesis_langmem_tests_total",
+    "genesis_langmem_ttl_cleanups_total",
     "genesis_osworld_memory_usage_bytes",
     "genesis_osworld_step_count",
     "genesis_osworld_success_rate",
     "genesis_osworld_task_duration_seconds",
     "genesis_osworld_tasks_passed",
     "genesis_osworld_tasks_total",
+    "genesis_test_pass_rate",
+    "genesis_tests_failed_total",
+    "genesis_tests_passed_total",
+    "genesis_tests_skipped_total",
+    "genesis_tests_total",
+    "genesis_waltzrl_module_pass_rate",
+    "genesis_waltzrl_module_tests",
+    "genesis_waltzrl_tests_passing",
 ];
+
+/// Test counts of a JUnit report the agent's run wrote, parsed independently of the agent.
+fn report_summary(path: &std::path::Path) -> testmeter::parse::Summary {
+    let parsed = testmeter::parse::parse_file(
+        path,
+        testmeter::parse::Format::Junit,
+        testmeter::parse::Limits::default(),
+    )
+    .expect("the suite wrote its report");
+    testmeter::parse::Summary::of(&parsed.report)
+}
 
 fn results_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("the suite wrote its results JSON"))
@@ -59,15 +89,21 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     );
 
     wait_for(
-        "Prometheus to scrape the first run",
-        Duration::from_secs(90),
+        "Prometheus to scrape the first run of every suite",
+        Duration::from_secs(120),
         || {
             let ready = prometheus
                 .value("sum(genesis_osworld_tasks_total)")
                 .is_some()
-                && prometheus
-                    .value("testmeter_suite_runs_total{suite=\"osworld\"}")
-                    .is_some();
+                && ["osworld", "langmem", "waltzrl"].iter().all(|suite| {
+                    prometheus
+                        .value(&format!(
+                            "sum(testmeter_suite_runs_total{{suite=\"{suite}\"}})"
+                        ))
+                        .is_some()
+                })
+                && prometheus.value("genesis_tests_total").is_some()
+                && prometheus.value("genesis_langmem_tests_total").is_some();
             ready.then_some(())
         },
     );
@@ -120,6 +156,39 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         .value("testmeter_last_success_timestamp_seconds{suite=\"osworld\"}")
         .is_some());
 
+    // langmem and waltzrl against their own reports, parsed here independently.
+    let langmem = report_summary(&run_dir.join("langmem-junit.xml"));
+    assert_eq!(
+        prometheus.value("genesis_langmem_tests_total"),
+        Some(langmem.tests as f64)
+    );
+    assert_eq!(
+        prometheus.value("genesis_langmem_tests_passed"),
+        Some(langmem.passed as f64)
+    );
+    let waltzrl = report_summary(&run_dir.join("waltzrl-junit.xml"));
+    assert_eq!(
+        prometheus.value("genesis_tests_total"),
+        Some(waltzrl.tests as f64)
+    );
+    assert_eq!(
+        prometheus.value("genesis_tests_passed_total"),
+        Some(waltzrl.passed as f64)
+    );
+    assert_eq!(
+        prometheus.value("genesis_tests_skipped_total"),
+        Some(waltzrl.skipped as f64)
+    );
+    assert_eq!(
+        prometheus.value("genesis_test_pass_rate"),
+        Some(100.0 * waltzrl.passed as f64 / waltzrl.tests as f64)
+    );
+    assert_eq!(
+        prometheus.value("sum(genesis_waltzrl_module_tests)"),
+        Some(waltzrl.tests as f64),
+        "the per-module breakdown adds up to the total"
+    );
+
     // The names as stored by Prometheus, character for character: no unit or _total suffixes.
     let mut names: Vec<String> = prometheus
         .names()
@@ -129,7 +198,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     names.sort();
     insta::assert_yaml_snapshot!("prometheus_metric_names", names);
 
-    let grpc_names = grpc_collector.wait_for_metrics(OSWORLD_METRICS);
+    let grpc_names = grpc_collector.wait_for_metrics(EXAMPLE_METRICS);
 
     let status = agent.terminate(Duration::from_secs(20));
     assert!(
@@ -160,7 +229,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         "a failing test is not a failed run: {}",
         String::from_utf8_lossy(&once.stderr)
     );
-    let http_names = http_collector.wait_for_metrics(OSWORLD_METRICS);
+    let http_names = http_collector.wait_for_metrics(EXAMPLE_METRICS);
     let plugin_names = |names: &[String]| -> Vec<String> {
         names
             .iter()
@@ -169,7 +238,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
             .collect()
     };
     assert_eq!(plugin_names(&grpc_names), plugin_names(&http_names));
-    assert_eq!(plugin_names(&grpc_names), OSWORLD_METRICS);
+    assert_eq!(plugin_names(&grpc_names), EXAMPLE_METRICS);
     assert!(
         http_collector
             .output()

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use testmeter::catalog::{Catalog, Sample};
 use testmeter::model::{Artifact, SuiteRun};
 use testmeter::parse::{parse_file, Format, Limits};
 use testmeter::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
@@ -51,27 +50,7 @@ async fn load() -> (PluginRuntime, LoadedPlugin) {
     (runtime, plugin)
 }
 
-/// `metric{k="v"} value` lines in emission order, for snapshots.
-fn lines(samples: &[Sample]) -> Vec<String> {
-    samples
-        .iter()
-        .map(|s| {
-            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            format!("{}{{{}}} {}", s.metric, labels.join(","), s.value)
-        })
-        .collect()
-}
-
-/// Every sample passes the catalog built from the plugin's own declarations.
-fn assert_declared(plugin: &LoadedPlugin, samples: &[Sample]) {
-    let mut catalog = Catalog::default();
-    assert_eq!(catalog.register(&plugin.decl), vec![]);
-    for sample in samples {
-        if let Err(rejection) = catalog.check(&plugin.decl.name, sample) {
-            panic!("plugin emitted an undeclared sample: {rejection}");
-        }
-    }
-}
+use support::{assert_declared, sample_lines as lines};
 
 #[tokio::test]
 async fn declares_the_names_dashboards_query() {

@@ -113,6 +113,10 @@ fn find_plugin_crates(plugins_dir: &Path) -> Result<Vec<PluginCrate>, String> {
         }
         let text = fs::read_to_string(&manifest)
             .map_err(|e| format!("failed to read {}: {e}", manifest.display()))?;
+        // Libraries for plugins (the SDK) live here too; only cdylib crates are plugins.
+        if !text.contains("\"cdylib\"") {
+            continue;
+        }
         let package = package_name(&text)
             .ok_or_else(|| format!("no package name in {}", manifest.display()))?;
         crates.push(PluginCrate {

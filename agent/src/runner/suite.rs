@@ -82,8 +82,9 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
     // File times can be coarser than the clock; allow for it when judging freshness.
     let started = SystemTime::now();
     let fresh_since = started - Duration::from_secs(1);
+    let argv = suite.argv();
     let outcome = process::run(&ProcessSpec {
-        argv: &suite.command,
+        argv: &argv,
         working_dir: suite.working_dir(),
         env: &suite.env,
         timeout: suite.timeout,

@@ -69,7 +69,7 @@ pub fn rotel_agent() -> PathBuf {
     );
 }
 
-/// Builds the plugins (and the hostile test fixture) from source for wasm32-wasip2, in a
+/// Builds the bundled plugins (and the hostile test fixture) from source for wasm32-wasip2, in a
 /// target dir of their own so the nested build never waits on the lock of the `cargo test` that
 /// runs us. Returns that target dir.
 fn build_test_plugins() -> &'static Path {
@@ -84,6 +84,10 @@ fn build_test_plugins() -> &'static Path {
                 "-p",
                 "testmeter-plugin-osworld",
                 "-p",
+                "testmeter-plugin-langmem",
+                "-p",
+                "testmeter-plugin-waltzrl",
+                "-p",
                 "testmeter-plugin-hostile",
             ])
             .status()
@@ -91,6 +95,8 @@ fn build_test_plugins() -> &'static Path {
         assert!(status.success(), "building the plugins failed");
         for (crate_file, dir, name) in [
             ("testmeter_plugin_osworld.wasm", "plugins", "osworld.wasm"),
+            ("testmeter_plugin_langmem.wasm", "plugins", "langmem.wasm"),
+            ("testmeter_plugin_waltzrl.wasm", "plugins", "waltzrl.wasm"),
             ("testmeter_plugin_hostile.wasm", "hostile", "hostile.wasm"),
         ] {
             let dir = target_dir.join(dir);
@@ -429,8 +435,8 @@ impl Prometheus {
 }
 
 /// `examples/testmeter.toml` as shipped, with only what a test must own replaced: the plugins
-/// dir, absolute working dirs, a suite interval of 1 h (one run per test), the results JSON
-/// and artifacts under `dir`, plus `extra` top-level tables. Suites run `python3` from the venv.
+/// dir, absolute working dirs, a suite interval of 1 h (one run per test), the reports, results
+/// JSON and artifacts under `dir` (as `<suite>-junit.xml`), plus `extra` top-level tables. Suites run `python3` from the venv.
 pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
     let examples = repo_root().join("examples");
     let text = std::fs::read_to_string(examples.join("testmeter.toml")).expect("example config");
@@ -455,6 +461,27 @@ pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
             working_dir.display().to_string().into(),
         );
         suite.insert("interval".into(), "1h".into());
+        // Each test's reports go under its own dir, so concurrent agents never share one.
+        let name = suite
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("suite")
+            .to_owned();
+        if let Some(report) = suite
+            .get("report")
+            .and_then(|r| r.as_str())
+            .map(str::to_owned)
+        {
+            let moved = dir.join(format!("{name}-junit.xml")).display().to_string();
+            if let Some(command) = suite.get_mut("command").and_then(|c| c.as_array_mut()) {
+                for arg in command.iter_mut() {
+                    if arg.as_str() == Some(&format!("--junitxml={report}")) {
+                        *arg = format!("--junitxml={moved}").into();
+                    }
+                }
+            }
+            suite.insert("report".into(), moved.into());
+        }
         let results = dir.join(format!(
             "{}_results.json",
             suite
@@ -518,4 +545,72 @@ interval = "1h"
     let path = dir.join("testmeter.toml");
     std::fs::write(&path, config).expect("write config");
     path
+}
+
+/// Samples as `metric{k="v"} value` lines in emission order, for snapshots.
+pub fn sample_lines(samples: &[testmeter::catalog::Sample]) -> Vec<String> {
+    samples
+        .iter()
+        .map(|s| {
+            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            format!("{}{{{}}} {}", s.metric, labels.join(","), s.value)
+        })
+        .collect()
+}
+
+/// Fails unless every sample passes the catalog built from the plugin's own declarations.
+pub fn assert_declared(
+    plugin: &testmeter::plugin::LoadedPlugin,
+    samples: &[testmeter::catalog::Sample],
+) {
+    let mut catalog = testmeter::catalog::Catalog::default();
+    assert_eq!(catalog.register(&plugin.decl), vec![]);
+    for sample in samples {
+        if let Err(rejection) = catalog.check(&plugin.decl.name, sample) {
+            panic!("plugin emitted an undeclared sample: {rejection}");
+        }
+    }
+}
+
+/// Loads one of the bundled plugins, freshly built, into a runtime with default limits.
+pub async fn load_bundled(
+    file: &str,
+) -> (
+    testmeter::plugin::PluginRuntime,
+    testmeter::plugin::LoadedPlugin,
+) {
+    let runtime =
+        testmeter::plugin::PluginRuntime::new(testmeter::plugin::SandboxLimits::default())
+            .expect("engine");
+    let plugin = runtime
+        .load(&built_plugins_dir().join(file))
+        .await
+        .unwrap_or_else(|e| panic!("{file} loads: {e}"));
+    (runtime, plugin)
+}
+
+/// A run of `system` over a JUnit fixture, at a fixed time, as the agent would hand it over.
+pub fn fixture_run(
+    system: &str,
+    junit: &Path,
+    peak_rss_bytes: Option<u64>,
+) -> testmeter::model::SuiteRun {
+    testmeter::model::SuiteRun {
+        suite: system.to_owned(),
+        system: system.to_owned(),
+        labels: std::collections::BTreeMap::new(),
+        started: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        duration: Duration::from_millis(420),
+        exit_code: Some(1),
+        peak_rss_bytes,
+        report: testmeter::parse::parse_file(
+            junit,
+            testmeter::parse::Format::Junit,
+            testmeter::parse::Limits::default(),
+        )
+        .expect("fixture parses")
+        .report,
+        partial: None,
+        artifacts: Vec::new(),
+    }
 }

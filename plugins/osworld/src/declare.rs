@@ -1,6 +1,6 @@
 //! What the osworld plugin declares: its metrics, with the exact names dashboards query, and SLOs.
 
-use crate::testmeter::plugin::types::{Metric, MetricKind, PluginInfo, Slo};
+use testmeter_plugin_sdk::{metric, slo, MetricKind, PluginInfo};
 
 pub const SUCCESS_RATE: &str = "genesis_osworld_success_rate";
 pub const TASKS_TOTAL: &str = "genesis_osworld_tasks_total";
@@ -15,34 +15,6 @@ const DURATION_BUCKETS: &[f64] = &[
 ];
 /// OSWorld caps agents at 15 steps by default; leave room above for harder task sets.
 const STEP_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0];
-
-fn metric(
-    name: &str,
-    kind: MetricKind,
-    unit: &str,
-    description: &str,
-    labels: &[&str],
-    buckets: &[f64],
-) -> Metric {
-    Metric {
-        name: name.to_owned(),
-        kind,
-        unit: unit.to_owned(),
-        description: description.to_owned(),
-        label_keys: labels.iter().map(|l| (*l).to_owned()).collect(),
-        buckets: buckets.to_vec(),
-    }
-}
-
-fn slo(name: &str, expr: &str, for_seconds: u32, severity: &str, summary: &str) -> Slo {
-    Slo {
-        name: name.to_owned(),
-        expr: expr.to_owned(),
-        for_seconds,
-        severity: severity.to_owned(),
-        summary: summary.to_owned(),
-    }
-}
 
 pub fn plugin_info() -> PluginInfo {
     use MetricKind::{Counter, Gauge, Histogram};
@@ -59,7 +31,7 @@ pub fn plugin_info() -> PluginInfo {
             metric(MEMORY, Gauge, "By", "Peak memory of the OSWorld benchmark run", &[], &[]),
         ],
         slos: vec![
-            slo("OSWorldSuccessRateLow", "genesis_osworld_success_rate{task_category=\"all\"} < 90", 300, "warning", "OSWorld benchmark success rate below the 90% target"),
+            slo("OSWorldSuccessRateLow", "genesis_osworld_success_rate{task_category=\"all\"} < 90", 300, "critical", "OSWorld benchmark success rate below the 90% target"),
             slo("OSWorldSuccessRateRollback", "genesis_osworld_success_rate{task_category=\"all\"} < 85", 300, "critical", "OSWorld success rate below 85%: rollback trigger"),
             slo("OSWorldTaskDurationP95High", "histogram_quantile(0.95, sum by (le) (rate(genesis_osworld_task_duration_seconds_bucket[15m]))) > 30", 300, "warning", "OSWorld task P95 duration above 30 s"),
             slo("OSWorldMemoryHigh", "genesis_osworld_memory_usage_bytes / 1024 / 1024 > 20", 300, "warning", "OSWorld benchmark memory above 20 MB"),

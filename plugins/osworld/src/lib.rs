@@ -4,13 +4,10 @@
 mod declare;
 mod results;
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "metrics-plugin",
-});
-
-use testmeter::plugin::host::{log, LogLevel};
-use testmeter::plugin::types::{Outcome, TestCase};
+use testmeter_plugin_sdk::{
+    log, percent, property, Guest, LogLevel, Outcome, PluginInfo, Sample, Samples, SuiteRun, Tally,
+    TestCase,
+};
 
 struct OsWorld;
 
@@ -34,32 +31,11 @@ impl Guest for OsWorld {
         if let Some(bytes) = memory {
             out.push(declare::MEMORY, &[], bytes);
         }
-        Ok(out.0)
+        Ok(out.into_vec())
     }
 }
 
-export!(OsWorld);
-
-/// Accumulates samples with borrowed label pairs.
-#[derive(Default)]
-struct Samples(Vec<Sample>);
-
-impl Samples {
-    fn push(&mut self, metric: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push(Sample {
-            metric: metric.to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            value,
-        });
-    }
-}
-
-fn percent(passed: u64, total: u64) -> Option<f64> {
-    (total > 0).then(|| 100.0 * passed as f64 / total as f64)
-}
+testmeter_plugin_sdk::export_plugin!(OsWorld);
 
 fn from_results(doc: &results::ResultsDoc, out: &mut Samples) {
     out.push(
@@ -136,24 +112,4 @@ fn from_cases(cases: &[TestCase], out: &mut Samples) {
         (all.total - all.passed) as f64,
     );
     out.push(declare::TASKS_PASSED, &[], all.passed as f64);
-}
-
-#[derive(Default)]
-struct Tally {
-    passed: u64,
-    total: u64,
-}
-
-impl Tally {
-    fn count(&mut self, passed: bool) {
-        self.total += 1;
-        self.passed += u64::from(passed);
-    }
-}
-
-fn property<'a>(case: &'a TestCase, key: &str) -> Option<&'a str> {
-    case.properties
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::testmeter::plugin::types::Artifact;
+use testmeter_plugin_sdk::Artifact;
 
 #[derive(Debug, Deserialize)]
 pub struct ResultsDoc {
