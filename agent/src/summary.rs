@@ -70,7 +70,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
         counts.skipped,
         counts.tests,
         run.duration.as_secs_f64(),
-        run.exit_code.map_or_else(|| "none (signal)".to_owned(), |c| c.to_string()),
+        run.exit_code.map_or_else(|| "none".to_owned(), |c| c.to_string()),
     );
     if counts.flaky > 0 || counts.attempts > counts.tests {
         let _ = writeln!(

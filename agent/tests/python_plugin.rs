@@ -1,0 +1,45 @@
+//! A plugin written in Python (`examples/python-plugin`), built with componentize-py against
+//! the same WIT, loaded by the agent and run on the real pytest-rerunfailures fixture.
+
+mod support;
+
+use std::process::Command;
+
+#[test]
+fn a_componentize_py_plugin_derives_through_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
+    let component = plugins.join("flaky-demo.wasm");
+    let status = Command::new(support::repo_root().join("examples/python-plugin/build.sh"))
+        .arg(&component)
+        .env(
+            "COMPONENTIZE_PY",
+            support::venv().join("bin/componentize-py"),
+        )
+        .status()
+        .expect("build.sh runs");
+    assert!(status.success(), "componentize-py failed");
+
+    let config = dir.path().join("testmeter.toml");
+    // An embedded CPython needs more than the default sandbox.
+    std::fs::write(
+        &config,
+        "plugins_dir = \"plugins\"\n[sandbox]\nmemory_bytes = 268435456\ntimeout = \"10s\"\n",
+    )
+    .expect("write config");
+    let reruns = support::repo_root().join("tests/fixtures/pytest/reruns.xml");
+    let output = support::testmeter_command(&config)
+        .args(["ingest"])
+        .arg(&reruns)
+        .args(["--system", "flaky-demo", "--print", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("testmeter runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let exposition = String::from_utf8_lossy(&output.stdout);
+    // reruns.xml: 14 tests, 25 attempts, one passed on its second attempt, 6 of the 12 that
+    // ran passed at the first.
+    insta::assert_yaml_snapshot!(support::lines_starting_with(&exposition, &["flaky_demo_"]));
+}
