@@ -9,4 +9,4 @@ cargo clippy -p testmeter -p testmeter-parse -p strip-ansi-escapes -p xtask --al
 cargo clippy --release --target wasm32-wasip2 -p testmeter-plugin-sdk -p testmeter-plugin-osworld -p testmeter-plugin-langmem -p testmeter-plugin-waltzrl -p testmeter-plugin-hostile -- -D warnings
 cargo plugins
 # insta: never write snapshots in CI; a changed snapshot fails the run.
-CI="${CI:-true}" cargo test -p testmeter -p testmeter-parse -p strip-ansi-escapes -p testmeter-plugin-langmem
+CI="${CI:-true}" cargo test --no-fail-fast -p testmeter -p testmeter-parse -p strip-ansi-escapes -p testmeter-plugin-langmem
