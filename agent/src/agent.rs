@@ -44,7 +44,17 @@ impl SuiteOutcome {
     }
 }
 
-impl Agent {
+/// The plugins loaded from the plugins dir and what their declarations registered. The agent
+/// replaces the whole set when the dir changes, so a run always sees one consistent set.
+pub struct PluginSet {
+    pub plugins: Vec<LoadedPlugin>,
+    pub load_failures: Vec<LoadFailure>,
+    pub catalog_errors: Vec<CatalogError>,
+    catalog: Catalog,
+    instruments: PluginInstruments,
+}
+
+impl PluginSet {
     /// The kind of `metric` if `plugin` declared it.
     pub fn catalog_kind(&self, plugin: &str, metric: &str) -> Option<crate::catalog::MetricKind> {
         self.catalog.get(plugin, metric).map(|decl| decl.kind)
@@ -61,11 +71,7 @@ pub struct LoadFailure {
 pub struct Agent {
     pub config: Config,
     runtime: PluginRuntime,
-    pub plugins: Vec<LoadedPlugin>,
-    pub load_failures: Vec<LoadFailure>,
-    pub catalog_errors: Vec<CatalogError>,
-    catalog: Catalog,
-    instruments: PluginInstruments,
+    set: std::sync::RwLock<Arc<PluginSet>>,
     quarantine: Quarantine,
     self_metrics: SelfMetrics,
     pub telemetry: Telemetry,
@@ -74,7 +80,7 @@ pub struct Agent {
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Agent")
-            .field("plugins", &self.plugins)
+            .field("plugins", &self.plugins().plugins)
             .finish_non_exhaustive()
     }
 }
@@ -99,38 +105,7 @@ impl Agent {
                 tracing::warn!(error = %error_chain(&error), "compiled-plugin cache off");
             }
         }
-        let (plugins, load_failures) = load_plugins(&runtime, &config.plugins_dir).await;
-        let mut catalog = Catalog::default();
-        let mut catalog_errors = Vec::new();
-        for failure in &load_failures {
-            tracing::error!(path = %failure.path.display(), error = %error_chain(&failure.error), "plugin not loaded");
-            self_metrics.plugin_error(&file_label(&failure.path), failure.error.reason());
-        }
-        for plugin in &plugins {
-            tracing::info!(
-                plugin = plugin.decl.name,
-                version = plugin.decl.version,
-                systems = ?plugin.decl.systems,
-                metrics = plugin.decl.metrics.len(),
-                path = %plugin.path.display(),
-                load_time = ?plugin.load_time,
-                cache = ?plugin.cache,
-                "plugin loaded"
-            );
-            self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);
-        }
-        let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
-        for error in catalog.register_all(&decls) {
-            tracing::error!(%error, "metric declaration refused");
-            self_metrics.plugin_error(error.plugin(), "invalid");
-            catalog_errors.push(error);
-        }
-        let instruments = PluginInstruments::new(
-            &telemetry.provider,
-            &catalog,
-            &decls,
-            config.sandbox.max_series_per_metric,
-        );
+        let set = load_set(&runtime, &config, &telemetry, &self_metrics).await;
         let quarantine = Quarantine::new(
             config.sandbox.quarantine_after,
             config.sandbox.quarantine_backoff,
@@ -138,15 +113,57 @@ impl Agent {
         Ok(Self {
             config,
             runtime,
-            plugins,
-            load_failures,
-            catalog_errors,
-            catalog,
-            instruments,
+            set: std::sync::RwLock::new(Arc::new(set)),
             quarantine,
             self_metrics,
             telemetry,
         })
+    }
+
+    /// The current plugin set (a snapshot: a reload swaps in a new one).
+    pub fn plugins(&self) -> Arc<PluginSet> {
+        let guard = self
+            .set
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(&guard)
+    }
+
+    /// Loads the plugins dir again and swaps the new set in whole. Runs in flight keep the set
+    /// they started with. `since` is when the change was first seen, for the time-to-ready log.
+    pub async fn reload_plugins(&self, since: Instant) {
+        let old = self.plugins();
+        let set = load_set(
+            &self.runtime,
+            &self.config,
+            &self.telemetry,
+            &self.self_metrics,
+        )
+        .await;
+        let names = |set: &PluginSet| -> Vec<String> {
+            set.plugins.iter().map(|p| p.decl.name.clone()).collect()
+        };
+        let (before, after) = (names(&old), names(&set));
+        let added: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+        let removed: Vec<&String> = before.iter().filter(|n| !after.contains(n)).collect();
+        let result = if set.load_failures.is_empty() {
+            "ok"
+        } else {
+            "partial"
+        };
+        *self
+            .set
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(set);
+        self.self_metrics.plugin_reload(result);
+        tracing::info!(
+            ?added,
+            ?removed,
+            plugins = after.len(),
+            result,
+            time_to_ready = ?since.elapsed(),
+            "plugins reloaded"
+        );
     }
 
     /// Runs one suite, derives its run with every plugin of its system and records the result.
@@ -165,6 +182,7 @@ impl Agent {
         run: Result<SuiteRun, RunError>,
         started: Instant,
     ) -> SuiteOutcome {
+        let set = self.plugins();
         let mut plugins = Vec::new();
         match &run {
             Ok(run) => {
@@ -175,7 +193,7 @@ impl Agent {
                     .iter()
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect();
-                let handlers: Vec<&LoadedPlugin> = self
+                let handlers: Vec<&LoadedPlugin> = set
                     .plugins
                     .iter()
                     .filter(|p| p.handles(&suite.system))
@@ -184,7 +202,7 @@ impl Agent {
                     // One conversion to WIT per run, shared by every plugin of the system.
                     let input = conversions::suite_run(run);
                     for plugin in handlers {
-                        plugins.push(self.derive(plugin, &run.suite, &input, &extra).await);
+                        plugins.push(self.derive(&set, plugin, &run.suite, &input, &extra).await);
                     }
                 }
                 if plugins.is_empty() {
@@ -238,6 +256,7 @@ impl Agent {
 
     async fn derive(
         &self,
+        set: &PluginSet,
         plugin: &LoadedPlugin,
         suite: &str,
         input: &wit::SuiteRun,
@@ -270,10 +289,10 @@ impl Agent {
         let result = result.map(|samples| {
             let mut accepted = Vec::with_capacity(samples.len());
             for sample in samples {
-                let recorded = self
+                let recorded = set
                     .catalog
                     .check(&name, &sample)
-                    .and_then(|_| self.instruments.record(&sample, extra));
+                    .and_then(|_| set.instruments.record(&sample, extra));
                 match recorded {
                     Ok(()) => accepted.push(sample),
                     Err(rejection) => {
@@ -346,6 +365,55 @@ impl Agent {
             });
         }
         while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Loads every plugin in the config's plugins dir, logs and counts what failed, and registers
+/// the declarations: one consistent set.
+async fn load_set(
+    runtime: &PluginRuntime,
+    config: &Config,
+    telemetry: &Telemetry,
+    self_metrics: &SelfMetrics,
+) -> PluginSet {
+    let (plugins, load_failures) = load_plugins(runtime, &config.plugins_dir).await;
+    let mut catalog = Catalog::default();
+    let mut catalog_errors = Vec::new();
+    for failure in &load_failures {
+        tracing::error!(path = %failure.path.display(), error = %error_chain(&failure.error), "plugin not loaded");
+        self_metrics.plugin_error(&file_label(&failure.path), failure.error.reason());
+    }
+    for plugin in &plugins {
+        tracing::info!(
+            plugin = plugin.decl.name,
+            version = plugin.decl.version,
+            systems = ?plugin.decl.systems,
+            metrics = plugin.decl.metrics.len(),
+            path = %plugin.path.display(),
+            load_time = ?plugin.load_time,
+            cache = ?plugin.cache,
+            "plugin loaded"
+        );
+        self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);
+    }
+    let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
+    for error in catalog.register_all(&decls) {
+        tracing::error!(%error, "metric declaration refused");
+        self_metrics.plugin_error(error.plugin(), "invalid");
+        catalog_errors.push(error);
+    }
+    let instruments = PluginInstruments::new(
+        &telemetry.provider,
+        &catalog,
+        &decls,
+        config.sandbox.max_series_per_metric,
+    );
+    PluginSet {
+        plugins,
+        load_failures,
+        catalog_errors,
+        catalog,
+        instruments,
     }
 }
 

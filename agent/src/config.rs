@@ -43,6 +43,10 @@ pub struct Config {
     /// variable) is set.
     #[serde(default)]
     pub otlp: Option<OtlpConfig>,
+    /// In `testmeter run`, watch the plugins dir and reload the plugin set when a `.wasm` file
+    /// is added, replaced or removed. Default: true.
+    #[serde(default = "default_true")]
+    pub watch_plugins: bool,
     /// Limits and fail policy for plugins.
     #[serde(default)]
     pub sandbox: SandboxConfig,

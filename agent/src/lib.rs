@@ -8,6 +8,7 @@ pub mod export;
 pub mod ingest;
 pub mod model;
 pub mod plugin;
+pub mod reload;
 pub mod runner;
 pub mod summary;
 

@@ -240,7 +240,8 @@ async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::
     let outcome = agent.record_run(&suite, Ok(run), started).await;
     let outcomes = [outcome];
     let summary = testmeter::summary::render(&agent, &outcomes);
-    let mut healthy = agent.load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
+    let mut healthy =
+        agent.plugins().load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
     if options.print {
         eprint!("{summary}");
         let exposition = server::exposition(&agent.telemetry.registry)?;
@@ -318,7 +319,8 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
         .context("failed to start the agent")?;
     let outcomes = agent.run_all_once().await;
     print!("{}", testmeter::summary::render(&agent, &outcomes));
-    let mut healthy = agent.load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
+    let mut healthy =
+        agent.plugins().load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
     match agent.telemetry.shutdown().await {
         Ok(()) => {
             if let Some(target) = &agent.telemetry.otlp {
@@ -347,11 +349,25 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     );
     tracing::info!(addr = %agent.config.prometheus.listen, "serving /metrics");
     let server = tokio::spawn(server::serve(listener, agent.telemetry.registry.clone()));
+    let watcher = if agent.config.watch_plugins {
+        match testmeter::reload::spawn(Arc::clone(&agent)) {
+            Ok(task) => Some(task),
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "plugins dir not watched; new plugins load at the next start");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let suites = tokio::spawn(Arc::clone(&agent).run_forever());
     shutdown_signal().await;
     tracing::info!("shutting down");
     suites.abort();
     server.abort();
+    if let Some(watcher) = watcher {
+        watcher.abort();
+    }
     if let Err(error) = agent.telemetry.shutdown().await {
         tracing::warn!(%error, "metrics shutdown incomplete");
     }
@@ -381,7 +397,8 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
     let agent = Agent::start(config)
         .await
         .context("failed to start the agent")?;
-    for plugin in &agent.plugins {
+    let set = agent.plugins();
+    for plugin in &set.plugins {
         let decl = &plugin.decl;
         println!(
             "{} {} ({}) systems: {}",
@@ -407,13 +424,13 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    for failure in &agent.load_failures {
+    for failure in &set.load_failures {
         println!("not loaded: {}", failure.error);
     }
     if let Err(error) = agent.telemetry.shutdown().await {
         tracing::warn!(%error, "metrics shutdown incomplete");
     }
-    Ok(if agent.load_failures.is_empty() {
+    Ok(if agent.plugins().load_failures.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -12,6 +12,7 @@ use testmeter_parse::Summary;
 pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
     let mut out = String::new();
     let plugins: Vec<String> = agent
+        .plugins()
         .plugins
         .iter()
         .map(|p| format!("{} {}", p.decl.name, p.decl.version))
@@ -26,10 +27,10 @@ pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
             plugins.join(", ")
         }
     );
-    for failure in &agent.load_failures {
+    for failure in &agent.plugins().load_failures {
         let _ = writeln!(out, "  plugin not loaded: {}", error_chain(&failure.error));
     }
-    for error in &agent.catalog_errors {
+    for error in &agent.plugins().catalog_errors {
         let _ = writeln!(out, "  metric refused: {error}");
     }
     for outcome in outcomes {
@@ -162,7 +163,7 @@ fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample])
             } else {
                 format!("{metric}{{{labels}}}")
             };
-            let value = match agent.catalog_kind(plugin, metric) {
+            let value = match agent.plugins().catalog_kind(plugin, metric) {
                 Some(MetricKind::Counter) => format!("+{}", number(s.sum)),
                 Some(MetricKind::Histogram) => {
                     format!(

@@ -30,6 +30,7 @@ pub struct SelfMetrics {
     samples_rejected: Counter<u64>,
     plugin_info: Gauge<u64>,
     plugin_quarantined: Gauge<u64>,
+    plugin_reloads: Counter<u64>,
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -101,6 +102,10 @@ impl SelfMetrics {
                 .u64_counter("testmeter_samples_rejected_total")
                 .with_description("Plugin samples dropped because they did not match the plugin's declarations")
                 .build(),
+            plugin_reloads: meter
+                .u64_counter("testmeter_plugin_reloads_total")
+                .with_description("Reloads of the plugin set after the plugins dir changed, by result (ok: every plugin loaded; partial: some failed to load)")
+                .build(),
             plugin_quarantined: meter
                 .u64_gauge("testmeter_plugin_quarantined")
                 .with_description("1 while the plugin is quarantined after consecutive failures, else 0")
@@ -160,6 +165,10 @@ impl SelfMetrics {
         self.plugin_info
             .record(1, &[kv("plugin", plugin), kv("version", version)]);
         self.plugin_quarantined(plugin, false);
+    }
+
+    pub fn plugin_reload(&self, result: &str) {
+        self.plugin_reloads.add(1, &[kv("result", result)]);
     }
 
     pub fn plugin_quarantined(&self, plugin: &str, quarantined: bool) {

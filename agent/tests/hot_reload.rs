@@ -1,0 +1,134 @@
+//! Plugins dropped into (or removed from) the plugins dir of a running agent are loaded
+//! without a restart: a half-written file is counted as a failed load, the complete file
+//! renamed into place is picked up, and its metrics appear from the suite's next run.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{scrape, wait_for, Guard};
+
+/// The value of the first exposition line starting with `prefix`.
+fn value(exposition: &str, prefix: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+#[test]
+fn a_plugin_dropped_into_a_running_agent_is_loaded_without_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = support::plugins_dir_with_osworld(dir.path());
+    let port = support::free_port();
+    let report = dir.path().join("waltzrl-junit.xml");
+    let config = dir.path().join("testmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"plugins_dir = "plugins"
+[prometheus]
+listen = "127.0.0.1:{port}"
+
+[[suite]]
+name = "waltzrl"
+system = "waltzrl"
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml={report}"]
+working_dir = {example:?}
+report = {report:?}
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+interval = "1s"
+"#,
+            python = support::venv_python().display().to_string(),
+            example = support::repo_root()
+                .join("examples/waltzrl")
+                .display()
+                .to_string(),
+            report = report.display().to_string(),
+        ),
+    )
+    .expect("write config");
+    let log = dir.path().join("testmeter.log");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let _agent = Guard::spawn(
+        "testmeter run",
+        support::testmeter_command(&config)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(log_file.try_clone().expect("clone"))
+            .stderr(log_file),
+    );
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let before = wait_for("the suite's first run", Duration::from_secs(60), || {
+        scrape(&url).filter(|body| body.contains("testmeter_suite_runs_total{"))
+    });
+    assert!(
+        !before.contains("genesis_tests_total"),
+        "no waltzrl plugin yet"
+    );
+
+    // A writer that copies in place: the agent sees a truncated component first.
+    let component = std::fs::read(support::built_plugins_dir().join("waltzrl.wasm"))
+        .expect("built waltzrl plugin");
+    std::fs::write(
+        plugins.join("waltzrl.wasm"),
+        &component[..component.len() / 3],
+    )
+    .expect("write half");
+    wait_for(
+        "the failed load to be counted",
+        Duration::from_secs(30),
+        || {
+            scrape(&url).filter(|body| {
+                value(body, "testmeter_plugin_reloads_total{result=\"partial\"}").is_some()
+            })
+        },
+    );
+
+    // The complete file, renamed into place.
+    let staged = plugins.join("waltzrl.wasm.partial");
+    std::fs::write(&staged, &component).expect("write staged");
+    std::fs::rename(&staged, plugins.join("waltzrl.wasm")).expect("rename into place");
+    let after = wait_for(
+        "the new plugin's metrics from the next run",
+        Duration::from_secs(60),
+        || scrape(&url).filter(|body| body.contains("genesis_tests_total ")),
+    );
+    assert!(value(&after, "testmeter_plugin_reloads_total{result=\"ok\"}").is_some());
+    assert!(after.contains("testmeter_plugin_info{plugin=\"waltzrl\""));
+    let tests = value(&after, "genesis_tests_total ").expect("a value");
+    assert!(
+        tests > 0.0,
+        "genesis_tests_total {tests} comes from the run"
+    );
+
+    // Removed again: the set shrinks back; the agent keeps serving.
+    std::fs::remove_file(plugins.join("waltzrl.wasm")).expect("remove");
+    wait_for(
+        "the removal to be reloaded",
+        Duration::from_secs(30),
+        || {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            log.lines()
+                .any(|l| l.contains("plugins reloaded") && l.contains("removed=[\"waltzrl\"]"))
+                .then_some(())
+        },
+    );
+    // The agent's own reads of the plugins must not set off more reloads.
+    std::thread::sleep(Duration::from_secs(2));
+    let log = support::strip_ansi(&std::fs::read_to_string(&log).expect("log"));
+    let reloads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("plugins reloaded"))
+        .collect();
+    assert!(
+        reloads.len() <= 6,
+        "one reload per change, not a loop: {reloads:#?}"
+    );
+    assert!(
+        reloads.iter().all(|l| l.contains("time_to_ready=")),
+        "{reloads:?}"
+    );
+}
