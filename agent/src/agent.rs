@@ -47,7 +47,7 @@ impl SuiteOutcome {
 /// The plugins loaded from the plugins dir and what their declarations registered. The agent
 /// replaces the whole set when the dir changes, so a run always sees one consistent set.
 pub struct PluginSet {
-    pub plugins: Vec<LoadedPlugin>,
+    pub plugins: Vec<Arc<LoadedPlugin>>,
     pub load_failures: Vec<LoadFailure>,
     pub catalog_errors: Vec<CatalogError>,
     catalog: Catalog,
@@ -105,7 +105,7 @@ impl Agent {
                 tracing::warn!(error = %error_chain(&error), "compiled-plugin cache off");
             }
         }
-        let set = load_set(&runtime, &config, &telemetry, &self_metrics).await;
+        let set = load_set(&runtime, &config, &telemetry, &self_metrics, None).await;
         let quarantine = Quarantine::new(
             config.sandbox.quarantine_after,
             config.sandbox.quarantine_backoff,
@@ -138,6 +138,7 @@ impl Agent {
             &self.config,
             &self.telemetry,
             &self.self_metrics,
+            Some(&old),
         )
         .await;
         let names = |set: &PluginSet| -> Vec<String> {
@@ -193,7 +194,7 @@ impl Agent {
                     .iter()
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect();
-                let handlers: Vec<&LoadedPlugin> = set
+                let handlers: Vec<&Arc<LoadedPlugin>> = set
                     .plugins
                     .iter()
                     .filter(|p| p.handles(&suite.system))
@@ -375,8 +376,21 @@ async fn load_set(
     config: &Config,
     telemetry: &Telemetry,
     self_metrics: &SelfMetrics,
+    previous: Option<&PluginSet>,
 ) -> PluginSet {
-    let (plugins, load_failures) = load_plugins(runtime, &config.plugins_dir).await;
+    let (loaded, load_failures) = load_plugins(runtime, &config.plugins_dir).await;
+    let mut plugins: Vec<Arc<LoadedPlugin>> = loaded.into_iter().map(Arc::new).collect();
+    // On a reload, a file that fails to load but loaded before (a replacement caught
+    // half-written, or a broken new version) keeps its previous version serving; the failure
+    // is still logged and counted below.
+    for failure in &load_failures {
+        let kept = previous.and_then(|set| set.plugins.iter().find(|p| p.path == failure.path));
+        if let Some(kept) = kept {
+            tracing::warn!(path = %failure.path.display(), plugin = kept.decl.name, version = kept.decl.version, "the new file failed to load; the previous version keeps serving");
+            plugins.push(Arc::clone(kept));
+        }
+    }
+    plugins.sort_by(|a, b| a.path.cmp(&b.path));
     let mut catalog = Catalog::default();
     let mut catalog_errors = Vec::new();
     for failure in &load_failures {

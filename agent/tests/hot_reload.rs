@@ -1,6 +1,7 @@
 //! Plugins dropped into (or removed from) the plugins dir of a running agent are loaded
-//! without a restart: a half-written file is counted as a failed load, the complete file
-//! renamed into place is picked up, and its metrics appear from the suite's next run.
+//! without a restart: a new plugin's metrics appear from the suite's next run, a replacement
+//! caught half-written is reported while the previous version keeps serving, and a removed
+//! plugin leaves the set.
 
 mod support;
 
@@ -69,28 +70,17 @@ interval = "1s"
         "no waltzrl plugin yet"
     );
 
-    // A writer that copies in place: the agent sees a truncated component first.
     let component = std::fs::read(support::built_plugins_dir().join("waltzrl.wasm"))
         .expect("built waltzrl plugin");
-    std::fs::write(
-        plugins.join("waltzrl.wasm"),
-        &component[..component.len() / 3],
-    )
-    .expect("write half");
-    wait_for(
-        "the failed load to be counted",
-        Duration::from_secs(30),
-        || {
-            scrape(&url).filter(|body| {
-                value(body, "testmeter_plugin_reloads_total{result=\"partial\"}").is_some()
-            })
-        },
-    );
+    let install = |bytes: &[u8]| {
+        // Written under another name and renamed into place, as `cargo plugins` does.
+        let staged = plugins.join("waltzrl.wasm.partial");
+        std::fs::write(&staged, bytes).expect("write staged");
+        std::fs::rename(&staged, plugins.join("waltzrl.wasm")).expect("rename into place");
+    };
 
-    // The complete file, renamed into place.
-    let staged = plugins.join("waltzrl.wasm.partial");
-    std::fs::write(&staged, &component).expect("write staged");
-    std::fs::rename(&staged, plugins.join("waltzrl.wasm")).expect("rename into place");
+    // A new plugin: used from the suite's next run.
+    install(&component);
     let after = wait_for(
         "the new plugin's metrics from the next run",
         Duration::from_secs(60),
@@ -102,6 +92,43 @@ interval = "1s"
     assert!(
         tests > 0.0,
         "genesis_tests_total {tests} comes from the run"
+    );
+
+    // A replacement copied in place and caught half-written: reported, and the previous
+    // version keeps serving.
+    std::fs::write(
+        plugins.join("waltzrl.wasm"),
+        &component[..component.len() / 3],
+    )
+    .expect("write half");
+    let failed = wait_for(
+        "the failed load to be counted",
+        Duration::from_secs(30),
+        || {
+            scrape(&url).filter(|body| {
+                value(body, "testmeter_plugin_reloads_total{result=\"partial\"}").is_some()
+            })
+        },
+    );
+    let calls = |body: &str| value(body, "testmeter_plugin_calls_total{plugin=\"waltzrl\"}");
+    let calls_then = calls(&failed).expect("waltzrl derived before");
+    wait_for(
+        "the previous version to derive again",
+        Duration::from_secs(30),
+        || scrape(&url).filter(|body| calls(body).is_some_and(|now| now > calls_then)),
+    );
+
+    // The complete replacement.
+    install(&component);
+    wait_for(
+        "the replacement to be loaded",
+        Duration::from_secs(30),
+        || {
+            scrape(&url).filter(|body| {
+                value(body, "testmeter_plugin_reloads_total{result=\"ok\"}")
+                    .is_some_and(|n| n >= 2.0)
+            })
+        },
     );
 
     // Removed again: the set shrinks back; the agent keeps serving.
