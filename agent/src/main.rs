@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use testmeter::agent::{error_chain, Agent};
+use testmeter::agent::{error_chain, Agent, SuiteOutcome};
 use testmeter::config::{Config, SuiteConfig};
 use testmeter::export::server;
 use testmeter::ingest::{self, IngestRequest};
@@ -240,8 +240,6 @@ async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::
     let outcome = agent.record_run(&suite, Ok(run), started).await;
     let outcomes = [outcome];
     let summary = testmeter::summary::render(&agent, &outcomes);
-    let mut healthy =
-        agent.plugins().load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
     if options.print {
         eprint!("{summary}");
         let exposition = server::exposition(&agent.telemetry.registry)?;
@@ -249,15 +247,30 @@ async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::
     } else {
         print!("{summary}");
     }
-    if let Err(error) = agent.telemetry.shutdown().await {
-        tracing::error!(%error, "metrics flush failed");
-        healthy = false;
+    Ok(flush_and_exit_code(&agent, &outcomes).await)
+}
+
+/// Flushes the exporters (an OTLP push) and gives the exit code of a one-shot command: 0 when
+/// every plugin loaded, every suite ran and every plugin derived it, and the flush worked.
+async fn flush_and_exit_code(agent: &Agent, outcomes: &[SuiteOutcome]) -> ExitCode {
+    let mut healthy =
+        agent.plugins().load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
+    match agent.telemetry.shutdown().await {
+        Ok(()) => {
+            if let Some(target) = &agent.telemetry.otlp {
+                tracing::info!(protocol = target.protocol_name(), "OTLP metrics flushed");
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "metrics flush failed");
+            healthy = false;
+        }
     }
-    Ok(if healthy {
+    if healthy {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 fn convert(report: &Path, format: Format, output: Option<&Path>, limits: Limits) -> ExitCode {
@@ -319,24 +332,7 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
         .context("failed to start the agent")?;
     let outcomes = agent.run_all_once().await;
     print!("{}", testmeter::summary::render(&agent, &outcomes));
-    let mut healthy =
-        agent.plugins().load_failures.is_empty() && outcomes.iter().all(|o| o.succeeded());
-    match agent.telemetry.shutdown().await {
-        Ok(()) => {
-            if let Some(target) = &agent.telemetry.otlp {
-                tracing::info!(protocol = target.protocol_name(), "OTLP metrics flushed");
-            }
-        }
-        Err(error) => {
-            tracing::error!(%error, "metrics flush failed");
-            healthy = false;
-        }
-    }
-    Ok(if healthy {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(flush_and_exit_code(&agent, &outcomes).await)
 }
 
 async fn run(path: &Path) -> anyhow::Result<ExitCode> {

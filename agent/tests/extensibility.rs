@@ -63,32 +63,8 @@ fn a_plugin_built_after_the_agent_is_loaded_and_exported() {
 
     // A real suite for the new system: the WaltzRL example's pytest run.
     let port = support::free_port();
-    let report = dir.path().join("webarena-junit.xml");
-    let config = dir.path().join("testmeter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"plugins_dir = "plugins"
-[prometheus]
-listen = "127.0.0.1:{port}"
-
-[[suite]]
-name = "webarena"
-system = "webarena"
-command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml={report}"]
-working_dir = {example:?}
-report = {report:?}
-env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
-"#,
-            python = support::venv_python().display().to_string(),
-            example = support::repo_root()
-                .join("examples/waltzrl")
-                .display()
-                .to_string(),
-            report = report.display().to_string(),
-        ),
-    )
-    .expect("write config");
+    let (config, report) =
+        support::waltzrl_suite_config(dir.path(), port, "webarena", "webarena", "1h");
     let (_agent, exposition) = support::run_until_suites_ran(&config, port, 1);
 
     let summary = Summary::of(

@@ -23,33 +23,8 @@ fn a_plugin_dropped_into_a_running_agent_is_loaded_without_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plugins = support::plugins_dir_with_osworld(dir.path());
     let port = support::free_port();
-    let report = dir.path().join("waltzrl-junit.xml");
-    let config = dir.path().join("testmeter.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"plugins_dir = "plugins"
-[prometheus]
-listen = "127.0.0.1:{port}"
-
-[[suite]]
-name = "waltzrl"
-system = "waltzrl"
-command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml={report}"]
-working_dir = {example:?}
-report = {report:?}
-env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
-interval = "1s"
-"#,
-            python = support::venv_python().display().to_string(),
-            example = support::repo_root()
-                .join("examples/waltzrl")
-                .display()
-                .to_string(),
-            report = report.display().to_string(),
-        ),
-    )
-    .expect("write config");
+    let (config, _report) =
+        support::waltzrl_suite_config(dir.path(), port, "waltzrl", "waltzrl", "1s");
     let log = dir.path().join("testmeter.log");
     let log_file = std::fs::File::create(&log).expect("log file");
     let _agent = Guard::spawn(

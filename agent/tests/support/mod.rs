@@ -614,3 +614,40 @@ pub fn fixture_run(
         artifacts: Vec::new(),
     }
 }
+
+/// A config in `dir` with `plugins_dir = "plugins"`, `/metrics` on `port`, and one suite
+/// `name` of system `system` that runs the WaltzRL example's pytest every `interval`, writing
+/// its report to `dir/<name>-junit.xml`. Returns the config path and the report path.
+pub fn waltzrl_suite_config(
+    dir: &Path,
+    port: u16,
+    name: &str,
+    system: &str,
+    interval: &str,
+) -> (PathBuf, PathBuf) {
+    let report = dir.join(format!("{name}-junit.xml"));
+    let config = dir.join("testmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"plugins_dir = "plugins"
+[prometheus]
+listen = "127.0.0.1:{port}"
+
+[[suite]]
+name = {name:?}
+system = {system:?}
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml={report}"]
+working_dir = {example:?}
+report = {report:?}
+env = {{ PYTHONDONTWRITEBYTECODE = "1" }}
+interval = {interval:?}
+"#,
+            python = venv_python().display().to_string(),
+            example = repo_root().join("examples/waltzrl").display().to_string(),
+            report = report.display().to_string(),
+        ),
+    )
+    .expect("write config");
+    (config, report)
+}
