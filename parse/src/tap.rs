@@ -229,26 +229,11 @@ fn add_cases(suites: &mut Suites, suite: &str, parents: &[String], point: Point)
     let mut path = parents.to_vec();
     path.push(point.description.clone());
     let failed_inside = point.children.iter().any(fails);
-    let Point {
-        ok,
-        description,
-        directive,
-        reason,
-        yaml,
-        children,
-    } = point;
-    for child in children {
+    let mut group = point;
+    for child in std::mem::take(&mut group.children) {
         add_cases(suites, suite, &path, child);
     }
-    if !ok && directive == Directive::None && !failed_inside {
-        let group = Point {
-            ok,
-            description,
-            directive,
-            reason,
-            yaml,
-            children: Vec::new(),
-        };
+    if !group.ok && group.directive == Directive::None && !failed_inside {
         suites.push(suite, leaf_case(suite, parents, group));
     }
 }
