@@ -45,7 +45,9 @@ pub(crate) fn parse<R: BufRead>(
     config.check_end_names = true;
     config.expand_empty_elements = false;
     let mut state = State {
-        input_size,
+        reserve_budget: usize::try_from(input_size / RESERVE_BYTES_PER_CASE)
+            .unwrap_or(usize::MAX)
+            .min(MAX_RESERVED_CASES),
         ..State::default()
     };
     let mut buf = Vec::with_capacity(8 * 1024);
@@ -271,12 +273,18 @@ struct State {
     text: String,
     property: Option<(String, Option<String>)>,
     interner: Interner,
-    /// Size of the input when known, to bound what a `tests` attribute may reserve.
-    input_size: u64,
+    /// Cases that `tests` attributes may still reserve room for, over all suites: bounded by
+    /// the input's size, so a lying attribute (or a thousand of them) cannot allocate more
+    /// than the input could hold.
+    reserve_budget: usize,
 }
 
-/// Smallest plausible `<testcase>`: `<testcase name=""/>` is 20 bytes.
-const MIN_CASE_BYTES: u64 = 20;
+/// Input bytes per case that `tests` attributes may reserve room for: real reports spend
+/// well over this on each `<testcase>`.
+const RESERVE_BYTES_PER_CASE: u64 = 64;
+/// The most cases all `tests` attributes together may reserve room for (about 77 MB of
+/// `TestCase`s); beyond it the case lists just grow as cases arrive.
+const MAX_RESERVED_CASES: usize = 1 << 18;
 
 /// Shares the strings that repeat across cases (classnames):
 /// cloning an `XmlString` is one copy, making one strips escapes and control characters.
@@ -417,8 +425,9 @@ impl State {
                 // `tests` only sizes the case list, within what the input can hold.
                 "tests" => {
                     let claimed: usize = value.trim().parse().unwrap_or(0);
-                    let room = usize::try_from(self.input_size / MIN_CASE_BYTES).unwrap_or(0);
-                    suite.test_cases.reserve(claimed.min(room));
+                    let granted = claimed.min(self.reserve_budget);
+                    self.reserve_budget -= granted;
+                    suite.test_cases.reserve(granted);
                 }
                 "failures" | "errors" | "skipped" | "disabled" => {}
                 _ => {
@@ -970,6 +979,22 @@ mod tests {
             ParseError::Xml { line, column, .. } => assert_eq!((line, column), (2, 22)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn lying_tests_attributes_reserve_no_more_than_the_input_could_hold() {
+        let suite = r#"<testsuite name="s" tests="1000000000"><testcase name="a"/></testsuite>"#;
+        let xml = format!("<testsuites>{}</testsuites>", suite.repeat(200));
+        let parsed = parse_str(&xml).expect("parses");
+        let reserved: usize = parsed
+            .report
+            .test_suites
+            .iter()
+            .map(|s| s.test_cases.capacity())
+            .sum();
+        let budget = xml.len() / RESERVE_BYTES_PER_CASE as usize;
+        // A Vec that grows to hold one case allocates room for 4; the rest is the budget.
+        assert!(reserved <= budget + 4 * 200, "{reserved} > {budget} + 800");
     }
 
     #[test]
