@@ -3,12 +3,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
 use testmeter::model::{Artifact, SuiteRun};
-use testmeter::parse::{parse_file, Format, Limits};
 use testmeter::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 
 fn fixture(name: &str) -> PathBuf {
@@ -18,20 +15,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn run_with(artifacts: Vec<Artifact>, peak_rss_bytes: Option<u64>) -> SuiteRun {
-    SuiteRun {
-        suite: "osworld".to_owned(),
-        system: "osworld".to_owned(),
-        labels: BTreeMap::new(),
-        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        duration: Duration::from_millis(420),
-        exit_code: Some(1),
-        peak_rss_bytes,
-        report: parse_file(&fixture("junit.xml"), Format::Junit, Limits::default())
-            .expect("fixture parses")
-            .report,
-        partial: None,
-        artifacts,
-    }
+    let mut run = support::fixture_run("osworld", &fixture("junit.xml"), peak_rss_bytes);
+    run.artifacts = artifacts;
+    run
 }
 
 fn results_artifact(content: Vec<u8>) -> Artifact {
@@ -42,12 +28,7 @@ fn results_artifact(content: Vec<u8>) -> Artifact {
 }
 
 async fn load() -> (PluginRuntime, LoadedPlugin) {
-    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
-    let plugin = runtime
-        .load(&support::built_plugins_dir().join("osworld.wasm"))
-        .await
-        .expect("the osworld plugin loads");
-    (runtime, plugin)
+    support::load_bundled("osworld.wasm").await
 }
 
 use support::{assert_declared, sample_lines as lines};
