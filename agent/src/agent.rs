@@ -13,7 +13,7 @@ use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
 use testmeter_parse::Summary;
 
 use crate::model::SuiteRun;
-use crate::plugin::bindings::testmeter::plugin::types as wit;
+use crate::plugin::bindings::v0_2::testmeter::plugin::types as wit;
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
 use crate::plugin::{conversions, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 use crate::runner::{self, RunError};
@@ -49,6 +49,9 @@ impl SuiteOutcome {
 pub struct PluginSet {
     pub plugins: Vec<Arc<LoadedPlugin>>,
     pub load_failures: Vec<LoadFailure>,
+    /// On a reload: files that failed to load within [`SETTLE`] of their last write, taken as
+    /// still being copied in. Not reported yet; the watcher loads them again once they settle.
+    pub pending: Vec<PathBuf>,
     pub catalog_errors: Vec<CatalogError>,
     catalog: Catalog,
     instruments: PluginInstruments,
@@ -59,6 +62,19 @@ impl PluginSet {
     pub fn catalog_kind(&self, plugin: &str, metric: &str) -> Option<crate::catalog::MetricKind> {
         self.catalog.get(plugin, metric).map(|decl| decl.kind)
     }
+}
+
+/// How long after its last write a `.wasm` that fails to load on a reload is taken as still
+/// being written (a slow copy in place) rather than broken.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// True when `path` was written less than [`SETTLE`] ago.
+fn still_being_written(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age < SETTLE)
 }
 
 /// A plugin file that failed to load.
@@ -131,7 +147,8 @@ impl Agent {
 
     /// Loads the plugins dir again and swaps the new set in whole. Runs in flight keep the set
     /// they started with. `since` is when the change was first seen, for the time-to-ready log.
-    pub async fn reload_plugins(&self, since: Instant) {
+    /// Returns how long to wait before loading again when a file is still being written.
+    pub async fn reload_plugins(&self, since: Instant) -> Option<Duration> {
         let old = self.plugins();
         let set = load_set(
             &self.runtime,
@@ -152,6 +169,11 @@ impl Agent {
         } else {
             "partial"
         };
+        let pending: Vec<String> = set
+            .pending
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
         *self
             .set
             .write()
@@ -160,11 +182,13 @@ impl Agent {
         tracing::info!(
             ?added,
             ?removed,
+            ?pending,
             plugins = after.len(),
             result,
             time_to_ready = ?since.elapsed(),
             "plugins reloaded"
         );
+        (!pending.is_empty()).then_some(SETTLE)
     }
 
     /// Runs one suite, derives its run with every plugin of its system and records the result.
@@ -378,15 +402,26 @@ async fn load_set(
     self_metrics: &SelfMetrics,
     previous: Option<&PluginSet>,
 ) -> PluginSet {
-    let (loaded, load_failures) = load_plugins(runtime, &config.plugins_dir).await;
+    let (loaded, failures) = load_plugins(runtime, &config.plugins_dir).await;
     let mut plugins: Vec<Arc<LoadedPlugin>> = loaded.into_iter().map(Arc::new).collect();
-    // On a reload, a file that fails to load but loaded before (a replacement caught
-    // half-written, or a broken new version) keeps its previous version serving; the failure
-    // is still logged and counted below.
-    for failure in &load_failures {
+    // On a reload, a file written moments ago that fails to load is most likely still being
+    // copied in: it waits for the next load instead of being reported.
+    let (pending, load_failures): (Vec<LoadFailure>, Vec<LoadFailure>) = failures
+        .into_iter()
+        .partition(|failure| previous.is_some() && still_being_written(&failure.path));
+    for failure in &pending {
+        tracing::debug!(path = %failure.path.display(), error = %error_chain(&failure.error), "plugin file still being written; loading it again once it settles");
+    }
+    // A file that fails to load but loaded before (a replacement caught half-written, or a
+    // broken new version) keeps its previous version serving; the failure is still logged and
+    // counted below.
+    let failed = pending.iter().map(|f| (f, false));
+    for (failure, reported) in failed.chain(load_failures.iter().map(|f| (f, true))) {
         let kept = previous.and_then(|set| set.plugins.iter().find(|p| p.path == failure.path));
         if let Some(kept) = kept {
-            tracing::warn!(path = %failure.path.display(), plugin = kept.decl.name, version = kept.decl.version, "the new file failed to load; the previous version keeps serving");
+            if reported {
+                tracing::warn!(path = %failure.path.display(), plugin = kept.decl.name, version = kept.decl.version, "the new file failed to load; the previous version keeps serving");
+            }
             plugins.push(Arc::clone(kept));
         }
     }
@@ -401,6 +436,7 @@ async fn load_set(
         tracing::info!(
             plugin = plugin.decl.name,
             version = plugin.decl.version,
+            wit = plugin.wit.as_str(),
             systems = ?plugin.decl.systems,
             metrics = plugin.decl.metrics.len(),
             path = %plugin.path.display(),
@@ -408,7 +444,7 @@ async fn load_set(
             cache = ?plugin.cache,
             "plugin loaded"
         );
-        self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version);
+        self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version, plugin.wit.as_str());
     }
     let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
     for error in catalog.register_all(&decls) {
@@ -425,6 +461,7 @@ async fn load_set(
     PluginSet {
         plugins,
         load_failures,
+        pending: pending.into_iter().map(|failure| failure.path).collect(),
         catalog_errors,
         catalog,
         instruments,

@@ -80,7 +80,7 @@ pub struct SandboxConfig {
     /// Wall-clock budget of one `describe` or `derive` call. Default: 500ms.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// Most samples one `derive` may return. Default: 100000.
+    /// Most values one `derive` may return, over all its samples. Default: 100000.
     pub max_samples: usize,
     /// Longest metric name, label key or label value in a sample, in bytes. Default: 1024.
     pub max_string_bytes: usize,

@@ -397,9 +397,10 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
     for plugin in &set.plugins {
         let decl = &plugin.decl;
         println!(
-            "{} {} ({}) systems: {}",
+            "{} {} (wit {}, {}) systems: {}",
             decl.name,
             decl.version,
+            plugin.wit.as_str(),
             plugin.path.display(),
             decl.systems.join(", ")
         );

@@ -2,9 +2,11 @@
 //! is added, replaced or removed, so a new system needs neither a rebuild nor a restart.
 //!
 //! Events are debounced: a reload starts once the dir has been quiet for `DEBOUNCE`, so a
-//! file written in several steps is read once, complete. Writers should still write under
-//! another name and rename into place (as `cargo plugins` does); a file caught half-written
-//! fails to load, is logged and counted, and the next write event reloads again.
+//! file written in several steps is usually read once, complete. A copy slower than that is
+//! caught half-written: a file that fails to load within `agent::SETTLE` of its last write is
+//! not reported but loaded again once it settles (or on its next write). Only a file that
+//! still fails after it stopped changing is logged and counted. Writers that write under
+//! another name and rename into place (as `cargo plugins` does) never hit either case.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,8 +58,30 @@ pub fn spawn(agent: Arc<Agent>) -> Result<tokio::task::JoinHandle<()>, WatchErro
     Ok(tokio::spawn(async move {
         // Dropping the watcher stops it: it lives as long as this task.
         let _watcher = watcher;
-        while changes.recv().await.is_some() {
-            let first_seen = Instant::now();
+        // Set while a file is still being written: when its settle time is up, and when the
+        // change that led to it was first seen.
+        let mut retry: Option<(Duration, Instant)> = None;
+        loop {
+            let first_seen = match retry {
+                None => match changes.recv().await {
+                    Some(()) => Instant::now(),
+                    None => return,
+                },
+                Some((settle, first_seen)) => {
+                    match tokio::time::timeout(settle, changes.recv()).await {
+                        Ok(Some(())) => first_seen,
+                        Ok(None) => return,
+                        // Nothing more was written: load it as it is.
+                        Err(_settled) => {
+                            retry = agent
+                                .reload_plugins(first_seen)
+                                .await
+                                .map(|settle| (settle, first_seen));
+                            continue;
+                        }
+                    }
+                }
+            };
             loop {
                 match tokio::time::timeout(DEBOUNCE, changes.recv()).await {
                     Ok(Some(())) => continue,
@@ -65,7 +89,10 @@ pub fn spawn(agent: Arc<Agent>) -> Result<tokio::task::JoinHandle<()>, WatchErro
                     Err(_quiet) => break,
                 }
             }
-            agent.reload_plugins(first_seen).await;
+            retry = agent
+                .reload_plugins(first_seen)
+                .await
+                .map(|settle| (settle, first_seen));
         }
     }))
 }

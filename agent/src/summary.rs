@@ -92,7 +92,13 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
     for plugin in &outcome.plugins {
         match &plugin.result {
             Ok(samples) => {
-                let _ = writeln!(out, "  plugin {}: {} samples", plugin.plugin, samples.len());
+                let values: usize = samples.iter().map(|s| s.values.len()).sum();
+                let _ = writeln!(
+                    out,
+                    "  plugin {}: {values} values in {} samples",
+                    plugin.plugin,
+                    samples.len()
+                );
                 for line in sample_lines(agent, &plugin.plugin, samples) {
                     let _ = writeln!(out, "    {line}");
                 }
@@ -151,9 +157,11 @@ fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample])
             .collect::<Vec<_>>()
             .join(",");
         let entry = series.entry((sample.metric.clone(), labels)).or_default();
-        entry.count += 1;
-        entry.sum += sample.value;
-        entry.last = sample.value;
+        for &value in &sample.values {
+            entry.count += 1;
+            entry.sum += value;
+            entry.last = value;
+        }
     }
     let rows: Vec<(String, String)> = series
         .iter()

@@ -88,8 +88,8 @@ async fn derives_from_the_results_artifact() {
         })
         .expect("overall success rate");
     assert_eq!(
-        overall.value,
-        results["success_rate"].as_f64().expect("rate") * 100.0
+        overall.values,
+        [results["success_rate"].as_f64().expect("rate") * 100.0]
     );
     insta::assert_yaml_snapshot!(lines(&samples));
 }

@@ -45,7 +45,7 @@ class WitWorld(wit_world.WitWorld):
         retries = sum(case.attempts - 1 for case in ran)
         first_try = sum(1 for case in ran if case.outcome == Outcome.PASSED and case.attempts == 1)
         host.log(host.LogLevel.DEBUG, f"{len(ran)} tests ran, {flaky} flaky, {retries} retries")
-        samples = [Sample(FLAKY, [], float(flaky)), Sample(RETRIES, [], float(retries))]
+        samples = [Sample(FLAKY, [], [float(flaky)]), Sample(RETRIES, [], [float(retries)])]
         if ran:
-            samples.append(Sample(FIRST_ATTEMPT, [], 100.0 * first_try / len(ran)))
+            samples.append(Sample(FIRST_ATTEMPT, [], [100.0 * first_try / len(ran)]))
         return samples

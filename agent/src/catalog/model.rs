@@ -52,10 +52,11 @@ pub struct PluginDecl {
     pub slos: Vec<SloDecl>,
 }
 
-/// One value a plugin emitted for a declared metric.
+/// Values a plugin emitted for one label set of a declared metric, applied in order: counter
+/// increments, gauge values (the last wins) or histogram observations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub metric: String,
     pub labels: Vec<(String, String)>,
-    pub value: f64,
+    pub values: Vec<f64>,
 }

@@ -212,14 +212,14 @@ impl Catalog {
                 want: want.into_iter().map(str::to_owned).collect(),
             });
         }
-        let valid = match decl.kind {
-            MetricKind::Counter => sample.value.is_finite() && sample.value >= 0.0,
-            MetricKind::Gauge | MetricKind::Histogram => sample.value.is_finite(),
+        let valid = |value: f64| match decl.kind {
+            MetricKind::Counter => value.is_finite() && value >= 0.0,
+            MetricKind::Gauge | MetricKind::Histogram => value.is_finite(),
         };
-        if !valid {
+        if let Some(&value) = sample.values.iter().find(|&&v| !valid(v)) {
             return Err(Rejection::Value {
                 metric: sample.metric.clone(),
-                value: sample.value,
+                value,
                 kind: decl.kind.as_str(),
             });
         }
@@ -266,7 +266,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            value,
+            values: vec![value],
         }
     }
 

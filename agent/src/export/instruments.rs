@@ -106,10 +106,12 @@ impl PluginInstruments {
                 .filter(|extra| !sample.labels.iter().any(|(k, _)| k == extra.key.as_str()))
                 .cloned(),
         );
-        match instrument {
-            Instrument::Counter(counter) => counter.add(sample.value, &attributes),
-            Instrument::Gauge(gauge) => gauge.record(sample.value, &attributes),
-            Instrument::Histogram(histogram) => histogram.record(sample.value, &attributes),
+        for &value in &sample.values {
+            match instrument {
+                Instrument::Counter(counter) => counter.add(value, &attributes),
+                Instrument::Gauge(gauge) => gauge.record(value, &attributes),
+                Instrument::Histogram(histogram) => histogram.record(value, &attributes),
+            }
         }
         Ok(())
     }

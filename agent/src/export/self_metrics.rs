@@ -112,7 +112,7 @@ impl SelfMetrics {
                 .build(),
             plugin_info: meter
                 .u64_gauge("testmeter_plugin_info")
-                .with_description("Always 1 for each loaded plugin; labels carry its name and version")
+                .with_description("Always 1 for each loaded plugin; labels carry its name, its version and the WIT version it was built against")
                 .build(),
         }
     }
@@ -161,9 +161,11 @@ impl SelfMetrics {
             .add(1, &[kv("plugin", plugin), kv("reason", reason)]);
     }
 
-    pub fn plugin_loaded(&self, plugin: &str, version: &str) {
-        self.plugin_info
-            .record(1, &[kv("plugin", plugin), kv("version", version)]);
+    pub fn plugin_loaded(&self, plugin: &str, version: &str, wit: &str) {
+        self.plugin_info.record(
+            1,
+            &[kv("plugin", plugin), kv("version", version), kv("wit", wit)],
+        );
         self.plugin_quarantined(plugin, false);
     }
 

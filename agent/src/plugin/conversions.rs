@@ -1,12 +1,12 @@
-//! Every conversion between the host model and the WIT types: runs into `suite-run`, and
-//! `plugin-info` and `sample` back into catalog types.
+//! Every conversion between the host model and the current WIT types: runs into `suite-run`,
+//! and `plugin-info` and `sample` back into catalog types. Older WIT versions are adapted to
+//! these types in `compat`.
 
 use quick_junit::{NonSuccessKind, TestCaseStatus};
 
-use super::bindings::testmeter::plugin::types as wit;
+use super::bindings::v0_2::testmeter::plugin::types as wit;
 use crate::catalog::{MetricDecl, MetricKind, PluginDecl, Sample, SloDecl};
 use crate::model::SuiteRun;
-use crate::parse::PARTIAL_PROPERTY;
 
 fn pairs<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
     items
@@ -78,18 +78,12 @@ pub fn suite_run(run: &SuiteRun) -> wit::SuiteRun {
         exit_code: run.exit_code,
         peak_rss_bytes: run.peak_rss_bytes,
         labels: pairs(run.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
-        // Suite properties, plus `testmeter.partial` with the reason when the run ended early.
         properties: pairs(
             run.report
                 .test_suites
                 .iter()
                 .flat_map(|s| &s.properties)
-                .map(|p| (p.name.as_str(), p.value.as_str()))
-                .chain(
-                    run.partial
-                        .as_deref()
-                        .map(|reason| (PARTIAL_PROPERTY, reason)),
-                ),
+                .map(|p| (p.name.as_str(), p.value.as_str())),
         ),
         cases: run
             .report
@@ -109,6 +103,7 @@ pub fn suite_run(run: &SuiteRun) -> wit::SuiteRun {
                 content: a.content.clone(),
             })
             .collect(),
+        partial: run.partial.clone(),
     }
 }
 
@@ -160,7 +155,7 @@ impl From<wit::Sample> for Sample {
         Sample {
             metric: sample.metric,
             labels: sample.labels,
-            value: sample.value,
+            values: sample.values,
         }
     }
 }

@@ -5,7 +5,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::testmeter::plugin::{host, types};
+use super::bindings::v0_1::testmeter::plugin as v0_1;
+use super::bindings::v0_2::testmeter::plugin::{host, types};
 
 /// The data of one plugin store. A fresh one is made for every call.
 pub struct HostState {
@@ -78,6 +79,21 @@ impl types::Host for HostState {}
 
 /// Longest log line a plugin may write; the rest is cut so a plugin cannot flood the log.
 const MAX_LOG_LINE: usize = 4096;
+
+impl v0_1::types::Host for HostState {}
+
+impl v0_1::host::Host for HostState {
+    fn log(&mut self, level: v0_1::host::LogLevel, message: String) {
+        let level = match level {
+            v0_1::host::LogLevel::Trace => host::LogLevel::Trace,
+            v0_1::host::LogLevel::Debug => host::LogLevel::Debug,
+            v0_1::host::LogLevel::Info => host::LogLevel::Info,
+            v0_1::host::LogLevel::Warn => host::LogLevel::Warn,
+            v0_1::host::LogLevel::Error => host::LogLevel::Error,
+        };
+        host::Host::log(self, level, message);
+    }
+}
 
 impl host::Host for HostState {
     fn log(&mut self, level: host::LogLevel, message: String) {

@@ -9,11 +9,11 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::testmeter::plugin::types as wit;
-use super::bindings::{MetricsPlugin, MetricsPluginPre};
+use super::bindings::v0_2::testmeter::plugin::types as wit;
+use super::bindings::{v0_1, v0_2};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
-use super::conversions;
 use super::host::HostState;
+use super::{compat, conversions};
 use crate::catalog::{PluginDecl, Sample};
 use crate::config::SandboxConfig;
 use crate::model::SuiteRun;
@@ -59,10 +59,17 @@ pub enum PluginError {
         path: PathBuf,
         cause: wasmtime::Error,
     },
-    #[error("plugin {path} does not implement the testmeter:plugin@0.1.0 metrics-plugin world: {cause:#}")]
+    #[error("plugin {path} does not implement the testmeter:plugin@{version} metrics-plugin world: {cause:#}")]
     Link {
         path: PathBuf,
+        version: &'static str,
         cause: wasmtime::Error,
+    },
+    #[error("plugin {path} was built against testmeter:plugin@{found}, which this agent does not support (it loads {supported})")]
+    UnsupportedWit {
+        path: PathBuf,
+        found: String,
+        supported: String,
     },
     #[error("plugin {plugin} exceeded its {timeout:?} time budget")]
     Timeout { plugin: String, timeout: Duration },
@@ -73,7 +80,7 @@ pub enum PluginError {
         plugin: String,
         cause: wasmtime::Error,
     },
-    #[error("plugin {plugin} returned {count} samples, over the limit of {limit}")]
+    #[error("plugin {plugin} returned {count} sample values, over the limit of {limit}")]
     Output {
         plugin: String,
         count: usize,
@@ -101,9 +108,10 @@ impl PluginError {
     /// The `reason` label of `testmeter_plugin_errors_total`.
     pub fn reason(&self) -> &'static str {
         match self {
-            PluginError::Compile { .. } | PluginError::Link { .. } | PluginError::Engine { .. } => {
-                "load"
-            }
+            PluginError::Compile { .. }
+            | PluginError::Link { .. }
+            | PluginError::UnsupportedWit { .. }
+            | PluginError::Engine { .. } => "load",
             PluginError::Timeout { .. } => "timeout",
             PluginError::Memory { .. } => "memory",
             PluginError::Trap { .. } => "trap",
@@ -114,15 +122,62 @@ impl PluginError {
     }
 }
 
+/// A version of the `testmeter:plugin` WIT package that the agent loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WitVersion {
+    /// Frozen; adapted in `compat`.
+    V0_1,
+    /// The current version, `wit/plugin.wit`.
+    V0_2,
+}
+
+impl WitVersion {
+    /// Every supported version, newest first.
+    pub const ALL: [WitVersion; 2] = [WitVersion::V0_2, WitVersion::V0_1];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WitVersion::V0_1 => "0.1.0",
+            WitVersion::V0_2 => "0.2.0",
+        }
+    }
+
+    fn parse(version: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == version)
+    }
+
+    /// The version a component targets, read from the `testmeter:plugin/...@version` names it
+    /// imports: `None` when it names no `testmeter:plugin` interface at all.
+    fn of(component: &Component, engine: &Engine) -> Option<Result<Self, String>> {
+        let ty = component.component_type();
+        let found = ty
+            .imports(engine)
+            .map(|(name, _)| name)
+            .chain(ty.exports(engine).map(|(name, _)| name))
+            .filter_map(|name| name.strip_prefix("testmeter:plugin/"))
+            .filter_map(|name| name.split_once('@').map(|(_, version)| version))
+            .next()?;
+        Some(Self::parse(found).ok_or_else(|| found.to_owned()))
+    }
+}
+
+/// The pre-instantiated component, typed by the WIT version it was built against.
+enum Pre {
+    V0_1(v0_1::MetricsPluginPre<HostState>),
+    V0_2(v0_2::MetricsPluginPre<HostState>),
+}
+
 /// A compiled, linked plugin and what it declared.
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub decl: PluginDecl,
+    /// The WIT version the plugin was built against.
+    pub wit: WitVersion,
     /// Time to compile (or load from the cache), link and describe the component.
     pub load_time: Duration,
     /// Whether the compiled component came from the cache.
     pub cache: CacheOutcome,
-    pre: MetricsPluginPre<HostState>,
+    pre: Pre,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -181,7 +236,9 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|cause| PluginError::Engine { cause })?;
-        MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        v0_2::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|cause| PluginError::Engine { cause })?;
+        v0_1::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -235,27 +292,56 @@ impl PluginRuntime {
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
         let started = std::time::Instant::now();
         let (component, cache) = self.compile(path)?;
-        let pre = self
+        let wit = match WitVersion::of(&component, &self.engine) {
+            Some(Ok(version)) => version,
+            Some(Err(found)) => {
+                return Err(PluginError::UnsupportedWit {
+                    path: path.to_path_buf(),
+                    found,
+                    supported: WitVersion::ALL.map(WitVersion::as_str).join(", "),
+                })
+            }
+            // Nothing names the package: link against the current version and let the
+            // linker say what is missing.
+            None => WitVersion::V0_2,
+        };
+        let link_error = |cause| PluginError::Link {
+            path: path.to_path_buf(),
+            version: wit.as_str(),
+            cause,
+        };
+        let instance_pre = self
             .linker
             .instantiate_pre(&component)
-            .and_then(MetricsPluginPre::new)
-            .map_err(|cause| PluginError::Link {
-                path: path.to_path_buf(),
-                cause,
-            })?;
+            .map_err(link_error)?;
+        let pre = match wit {
+            WitVersion::V0_1 => v0_1::MetricsPluginPre::new(instance_pre).map(Pre::V0_1),
+            WitVersion::V0_2 => v0_2::MetricsPluginPre::new(instance_pre).map(Pre::V0_2),
+        }
+        .map_err(link_error)?;
         let label = path.file_stem().map_or_else(
             || path.display().to_string(),
             |s| s.to_string_lossy().into_owned(),
         );
         let mut store = self.store(&label);
-        let info = match pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance.call_describe(&mut store).await,
-            Err(error) => Err(error),
+        let info = match &pre {
+            Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance.call_describe(&mut store).await,
+                Err(error) => Err(error),
+            },
+            Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance
+                    .call_describe(&mut store)
+                    .await
+                    .map(compat::plugin_info),
+                Err(error) => Err(error),
+            },
         }
         .map_err(|cause| self.classify(&label, &store, cause))?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             decl: info.into(),
+            wit,
             load_time: started.elapsed(),
             cache,
             pre,
@@ -280,19 +366,30 @@ impl PluginRuntime {
     ) -> Result<Vec<Sample>, PluginError> {
         let name = plugin.decl.name.as_str();
         let mut store = self.store(name);
-        let result = match plugin.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance.call_derive(&mut store, input).await,
-            Err(error) => Err(error),
+        let result = match &plugin.pre {
+            Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance.call_derive(&mut store, input).await,
+                Err(error) => Err(error),
+            },
+            Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance
+                    .call_derive(&mut store, &compat::suite_run(input))
+                    .await
+                    .map(|result| result.map(|s| s.into_iter().map(compat::sample).collect())),
+                Err(error) => Err(error),
+            },
         }
         .map_err(|cause| self.classify(name, &store, cause))?;
         let samples = result.map_err(|message| PluginError::Guest {
             plugin: name.to_owned(),
             message,
         })?;
-        if samples.len() > self.limits.max_samples {
+        // Every value counts, and a sample without values counts as one.
+        let count: usize = samples.iter().map(|s| s.values.len().max(1)).sum();
+        if count > self.limits.max_samples {
             return Err(PluginError::Output {
                 plugin: name.to_owned(),
-                count: samples.len(),
+                count,
                 limit: self.limits.max_samples,
             });
         }

@@ -89,6 +89,10 @@ fn build_test_plugins() -> &'static Path {
                 "testmeter-plugin-waltzrl",
                 "-p",
                 "testmeter-plugin-hostile",
+                "-p",
+                "testmeter-plugin-legacy",
+                "-p",
+                "testmeter-plugin-future-wit",
             ])
             .status()
             .expect("cargo runs");
@@ -97,7 +101,13 @@ fn build_test_plugins() -> &'static Path {
             ("testmeter_plugin_osworld.wasm", "plugins", "osworld.wasm"),
             ("testmeter_plugin_langmem.wasm", "plugins", "langmem.wasm"),
             ("testmeter_plugin_waltzrl.wasm", "plugins", "waltzrl.wasm"),
-            ("testmeter_plugin_hostile.wasm", "hostile", "hostile.wasm"),
+            ("testmeter_plugin_hostile.wasm", "fixtures", "hostile.wasm"),
+            ("testmeter_plugin_legacy.wasm", "fixtures", "legacy.wasm"),
+            (
+                "testmeter_plugin_future_wit.wasm",
+                "fixtures",
+                "future-wit.wasm",
+            ),
         ] {
             let dir = target_dir.join(dir);
             std::fs::create_dir_all(&dir).expect("plugin dir");
@@ -130,7 +140,13 @@ pub fn plugins_dir_with_osworld(dir: &Path) -> PathBuf {
 
 /// The hostile fixture plugin (`tests/plugins/hostile`), kept out of the bundled plugins dir.
 pub fn hostile_plugin() -> PathBuf {
-    build_test_plugins().join("hostile/hostile.wasm")
+    fixture_plugin("hostile")
+}
+
+/// A fixture plugin built from `tests/plugins/<name>`: `hostile`, `legacy` (built against the
+/// frozen WIT 0.1.0) or `future-wit` (built against an unknown WIT version).
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    build_test_plugins().join(format!("fixtures/{name}.wasm"))
 }
 
 /// A port that was free on 127.0.0.1 a moment ago.
@@ -547,13 +563,16 @@ interval = "1h"
     path
 }
 
-/// Samples as `metric{k="v"} value` lines in emission order, for snapshots.
+/// Samples as `metric{k="v"} value` lines, one per value, in emission order, for snapshots.
 pub fn sample_lines(samples: &[testmeter::catalog::Sample]) -> Vec<String> {
     samples
         .iter()
-        .map(|s| {
+        .flat_map(|s| {
             let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            format!("{}{{{}}} {}", s.metric, labels.join(","), s.value)
+            let series = format!("{}{{{}}}", s.metric, labels.join(","));
+            s.values
+                .iter()
+                .map(move |value| format!("{series} {value}"))
         })
         .collect()
 }

@@ -8,7 +8,7 @@
 /// The generated bindings of the `metrics-plugin` world.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/plugin.wit",
         world: "metrics-plugin",
         pub_export_macro: true,
         export_macro_name: "export_plugin",
@@ -22,24 +22,57 @@ pub use bindings::testmeter::plugin::types::{
 };
 pub use bindings::{export_plugin, Guest, PluginInfo, Sample, SuiteRun};
 
-/// Samples under construction, with borrowed label pairs.
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// Samples under construction. Every value pushed for one metric and label set goes into one
+/// sample, so a histogram observed once per case is one sample per label set, not one per case.
 #[derive(Debug, Default)]
-pub struct Samples(pub Vec<Sample>);
+pub struct Samples {
+    samples: Vec<Sample>,
+    /// Hash of (metric, labels) to the indexes of the samples with that hash.
+    series: HashMap<u64, Vec<usize>>,
+}
+
+fn series_hash(metric: &str, labels: &[(&str, &str)]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    metric.hash(&mut hasher);
+    labels.hash(&mut hasher);
+    hasher.finish()
+}
 
 impl Samples {
+    /// Adds one value: an increment of a counter, the new value of a gauge, or one observation
+    /// of a histogram.
     pub fn push(&mut self, metric: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push(Sample {
+        let candidates = self.series.entry(series_hash(metric, labels)).or_default();
+        let same = |sample: &Sample| {
+            sample.metric == metric
+                && sample.labels.len() == labels.len()
+                && sample
+                    .labels
+                    .iter()
+                    .zip(labels)
+                    .all(|((k, v), (lk, lv))| k == lk && v == lv)
+        };
+        if let Some(&index) = candidates.iter().find(|&&i| same(&self.samples[i])) {
+            self.samples[index].values.push(value);
+            return;
+        }
+        candidates.push(self.samples.len());
+        self.samples.push(Sample {
             metric: metric.to_owned(),
             labels: labels
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            value,
+            values: vec![value],
         });
     }
 
     pub fn into_vec(self) -> Vec<Sample> {
-        self.0
+        self.samples
     }
 }
 

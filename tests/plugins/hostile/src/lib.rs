@@ -3,7 +3,7 @@
 //! that break the plugin's own declarations. Built as a real component for the sandbox tests.
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/plugin.wit",
     world: "metrics-plugin",
 });
 
@@ -33,7 +33,7 @@ fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
-        value,
+        values: vec![value],
     }
 }
 
