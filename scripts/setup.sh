@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what testmeter's build, examples and tests need on a fresh Debian machine:
-# the wasm32-wasip2 Rust target, Debian's prometheus (with promtool), and a Python venv at
-# .venv with pytest (the example suites) and rotel (a real OTLP collector for the tests).
+# the wasm32-wasip2 Rust target, Debian's prometheus (with promtool), a Python venv at .venv
+# with pytest (the example suites) and rotel (a real OTLP collector for the tests), and
+# @grafana/schema with typescript under tests/grafana (checks generated dashboards).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,5 +28,17 @@ fi
 if ! .venv/bin/python -c "import pytest, rotel" 2>/dev/null; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "setup: installing Debian's nodejs and npm"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+# @grafana/schema and typescript, to type-check generated dashboards (tests/grafana).
+if [ ! -x tests/grafana/node_modules/.bin/tsc ] || [ ! -d tests/grafana/node_modules/@grafana/schema ]; then
+    echo "setup: installing tests/grafana's npm packages"
+    (cd tests/grafana && npm ci --no-audit --no-fund --silent)
 fi
 echo "setup: ok"

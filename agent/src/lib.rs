@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod catalog;
 pub mod config;
+pub mod contract;
 pub mod export;
 pub mod ingest;
 pub mod model;

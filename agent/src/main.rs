@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use testmeter::agent::{error_chain, Agent, SuiteOutcome};
 use testmeter::config::{Config, SuiteConfig};
+use testmeter::contract::{self, Contract};
 use testmeter::export::server;
 use testmeter::ingest::{self, IngestRequest};
 use testmeter::parse::{self, Format, Limits};
@@ -103,6 +104,46 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Write Grafana dashboards generated from the plugins' declarations: an overview and one
+    /// per system.
+    Dashboards {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Directory to write `testmeter-*.json` into (created if missing).
+        #[arg(long, default_value = "dashboards")]
+        out: PathBuf,
+    },
+    /// Write Prometheus alert rules generated from the declared SLOs, plus a staleness alert
+    /// per suite.
+    Alerts {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Rule file to write. Default: stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check dashboards and rule files against the declared metrics, offline: unknown names,
+    /// functions on the wrong kind, unknown labels, vector matches that yield nothing. Exits
+    /// 1 when anything is found.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Grafana dashboard JSON files, Prometheus rule files, or dirs holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A Prometheus config: `job` matchers must name one of its scrape jobs, and every
+        /// rule file checked must be loaded by its `rule_files`.
+        #[arg(long)]
+        scrape_config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -189,7 +230,99 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Limits { max_report_bytes },
         )),
         Command::Plugins { config } => plugins(&config).await,
+        Command::Dashboards { config, out } => dashboards(&config, &out).await,
+        Command::Alerts { config, out } => alerts(&config, out.as_deref()).await,
+        Command::Check {
+            config,
+            paths,
+            scrape_config,
+            format,
+        } => check(&config, &paths, scrape_config.as_deref(), format).await,
     }
+}
+
+async fn check(
+    config: &Path,
+    paths: &[PathBuf],
+    scrape_config: Option<&Path>,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
+    let contract = load_contract(config).await?;
+    let scrape = scrape_config
+        .map(contract::check_files::ScrapeConfig::load)
+        .transpose()?;
+    let report = contract::check_files::check_files(&contract, paths, scrape.as_ref())?;
+    match format {
+        ReportFormat::Text => print!("{}", report.to_text()),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The contract of the config's plugins; refused when any plugin failed to load or had a
+/// declaration refused, since generating from part of the catalog would drop panels and
+/// alerts without a word.
+async fn load_contract(path: &Path) -> anyhow::Result<Contract> {
+    let config = Config::load(path)?;
+    let agent = Agent::start(config)
+        .await
+        .context("failed to start the agent")?;
+    let set = agent.plugins();
+    let problems: Vec<String> = set
+        .load_failures
+        .iter()
+        .map(|f| f.error.to_string())
+        .chain(set.catalog_errors.iter().map(ToString::to_string))
+        .collect();
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::warn!(%error, "metrics shutdown incomplete");
+    }
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "refusing to generate from an incomplete catalog:\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    Ok(Contract::new(&set, &agent.config))
+}
+
+async fn dashboards(config: &Path, out: &Path) -> anyhow::Result<ExitCode> {
+    let contract = load_contract(config).await?;
+    std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
+    for generated in contract::dashboards::generate(&contract) {
+        let mut json = serde_json::to_vec_pretty(&generated.dashboard)?;
+        json.push(b'\n');
+        let path = out.join(&generated.file_name);
+        write_atomically(&path, &json)?;
+        println!(
+            "wrote {} ({} panels)",
+            path.display(),
+            generated.dashboard.panels.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn alerts(config: &Path, out: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let contract = load_contract(config).await?;
+    let rules = contract::alerts::generate(&contract);
+    let yaml = format!(
+        "# Generated by `testmeter alerts` from the plugins' declared SLOs. Do not edit: regenerate.\n{}",
+        serde_yaml::to_string(&rules)?
+    );
+    match out {
+        Some(path) => {
+            write_atomically(path, yaml.as_bytes())?;
+            let count: usize = rules.groups.iter().map(|g| g.rules.len()).sum();
+            eprintln!("wrote {} ({count} rules)", path.display());
+        }
+        None => print!("{yaml}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 struct IngestOptions {

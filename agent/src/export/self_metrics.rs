@@ -1,14 +1,15 @@
-//! The agent's own metrics (`testmeter_*`): suite runs, durations, plugin calls and errors,
-//! rejected samples and the last successful run per suite.
+//! The agent's own metrics (`testmeter_*`): their declarations, and the instruments for suite
+//! runs, durations, plugin calls and errors, rejected samples and the last successful run.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use super::health::ExportHealth;
+use crate::catalog::{MetricDecl, MetricKind};
 use testmeter_parse::Summary;
 
 const RUN_DURATION_BUCKETS: &[f64] = &[
@@ -16,6 +17,165 @@ const RUN_DURATION_BUCKETS: &[f64] = &[
 ];
 const PLUGIN_DURATION_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// The declaration of one of the agent's own metrics: the source of its instrument, and of
+/// its entry in the metric contract that dashboards, alerts and `check` use.
+#[derive(Debug, Clone, Copy)]
+pub struct SelfMetricSpec {
+    pub name: &'static str,
+    pub kind: MetricKind,
+    pub unit: &'static str,
+    pub description: &'static str,
+    pub labels: &'static [&'static str],
+    pub buckets: &'static [f64],
+}
+
+impl SelfMetricSpec {
+    const fn new(
+        name: &'static str,
+        kind: MetricKind,
+        unit: &'static str,
+        labels: &'static [&'static str],
+        description: &'static str,
+    ) -> Self {
+        Self {
+            name,
+            kind,
+            unit,
+            description,
+            labels,
+            buckets: &[],
+        }
+    }
+
+    pub fn decl(&self) -> MetricDecl {
+        MetricDecl {
+            name: self.name.to_owned(),
+            kind: self.kind,
+            unit: self.unit.to_owned(),
+            description: self.description.to_owned(),
+            label_keys: self.labels.iter().map(|l| (*l).to_owned()).collect(),
+            buckets: self.buckets.to_vec(),
+        }
+    }
+}
+
+use MetricKind::{Counter as C, Gauge as G, Histogram as H};
+
+pub const BUILD_INFO: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_build_info",
+    G,
+    "",
+    &["version"],
+    "Always 1; labels carry the agent's version",
+);
+pub const EXPORT_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_export_errors_total",
+    C,
+    "",
+    &["exporter"],
+    "Failed metric exports to the OTLP collector",
+);
+pub const SUITE_RUNS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_suite_runs_total",
+    C,
+    "",
+    &["suite", "result"],
+    "Suite runs by result: passed, failed (tests failed), or why no report was read",
+);
+pub const SUITE_RUN_DURATION: SelfMetricSpec = SelfMetricSpec {
+    buckets: RUN_DURATION_BUCKETS,
+    ..SelfMetricSpec::new(
+        "testmeter_suite_run_duration_seconds",
+        H,
+        "s",
+        &["suite"],
+        "Wall time of suite runs",
+    )
+};
+pub const SUITE_TESTS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_suite_tests",
+    G,
+    "",
+    &["suite", "outcome"],
+    "Test cases of the suite's latest report, by outcome",
+);
+pub const LAST_SUCCESS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_last_success_timestamp_seconds",
+    G,
+    "s",
+    &["suite"],
+    "Unix time of the suite's last run that produced a report every plugin derived",
+);
+pub const PLUGIN_CALLS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_calls_total",
+    C,
+    "",
+    &["plugin"],
+    "Plugin derive calls",
+);
+pub const PLUGIN_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_errors_total",
+    C,
+    "",
+    &["plugin", "reason"],
+    "Plugin load and derive failures by reason",
+);
+pub const PLUGIN_DURATION: SelfMetricSpec = SelfMetricSpec {
+    buckets: PLUGIN_DURATION_BUCKETS,
+    ..SelfMetricSpec::new(
+        "testmeter_plugin_duration_seconds",
+        H,
+        "s",
+        &["plugin"],
+        "Time of plugin derive calls: instantiation, passing the run in and the samples out",
+    )
+};
+pub const SAMPLES_REJECTED: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_samples_rejected_total",
+    C,
+    "",
+    &["plugin", "reason"],
+    "Plugin samples dropped because they did not match the plugin's declarations",
+);
+pub const PLUGIN_RELOADS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_reloads_total",
+    C,
+    "",
+    &["result"],
+    "Reloads of the plugin set after the plugins dir changed, by result (ok: every plugin loaded; partial: some failed to load)",
+);
+pub const PLUGIN_QUARANTINED: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_quarantined",
+    G,
+    "",
+    &["plugin"],
+    "1 while the plugin is quarantined after consecutive failures, else 0",
+);
+pub const PLUGIN_INFO: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_info",
+    G,
+    "",
+    &["plugin", "version", "wit"],
+    "Always 1 for each loaded plugin; labels carry its name, its version and the WIT version it was built against",
+);
+
+/// Every metric the agent exports about itself.
+pub const DECLARED: &[SelfMetricSpec] = &[
+    BUILD_INFO,
+    EXPORT_ERRORS,
+    SUITE_RUNS,
+    SUITE_RUN_DURATION,
+    SUITE_TESTS,
+    LAST_SUCCESS,
+    PLUGIN_CALLS,
+    PLUGIN_ERRORS,
+    PLUGIN_DURATION,
+    SAMPLES_REJECTED,
+    PLUGIN_RELOADS,
+    PLUGIN_QUARANTINED,
+    PLUGIN_INFO,
 ];
 
 /// Instruments of the agent's own health.
@@ -43,77 +203,62 @@ fn kv(key: &'static str, value: &str) -> KeyValue {
     KeyValue::new(key, value.to_owned())
 }
 
+fn counter(meter: &Meter, spec: &SelfMetricSpec) -> Counter<u64> {
+    meter
+        .u64_counter(spec.name)
+        .with_description(spec.description)
+        .build()
+}
+
+fn u64_gauge(meter: &Meter, spec: &SelfMetricSpec) -> Gauge<u64> {
+    meter
+        .u64_gauge(spec.name)
+        .with_description(spec.description)
+        .build()
+}
+
+fn histogram(meter: &Meter, spec: &SelfMetricSpec) -> Histogram<f64> {
+    meter
+        .f64_histogram(spec.name)
+        .with_unit(spec.unit)
+        .with_description(spec.description)
+        .with_boundaries(spec.buckets.to_vec())
+        .build()
+}
+
 impl SelfMetrics {
     pub fn new(provider: &SdkMeterProvider, otlp_health: Option<Arc<ExportHealth>>) -> Self {
         let scope = InstrumentationScope::builder("testmeter")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let meter = provider.meter_with_scope(scope);
-        let build_info = meter
-            .u64_gauge("testmeter_build_info")
-            .with_description("Always 1; labels carry the agent's version")
-            .build();
-        build_info.record(1, &[kv("version", env!("CARGO_PKG_VERSION"))]);
+        u64_gauge(&meter, &BUILD_INFO).record(1, &[kv("version", env!("CARGO_PKG_VERSION"))]);
         if let Some(health) = otlp_health {
             // Registered once; the SDK keeps the callback for the provider's lifetime.
             let _export_errors = meter
-                .u64_observable_counter("testmeter_export_errors_total")
-                .with_description("Failed metric exports to the OTLP collector")
+                .u64_observable_counter(EXPORT_ERRORS.name)
+                .with_description(EXPORT_ERRORS.description)
                 .with_callback(move |observer| {
                     observer.observe(health.failures(), &[kv("exporter", "otlp")]);
                 })
                 .build();
         }
         Self {
-            suite_runs: meter
-                .u64_counter("testmeter_suite_runs_total")
-                .with_description("Suite runs by result: passed, failed (tests failed), or why no report was read")
-                .build(),
-            suite_run_duration: meter
-                .f64_histogram("testmeter_suite_run_duration_seconds")
-                .with_unit("s")
-                .with_description("Wall time of suite runs")
-                .with_boundaries(RUN_DURATION_BUCKETS.to_vec())
-                .build(),
-            suite_tests: meter
-                .u64_gauge("testmeter_suite_tests")
-                .with_description("Test cases of the suite's latest report, by outcome")
-                .build(),
+            suite_runs: counter(&meter, &SUITE_RUNS),
+            suite_run_duration: histogram(&meter, &SUITE_RUN_DURATION),
+            suite_tests: u64_gauge(&meter, &SUITE_TESTS),
             last_success: meter
-                .f64_gauge("testmeter_last_success_timestamp_seconds")
-                .with_unit("s")
-                .with_description("Unix time of the suite's last run that produced a report every plugin derived")
+                .f64_gauge(LAST_SUCCESS.name)
+                .with_unit(LAST_SUCCESS.unit)
+                .with_description(LAST_SUCCESS.description)
                 .build(),
-            plugin_calls: meter
-                .u64_counter("testmeter_plugin_calls_total")
-                .with_description("Plugin derive calls")
-                .build(),
-            plugin_errors: meter
-                .u64_counter("testmeter_plugin_errors_total")
-                .with_description("Plugin load and derive failures by reason")
-                .build(),
-            plugin_duration: meter
-                .f64_histogram("testmeter_plugin_duration_seconds")
-                .with_unit("s")
-                .with_description("Time of plugin derive calls: instantiation, passing the run in and the samples out")
-                .with_boundaries(PLUGIN_DURATION_BUCKETS.to_vec())
-                .build(),
-            samples_rejected: meter
-                .u64_counter("testmeter_samples_rejected_total")
-                .with_description("Plugin samples dropped because they did not match the plugin's declarations")
-                .build(),
-            plugin_reloads: meter
-                .u64_counter("testmeter_plugin_reloads_total")
-                .with_description("Reloads of the plugin set after the plugins dir changed, by result (ok: every plugin loaded; partial: some failed to load)")
-                .build(),
-            plugin_quarantined: meter
-                .u64_gauge("testmeter_plugin_quarantined")
-                .with_description("1 while the plugin is quarantined after consecutive failures, else 0")
-                .build(),
-            plugin_info: meter
-                .u64_gauge("testmeter_plugin_info")
-                .with_description("Always 1 for each loaded plugin; labels carry its name, its version and the WIT version it was built against")
-                .build(),
+            plugin_calls: counter(&meter, &PLUGIN_CALLS),
+            plugin_errors: counter(&meter, &PLUGIN_ERRORS),
+            plugin_duration: histogram(&meter, &PLUGIN_DURATION),
+            samples_rejected: counter(&meter, &SAMPLES_REJECTED),
+            plugin_reloads: counter(&meter, &PLUGIN_RELOADS),
+            plugin_quarantined: u64_gauge(&meter, &PLUGIN_QUARANTINED),
+            plugin_info: u64_gauge(&meter, &PLUGIN_INFO),
         }
     }
 
@@ -176,5 +321,74 @@ impl SelfMetrics {
     pub fn plugin_quarantined(&self, plugin: &str, quarantined: bool) {
         self.plugin_quarantined
             .record(u64::from(quarantined), &[kv("plugin", plugin)]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use prometheus::Encoder;
+
+    use super::*;
+    use crate::export::telemetry::Telemetry;
+
+    /// Every instrument, recorded once, exposes exactly the name, kind and label keys that
+    /// `DECLARED` says, so the contract never drifts from what `/metrics` shows.
+    #[test]
+    fn the_declarations_match_the_exposition() {
+        let telemetry = Telemetry::init(None).expect("telemetry");
+        let metrics =
+            SelfMetrics::new(&telemetry.provider, Some(Arc::new(ExportHealth::default())));
+        metrics.suite_run("s", "passed", Duration::from_millis(5));
+        metrics.suite_tests("s", &Summary::default());
+        metrics.suite_success("s", SystemTime::now());
+        metrics.plugin_call("p", Duration::from_millis(1));
+        metrics.plugin_error("p", "trap");
+        metrics.sample_rejected("p", "labels");
+        metrics.plugin_loaded("p", "1.0.0", "0.2.0");
+        metrics.plugin_reload("ok");
+        let mut body = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&telemetry.registry.gather(), &mut body)
+            .expect("encode");
+        let text = String::from_utf8(body).expect("utf-8");
+        let mut exposed: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("type line");
+                exposed.entry(name.to_owned()).or_default().0 = kind.to_owned();
+            } else if !line.starts_with('#') {
+                let (series, _) = line.rsplit_once(' ').expect("sample line");
+                let (name, labels) = series.split_once('{').unwrap_or((series, ""));
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| {
+                        name.strip_suffix(suffix)
+                            .filter(|base| exposed.contains_key(*base))
+                    })
+                    .unwrap_or(name);
+                let keys = labels
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter_map(|pair| pair.split_once('=').map(|(k, _)| k.to_owned()))
+                    .filter(|k| k != "le" && !k.starts_with("otel_scope"));
+                exposed.entry(family.to_owned()).or_default().1.extend(keys);
+            }
+        }
+        exposed.remove("target_info");
+        let declared: BTreeMap<String, (String, BTreeSet<String>)> = DECLARED
+            .iter()
+            .map(|spec| {
+                (
+                    spec.name.to_owned(),
+                    (
+                        spec.kind.as_str().to_owned(),
+                        spec.labels.iter().map(|l| (*l).to_owned()).collect(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(exposed, declared);
     }
 }
