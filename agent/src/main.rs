@@ -135,6 +135,24 @@ enum Command {
         /// rule file checked must be loaded by its `rule_files`.
         #[arg(long)]
         scrape_config: Option<PathBuf>,
+        /// Also ask this running Prometheus (for example http://127.0.0.1:9090) whether every
+        /// referenced series has a recent sample and every dashboard query returns data.
+        #[arg(long)]
+        prometheus: Option<String>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+    /// Evaluate the declared SLOs, on a run of every suite made now or on a live Prometheus,
+    /// and exit 1 when one is breached or cannot be decided: a rollout step's go/no-go.
+    Gate {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// An SLO to gate on (repeatable). Default: every declared SLO.
+        #[arg(long = "slo")]
+        slos: Vec<String>,
+        /// Evaluate on this Prometheus instead of running the suites.
+        #[arg(long)]
+        prometheus: Option<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
@@ -236,8 +254,24 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             config,
             paths,
             scrape_config,
+            prometheus,
             format,
-        } => check(&config, &paths, scrape_config.as_deref(), format).await,
+        } => {
+            check(
+                &config,
+                &paths,
+                scrape_config.as_deref(),
+                prometheus,
+                format,
+            )
+            .await
+        }
+        Command::Gate {
+            config,
+            slos,
+            prometheus,
+            format,
+        } => gate(&config, &slos, prometheus, format).await,
     }
 }
 
@@ -245,13 +279,22 @@ async fn check(
     config: &Path,
     paths: &[PathBuf],
     scrape_config: Option<&Path>,
+    prometheus: Option<String>,
     format: ReportFormat,
 ) -> anyhow::Result<ExitCode> {
     let contract = load_contract(config).await?;
     let scrape = scrape_config
         .map(contract::check_files::ScrapeConfig::load)
         .transpose()?;
-    let report = contract::check_files::check_files(&contract, paths, scrape.as_ref())?;
+    let mut report = contract::check_files::check_files(&contract, paths, scrape.as_ref())?;
+    if let Some(url) = prometheus {
+        let references = report.references.clone();
+        let live = tokio::task::spawn_blocking(move || {
+            contract::live::check(&contract::live::Prometheus::new(&url), &references)
+        })
+        .await??;
+        report.findings.extend(live);
+    }
     match format {
         ReportFormat::Text => print!("{}", report.to_text()),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -267,6 +310,15 @@ async fn check(
 /// declaration refused, since generating from part of the catalog would drop panels and
 /// alerts without a word.
 async fn load_contract(path: &Path) -> anyhow::Result<Contract> {
+    let agent = start_complete(path).await?;
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::warn!(%error, "metrics shutdown incomplete");
+    }
+    Ok(Contract::new(&agent.plugins(), &agent.config))
+}
+
+/// Starts the agent, refusing when any plugin failed to load or had a declaration refused.
+async fn start_complete(path: &Path) -> anyhow::Result<Agent> {
     let config = Config::load(path)?;
     let agent = Agent::start(config)
         .await
@@ -278,16 +330,73 @@ async fn load_contract(path: &Path) -> anyhow::Result<Contract> {
         .map(|f| f.error.to_string())
         .chain(set.catalog_errors.iter().map(ToString::to_string))
         .collect();
-    if let Err(error) = agent.telemetry.shutdown().await {
-        tracing::warn!(%error, "metrics shutdown incomplete");
-    }
     if !problems.is_empty() {
+        if let Err(error) = agent.telemetry.shutdown().await {
+            tracing::warn!(%error, "metrics shutdown incomplete");
+        }
         anyhow::bail!(
-            "refusing to generate from an incomplete catalog:\n  {}",
+            "refusing to work from an incomplete catalog:\n  {}",
             problems.join("\n  ")
         );
     }
-    Ok(Contract::new(&set, &agent.config))
+    Ok(agent)
+}
+
+async fn gate(
+    config: &Path,
+    slos: &[String],
+    prometheus: Option<String>,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
+    let agent = start_complete(config).await?;
+    let contract = Contract::new(&agent.plugins(), &agent.config);
+    let selected: Vec<contract::model::ContractSlo> = contract::gate::select(&contract, slos)
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let results = match prometheus {
+        Some(url) => {
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&contract::model::ContractSlo> = selected.iter().collect();
+                contract::gate::evaluate_live(&contract::live::Prometheus::new(&url), &refs)
+            })
+            .await??
+        }
+        None => {
+            let outcomes = agent.run_all_once().await;
+            for outcome in &outcomes {
+                if let Err(error) = &outcome.run {
+                    tracing::warn!(suite = outcome.suite, error = %error_chain(error), "suite did not run; its SLOs cannot be decided");
+                }
+            }
+            let samples: Vec<testmeter::catalog::Sample> = outcomes
+                .iter()
+                .flat_map(|o| &o.plugins)
+                .filter_map(|p| p.result.as_ref().ok())
+                .flatten()
+                .cloned()
+                .collect();
+            let run = contract::gate::RunSamples::new(&contract, &samples);
+            let refs: Vec<&contract::model::ContractSlo> = selected.iter().collect();
+            contract::gate::evaluate_run(&run, &refs)
+        }
+    };
+    if let Err(error) = agent.telemetry.shutdown().await {
+        tracing::warn!(%error, "metrics shutdown incomplete");
+    }
+    match format {
+        ReportFormat::Text => print!("{}", contract::gate::render(&results)),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+    }
+    let pass = results
+        .iter()
+        .all(|r| r.verdict == contract::gate::Verdict::Met);
+    Ok(if pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn dashboards(config: &Path, out: &Path) -> anyhow::Result<ExitCode> {

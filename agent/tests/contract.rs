@@ -1,7 +1,8 @@
 //! The metric contract end to end with the real binary and the bundled plugins: generated
 //! dashboards (golden files, Grafana's own schema types through `tsc`, and a clean `check`),
 //! generated alert rules (golden file, `promtool check rules` and `promtool test rules`), and
-//! `check` on fixtures of every finding kind and on the source document's own files.
+//! `check` on fixtures of every finding kind and on the source document's own files, and
+//! `gate` failing closed.
 
 mod support;
 
@@ -298,4 +299,48 @@ fn check_finds_the_real_problems_of_the_source_documents_files() {
     );
     assert_eq!(output.status.code(), Some(1), "{text}");
     insta::assert_snapshot!(text);
+}
+
+#[test]
+fn gate_refuses_to_pass_without_data_and_names_unknown_slos() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The suites run `true`: no report, so no samples.
+    let config = config(dir.path());
+    let output = testmeter(
+        &config,
+        &[
+            "gate",
+            "--config",
+            &config.to_string_lossy(),
+            "--slo",
+            "OSWorldSuccessRateLow",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(
+        text.contains("? OSWorldSuccessRateLow (critical, plugin osworld): unknown: the latest run produced no samples for it"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("gate: 1 SLO(s), 0 breached, 1 unknown: STOP (cannot decide)\n"),
+        "{text}"
+    );
+
+    let output = testmeter(
+        &config,
+        &[
+            "gate",
+            "--config",
+            &config.to_string_lossy(),
+            "--slo",
+            "NoSuchSlo",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("error: no SLO named NoSuchSlo; declared: LangMemDedupRateLow,"),
+        "{output:?}"
+    );
 }

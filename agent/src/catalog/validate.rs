@@ -70,6 +70,9 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every value of [`Self::reason`].
+    pub const REASONS: [&'static str; 4] = ["undeclared", "labels", "value", "cardinality"];
+
     pub fn reason(&self) -> &'static str {
         match self {
             Rejection::Undeclared { .. } => "undeclared",

@@ -32,6 +32,10 @@ pub enum FindingKind {
     UnknownJob,
     /// A rule file the scrape config does not load.
     RuleFileNotLoaded,
+    /// Live: a referenced series has no recent sample in Prometheus.
+    NoData,
+    /// Live: a dashboard query returns nothing although its series exist.
+    EmptyResult,
 }
 
 /// One problem in one expression, before it is placed in a file.

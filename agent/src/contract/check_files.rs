@@ -31,6 +31,17 @@ pub enum CheckError {
     UnknownFile { path: PathBuf },
 }
 
+/// Where an expression came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A dashboard panel: it should return data.
+    Panel,
+    /// An alerting or recording rule: an alert's condition is empty while it is healthy.
+    Rule,
+    /// Not an expression: a finding about a whole file.
+    File,
+}
+
 /// One PromQL expression and where it was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reference {
@@ -38,6 +49,8 @@ pub struct Reference {
     /// `panel 4 "Overall System Health", target A` or `group warning_alerts, rule X`.
     pub location: String,
     pub expr: String,
+    #[serde(skip)]
+    pub source: Source,
 }
 
 /// A problem at a place.
@@ -55,6 +68,9 @@ pub struct CheckReport {
     pub files: usize,
     pub expressions: usize,
     pub findings: Vec<Finding>,
+    /// Every expression checked, for the live check.
+    #[serde(skip)]
+    pub references: Vec<Reference>,
 }
 
 /// The parts of a Prometheus config `check` reads.
@@ -183,6 +199,7 @@ fn collect_panels(path: &Path, panels: &[serde_json::Value], out: &mut Vec<Refer
                 file: path.display().to_string(),
                 location: format!("panel {id} {title:?}, target {ref_id}"),
                 expr: expr.to_owned(),
+                source: Source::Panel,
             });
         }
         if let Some(children) = panel.get("panels").and_then(|p| p.as_array()) {
@@ -205,6 +222,7 @@ pub fn rule_references(path: &Path, text: &str) -> Result<Vec<Reference>, CheckE
                 file: path.display().to_string(),
                 location: format!("group {}, rule {}", group.name, rule.name()),
                 expr: rule.expr.clone(),
+                source: Source::Rule,
             })
         })
         .collect())
@@ -265,6 +283,7 @@ pub fn check_files(
                                 file: path.display().to_string(),
                                 location: "the whole file".to_owned(),
                                 expr: String::new(),
+                                source: Source::File,
                             },
                             problem: Problem {
                                 kind: FindingKind::RuleFileNotLoaded,
@@ -284,6 +303,7 @@ pub fn check_files(
         };
         report.files += 1;
         report.expressions += references.len();
+        report.references.extend(references.iter().cloned());
         for reference in references {
             let mut problems = check_expr(contract, &reference.expr);
             if let Some(scrape) = scrape {

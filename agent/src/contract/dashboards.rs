@@ -621,14 +621,13 @@ fn overview(contract: &Contract) -> Dashboard {
         self_metrics::SUITE_RUNS.name
     );
     let tests = self_metrics::SUITE_TESTS.name;
-    // With no failures at all the error counters have no series; `or vector(0)` keeps the
-    // panel at 0 instead of "No data".
+    // The agent starts both counters at 0 for every loaded plugin and reason.
     let errors = format!(
-        "sum by (plugin, reason) (rate({}[$__rate_interval])) or on() vector(0)",
+        "sum by (plugin, reason) (rate({}[$__rate_interval]))",
         self_metrics::PLUGIN_ERRORS.name
     );
     let rejected = format!(
-        "sum by (plugin, reason) (rate({}[$__rate_interval])) or on() vector(0)",
+        "sum by (plugin, reason) (rate({}[$__rate_interval]))",
         self_metrics::SAMPLES_REJECTED.name
     );
     let duration = format!(

@@ -6,9 +6,11 @@ pub mod alerts;
 pub mod check;
 pub mod check_files;
 pub mod dashboards;
+pub mod gate;
 pub mod grafana;
+pub mod live;
 pub mod model;
 pub mod promql;
 pub mod rules;
 
-pub use model::{Contract, ContractMetric, Owner, SeriesRef, Suffix};
+pub use model::{Contract, ContractMetric, ContractSlo, Owner, SeriesRef, Suffix};

@@ -9,7 +9,8 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use super::health::ExportHealth;
-use crate::catalog::{MetricDecl, MetricKind};
+use crate::catalog::{MetricDecl, MetricKind, Rejection};
+use crate::plugin::PluginError;
 use testmeter_parse::Summary;
 
 const RUN_DURATION_BUCKETS: &[f64] = &[
@@ -306,12 +307,22 @@ impl SelfMetrics {
             .add(1, &[kv("plugin", plugin), kv("reason", reason)]);
     }
 
+    /// Records a loaded plugin, and starts its error and rejection counters at 0 for every
+    /// reason, so `rate()` sees the first failure and dashboards show 0 rather than no data.
     pub fn plugin_loaded(&self, plugin: &str, version: &str, wit: &str) {
         self.plugin_info.record(
             1,
             &[kv("plugin", plugin), kv("version", version), kv("wit", wit)],
         );
         self.plugin_quarantined(plugin, false);
+        for reason in PluginError::REASONS {
+            self.plugin_errors
+                .add(0, &[kv("plugin", plugin), kv("reason", reason)]);
+        }
+        for reason in Rejection::REASONS {
+            self.samples_rejected
+                .add(0, &[kv("plugin", plugin), kv("reason", reason)]);
+        }
     }
 
     pub fn plugin_reload(&self, result: &str) {

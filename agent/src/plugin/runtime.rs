@@ -105,6 +105,19 @@ pub enum PluginError {
 }
 
 impl PluginError {
+    /// Every `reason` a loaded plugin's failures are counted under: those of
+    /// [`Self::reason`], and `invalid` for refused declarations.
+    pub const REASONS: [&'static str; 8] = [
+        "load",
+        "timeout",
+        "memory",
+        "trap",
+        "output",
+        "quarantined",
+        "error",
+        "invalid",
+    ];
+
     /// The `reason` label of `testmeter_plugin_errors_total`.
     pub fn reason(&self) -> &'static str {
         match self {
