@@ -89,7 +89,7 @@ pub struct Agent {
     runtime: PluginRuntime,
     set: std::sync::RwLock<Arc<PluginSet>>,
     quarantine: Quarantine,
-    self_metrics: SelfMetrics,
+    pub self_metrics: SelfMetrics,
     pub telemetry: Telemetry,
 }
 
@@ -371,25 +371,6 @@ impl Agent {
             outcomes.push(self.run_suite(suite).await);
         }
         outcomes
-    }
-
-    /// Runs each suite on its own interval until the returned future is dropped. A suite's next
-    /// run starts only after its previous one finished, so runs of one suite never overlap.
-    pub async fn run_forever(self: Arc<Self>) {
-        let mut tasks = tokio::task::JoinSet::new();
-        for index in 0..self.config.suites.len() {
-            let agent = Arc::clone(&self);
-            tasks.spawn(async move {
-                let suite = &agent.config.suites[index];
-                let mut ticker = tokio::time::interval(suite.interval);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    ticker.tick().await;
-                    agent.run_suite(suite).await;
-                }
-            });
-        }
-        while tasks.join_next().await.is_some() {}
     }
 }
 

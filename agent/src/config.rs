@@ -50,9 +50,17 @@ pub struct Config {
     /// Limits and fail policy for plugins.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// In `testmeter run`, how many suites may run at the same time. Default: the number of
+    /// CPUs.
+    #[serde(default = "default_max_concurrent_suites")]
+    pub max_concurrent_suites: usize,
     /// The suites to run, as `[[suite]]` tables.
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuiteConfig>,
+}
+
+fn default_max_concurrent_suites() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +174,10 @@ pub struct SuiteConfig {
     /// Time between runs in `testmeter run`.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub interval: Duration,
+    /// Most random delay added to each interval, so agents and suites with the same interval
+    /// spread out. Default: a tenth of the interval, at most 30s.
+    #[serde(default, with = "humantime_serde")]
+    pub jitter: Option<Duration>,
     /// Where the command writes its report (relative to the working dir); `junit` is accepted
     /// as an older name. Without it, the command's standard output is the report (pytest -v,
     /// cargo test, go test -json, TAP).
@@ -256,6 +268,9 @@ impl Config {
         if sandbox.quarantine_after == 0 {
             return Err("sandbox: quarantine_after must be at least 1".to_owned());
         }
+        if self.max_concurrent_suites == 0 {
+            return Err("max_concurrent_suites must be at least 1".to_owned());
+        }
         let mut names = BTreeSet::new();
         for suite in &self.suites {
             if !names.insert(suite.name.as_str()) {
@@ -267,6 +282,12 @@ impl Config {
             if suite.interval.is_zero() || suite.timeout.is_zero() {
                 return Err(format!(
                     "suite {:?}: interval and timeout must be greater than zero",
+                    suite.name
+                ));
+            }
+            if suite.jitter() > suite.interval {
+                return Err(format!(
+                    "suite {:?}: jitter must not exceed the interval",
                     suite.name
                 ));
             }
@@ -318,6 +339,12 @@ impl SandboxConfig {
 }
 
 impl SuiteConfig {
+    /// The most random delay added to each interval.
+    pub fn jitter(&self) -> Duration {
+        self.jitter
+            .unwrap_or_else(|| (self.interval / 10).min(Duration::from_secs(30)))
+    }
+
     /// A suite that is not run here: its reports come from another job (`testmeter ingest`).
     pub fn ingested(name: &str, system: &str, labels: BTreeMap<String, String>) -> Self {
         SuiteConfig {
@@ -328,6 +355,7 @@ impl SuiteConfig {
             env: BTreeMap::new(),
             timeout: default_timeout(),
             interval: default_interval(),
+            jitter: None,
             report: None,
             format: testmeter_parse::Format::Auto,
             max_report_bytes: default_max_report_bytes(),

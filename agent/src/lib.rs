@@ -11,6 +11,7 @@ pub mod model;
 pub mod plugin;
 pub mod reload;
 pub mod runner;
+pub mod schedule;
 pub mod summary;
 
 /// The report parsers (their own crate, so they can be fuzzed and benchmarked without the

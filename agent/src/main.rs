@@ -598,7 +598,7 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let suites = tokio::spawn(Arc::clone(&agent).run_forever());
+    let suites = tokio::spawn(testmeter::schedule::run_forever(Arc::clone(&agent)));
     shutdown_signal().await;
     tracing::info!("shutting down");
     suites.abort();

@@ -85,6 +85,13 @@ pub const SUITE_RUNS: SelfMetricSpec = SelfMetricSpec::new(
     &["suite", "result"],
     "Suite runs by result: passed, failed (tests failed), or why no report was read",
 );
+pub const SUITE_SKIPS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_suite_runs_skipped_total",
+    C,
+    "",
+    &["suite", "reason"],
+    "Runs not started because the suite's previous run was still going when they were due",
+);
 pub const SUITE_RUN_DURATION: SelfMetricSpec = SelfMetricSpec {
     buckets: RUN_DURATION_BUCKETS,
     ..SelfMetricSpec::new(
@@ -167,6 +174,7 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     BUILD_INFO,
     EXPORT_ERRORS,
     SUITE_RUNS,
+    SUITE_SKIPS,
     SUITE_RUN_DURATION,
     SUITE_TESTS,
     LAST_SUCCESS,
@@ -182,6 +190,7 @@ pub const DECLARED: &[SelfMetricSpec] = &[
 /// Instruments of the agent's own health.
 pub struct SelfMetrics {
     suite_runs: Counter<u64>,
+    suite_skips: Counter<u64>,
     suite_run_duration: Histogram<f64>,
     suite_tests: Gauge<u64>,
     last_success: Gauge<f64>,
@@ -246,6 +255,7 @@ impl SelfMetrics {
         }
         Self {
             suite_runs: counter(&meter, &SUITE_RUNS),
+            suite_skips: counter(&meter, &SUITE_SKIPS),
             suite_run_duration: histogram(&meter, &SUITE_RUN_DURATION),
             suite_tests: u64_gauge(&meter, &SUITE_TESTS),
             last_success: meter
@@ -268,6 +278,11 @@ impl SelfMetrics {
             .add(1, &[kv("suite", suite), kv("result", result)]);
         self.suite_run_duration
             .record(duration.as_secs_f64(), &[kv("suite", suite)]);
+    }
+
+    pub fn suite_skipped(&self, suite: &str, reason: &str, count: u64) {
+        self.suite_skips
+            .add(count, &[kv("suite", suite), kv("reason", reason)]);
     }
 
     pub fn suite_tests(&self, suite: &str, counts: &Summary) {
@@ -352,6 +367,7 @@ mod tests {
         let metrics =
             SelfMetrics::new(&telemetry.provider, Some(Arc::new(ExportHealth::default())));
         metrics.suite_run("s", "passed", Duration::from_millis(5));
+        metrics.suite_skipped("s", "overlap", 1);
         metrics.suite_tests("s", &Summary::default());
         metrics.suite_success("s", SystemTime::now());
         metrics.plugin_call("p", Duration::from_millis(1));
