@@ -50,6 +50,10 @@ pub struct Config {
     /// Limits and fail policy for plugins.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// How long `testmeter run` waits, on SIGTERM or Ctrl-C, for running suites to finish
+    /// before it kills them. Default: 30s.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     /// In `testmeter run`, how many suites may run at the same time. Default: the number of
     /// CPUs.
     #[serde(default = "default_max_concurrent_suites")]
@@ -57,6 +61,10 @@ pub struct Config {
     /// The suites to run, as `[[suite]]` tables.
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuiteConfig>,
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_max_concurrent_suites() -> usize {
@@ -154,7 +162,7 @@ pub struct OtlpConfig {
 }
 
 /// One suite: a command that writes a JUnit report.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteConfig {
     /// Unique name; becomes the `suite` label of the agent's own metrics.

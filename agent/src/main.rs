@@ -15,6 +15,7 @@ use testmeter::contract::{self, Contract};
 use testmeter::export::server;
 use testmeter::ingest::{self, IngestRequest};
 use testmeter::parse::{self, Format, Limits};
+use tokio::signal::unix::SignalKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -598,10 +599,29 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let suites = tokio::spawn(testmeter::schedule::run_forever(Arc::clone(&agent)));
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    suites.abort();
+    let mut scheduler = testmeter::schedule::Scheduler::start(Arc::clone(&agent));
+    let mut hangup = signal(SignalKind::hangup());
+    let mut terminate = signal(SignalKind::terminate());
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            () = next(&mut terminate) => break,
+            () = next(&mut hangup) => reload_suites(path, &agent.config, &mut scheduler),
+        }
+    }
+    let grace = agent.config.shutdown_grace;
+    tracing::info!(
+        ?grace,
+        "shutting down: no new runs; waiting for running suites"
+    );
+    let killed = scheduler.shutdown(grace).await;
+    if !killed.is_empty() {
+        tracing::warn!(
+            ?killed,
+            ?grace,
+            "suites still running after the grace period were killed"
+        );
+    }
     server.abort();
     if let Some(watcher) = watcher {
         watcher.abort();
@@ -612,21 +632,46 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+fn signal(kind: SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+        .inspect_err(|error| tracing::warn!(%error, ?kind, "cannot listen for the signal"))
+        .ok()
+}
+
+/// The next delivery of a signal; never, when it could not be listened for.
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// SIGHUP: reads the config again and applies its suites. An invalid config is rejected and the
+/// running schedule stays; settings other than the suites need a restart.
+fn reload_suites(path: &Path, running: &Config, scheduler: &mut testmeter::schedule::Scheduler) {
+    match Config::load(path) {
+        Ok(config) => {
+            let changes = scheduler.apply(&config.suites);
+            tracing::info!(
+                added = ?changes.added,
+                changed = ?changes.changed,
+                removed = ?changes.removed,
+                "config reloaded on SIGHUP"
+            );
+            if config.plugins_dir != running.plugins_dir
+                || config.prometheus.listen != running.prometheus.listen
+                || config.max_concurrent_suites != running.max_concurrent_suites
+            {
+                tracing::warn!(
+                    "only suites are reloaded; other changed settings apply at the next start"
+                );
             }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
+        Err(error) => {
+            tracing::error!(error = %error_chain(&error), "config reload rejected; the running config stays");
+        }
     }
 }
 

@@ -1,16 +1,21 @@
 //! When suites run under `testmeter run`: each on its own interval plus a random jitter,
 //! never overlapping itself (a run that is due while the previous one is still going is
-//! skipped and counted), and no more than `max_concurrent_suites` at a time.
+//! skipped and counted), and no more than `max_concurrent_suites` at a time. The schedule
+//! follows config reloads suite by suite, and stops with a grace period for running suites.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use std::collections::BTreeMap;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::agent::Agent;
+use crate::config::SuiteConfig;
 
 /// A small xorshift generator for jitter: spreading runs needs no cryptographic randomness.
 struct Jitter(u64);
@@ -46,29 +51,130 @@ fn missed(due: Instant, now: Instant, interval: Duration) -> u64 {
     1 + u64::try_from(late.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u64::MAX)
 }
 
-/// Runs every suite of the config on its schedule until the task is aborted.
-pub async fn run_forever(agent: Arc<Agent>) {
-    let permits = Arc::new(Semaphore::new(agent.config.max_concurrent_suites));
-    let mut tasks = tokio::task::JoinSet::new();
-    for index in 0..agent.config.suites.len() {
-        let agent = Arc::clone(&agent);
-        let permits = Arc::clone(&permits);
-        tasks.spawn(async move { run_suite_forever(&agent, index, &permits).await });
-    }
-    while tasks.join_next().await.is_some() {}
+/// What a config reload changed, by suite name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
 }
 
-async fn run_suite_forever(agent: &Agent, index: usize, permits: &Semaphore) {
-    let suite = &agent.config.suites[index];
+struct Scheduled {
+    config: SuiteConfig,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// The running schedule: one task per suite, each stoppable on its own.
+pub struct Scheduler {
+    agent: Arc<Agent>,
+    permits: Arc<Semaphore>,
+    suites: BTreeMap<String, Scheduled>,
+}
+
+impl Scheduler {
+    /// Schedules every suite of the agent's config.
+    pub fn start(agent: Arc<Agent>) -> Self {
+        let permits = Arc::new(Semaphore::new(agent.config.max_concurrent_suites));
+        let mut scheduler = Self {
+            agent,
+            permits,
+            suites: BTreeMap::new(),
+        };
+        let suites = scheduler.agent.config.suites.clone();
+        scheduler.apply(&suites);
+        scheduler
+    }
+
+    fn spawn(&mut self, config: SuiteConfig) {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_suite_forever(
+            Arc::clone(&self.agent),
+            config.clone(),
+            Arc::clone(&self.permits),
+            stopped,
+        ));
+        self.suites
+            .insert(config.name.clone(), Scheduled { config, stop, task });
+    }
+
+    /// Brings the schedule in line with `suites`: new suites start, removed ones stop, and a
+    /// changed one is restarted with its new config. A run in progress always finishes.
+    pub fn apply(&mut self, suites: &[SuiteConfig]) -> Changes {
+        let mut changes = Changes::default();
+        let wanted: BTreeMap<&str, &SuiteConfig> =
+            suites.iter().map(|s| (s.name.as_str(), s)).collect();
+        let current: Vec<String> = self.suites.keys().cloned().collect();
+        for name in current {
+            match wanted.get(name.as_str()) {
+                Some(config) if self.suites[&name].config == **config => {}
+                Some(_) => changes.changed.push(name),
+                None => changes.removed.push(name),
+            }
+        }
+        for name in changes.changed.iter().chain(&changes.removed) {
+            if let Some(old) = self.suites.remove(name) {
+                // The old task finishes its current run, if any, then ends on its own.
+                let _ = old.stop.send(true);
+            }
+        }
+        for suite in suites {
+            if !self.suites.contains_key(&suite.name) {
+                if !changes.changed.contains(&suite.name) {
+                    changes.added.push(suite.name.clone());
+                }
+                self.spawn(suite.clone());
+            }
+        }
+        changes
+    }
+
+    /// Stops scheduling, waits up to `grace` for running suites to finish, and kills what is
+    /// still running after it. Returns the names of the suites that had to be killed.
+    pub async fn shutdown(self, grace: Duration) -> Vec<String> {
+        for suite in self.suites.values() {
+            let _ = suite.stop.send(true);
+        }
+        let deadline = Instant::now() + grace;
+        let mut killed = Vec::new();
+        for (name, suite) in self.suites {
+            let mut task = suite.task;
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                // Dropping the run kills its process group (see runner::process).
+                task.abort();
+                let _ = task.await;
+                killed.push(name);
+            }
+        }
+        killed
+    }
+}
+
+async fn run_suite_forever(
+    agent: Arc<Agent>,
+    suite: SuiteConfig,
+    permits: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut jitter = Jitter::new(&suite.name);
     // The first run starts at once; later ones every interval plus jitter.
     let mut due = Instant::now();
     loop {
-        tokio::time::sleep_until(due).await;
-        let Ok(permit) = permits.acquire().await else {
-            return;
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            _ = stop.changed() => return,
+        }
+        let permit = tokio::select! {
+            permit = permits.acquire() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => return,
+            },
+            _ = stop.changed() => return,
         };
-        agent.run_suite(suite).await;
+        if *stop.borrow() {
+            return;
+        }
+        agent.run_suite(&suite).await;
         drop(permit);
         let now = Instant::now();
         due += suite.interval + jitter.next(suite.jitter());

@@ -104,7 +104,14 @@ fn a_plugin_dropped_into_a_running_agent_is_loaded_without_a_restart() {
         ),
         None
     );
-    assert!(!loaded.contains("testmeter_plugin_errors_total{plugin=\"langmem\""));
+    // Started at 0 when the plugin loaded, and never counted a failed load.
+    assert_eq!(
+        value(
+            &loaded,
+            "testmeter_plugin_errors_total{plugin=\"langmem\",reason=\"load\"}"
+        ),
+        Some(0.0)
+    );
 
     // A replacement left half-written: once it stops changing it is reported, and the
     // previous version keeps serving.

@@ -90,6 +90,9 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
         source,
     })?;
     let pid = child.id() as libc::pid_t;
+    // Whatever happens to this future from here (finished, timed out, or dropped because the
+    // agent is shutting down), no process of the group outlives it.
+    let _group = KillGroupOnDrop(pid);
     let stdout = child.stdout.take().map(|out| {
         let keep = spec
             .keep_stdout
@@ -134,8 +137,7 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
             program: program.clone(),
             source,
         })?;
-    // Leftover children (daemons, hung workers) of a finished suite must not outlive it.
-    kill_group(pid, libc::SIGKILL);
+    // Leftover children (daemons, hung workers) of a finished suite are killed by `_group`.
     let (stdout, stderr) = tokio::join!(join_output(stdout), join_output(stderr));
     Ok(ProcessOutcome {
         exit_code: reaped.status.code(),
@@ -148,6 +150,15 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
         stdout: stdout.all,
         stdout_overflowed: stdout.overflowed,
     })
+}
+
+/// Kills the process group with SIGKILL when dropped.
+struct KillGroupOnDrop(libc::pid_t);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        kill_group(self.0, libc::SIGKILL);
+    }
 }
 
 fn kill_group(pgid: libc::pid_t, signal: libc::c_int) {
