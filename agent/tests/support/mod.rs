@@ -289,9 +289,13 @@ pub struct Rotel {
 
 impl Rotel {
     pub fn start(dir: &Path) -> Self {
-        let grpc_port = free_port();
-        let http_port = free_port();
-        let log = dir.join("rotel.log");
+        Self::start_on(dir, free_port(), free_port(), "rotel")
+    }
+
+    /// A collector on given ports, logging to `<dir>/<name>.log`: a second one can take over
+    /// the ports of one that was stopped.
+    pub fn start_on(dir: &Path, grpc_port: u16, http_port: u16, name: &str) -> Self {
+        let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("rotel log");
         let guard = Guard::spawn(
             "rotel-agent",
@@ -309,7 +313,7 @@ impl Rotel {
                     "detailed",
                 ])
                 .arg("--pid-file")
-                .arg(dir.join("rotel.pid"))
+                .arg(dir.join(format!("{name}.pid")))
                 .stdout(out.try_clone().expect("clone log handle"))
                 .stderr(out),
         );
