@@ -91,6 +91,8 @@ pub struct Agent {
     quarantine: Quarantine,
     pub self_metrics: SelfMetrics,
     pub telemetry: Telemetry,
+    /// Suites that have not run yet, for `/readyz`.
+    pub readiness: Arc<crate::export::server::Readiness>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -126,7 +128,11 @@ impl Agent {
             config.sandbox.quarantine_after,
             config.sandbox.quarantine_backoff,
         );
+        let readiness = Arc::new(crate::export::server::Readiness::new(
+            config.suites.iter().map(|s| s.name.as_str()),
+        ));
         Ok(Self {
+            readiness,
             config,
             runtime,
             set: std::sync::RwLock::new(Arc::new(set)),
@@ -265,6 +271,7 @@ impl Agent {
                 tracing::error!(suite = suite.name, error = %error_chain(error), "suite run failed");
             }
         }
+        self.readiness.ran(&suite.name);
         let outcome = SuiteOutcome {
             suite: suite.name.clone(),
             system: suite.system.clone(),

@@ -587,7 +587,11 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             .context("failed to start the agent")?,
     );
     tracing::info!(addr = %agent.config.prometheus.listen, "serving /metrics");
-    let server = tokio::spawn(server::serve(listener, agent.telemetry.registry.clone()));
+    let server = tokio::spawn(server::serve(
+        listener,
+        agent.telemetry.registry.clone(),
+        Arc::clone(&agent.readiness),
+    ));
     let watcher = if agent.config.watch_plugins {
         match testmeter::reload::spawn(Arc::clone(&agent)) {
             Ok(task) => Some(task),

@@ -156,3 +156,49 @@ fn a_timeout_kills_children_that_ignore_sigterm_and_leaves_nothing_behind() {
         "{log}"
     );
 }
+
+/// The status and body of a GET, whatever the status.
+fn get(url: &str) -> Option<(u16, String)> {
+    let mut response = ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.body_mut().read_to_string().ok()?))
+}
+
+#[test]
+fn readyz_waits_for_the_first_run_of_every_suite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = dir.path().join("go");
+    let fixture = repo_root().join("tests/fixtures/pytest/xunit2.xml");
+    // The suite's first run lasts until the test creates `go`.
+    let script = format!(
+        "while [ ! -e {gate:?} ]; do sleep 0.05; done; cp {fixture:?} report.xml",
+        gate = gate.display().to_string(),
+        fixture = fixture.display().to_string(),
+    );
+    let config = format!(
+        "[[suite]]\nname = \"first\"\nsystem = \"none\"\ncommand = [\"sh\", \"-c\", {script:?}]\nworking_dir = {dir:?}\nreport = \"report.xml\"\ninterval = \"1h\"\n",
+        dir = dir.path().display().to_string(),
+    );
+    let (_agent, metrics) = start_agent(dir.path(), &config);
+    let readyz = metrics.replace("/metrics", "/readyz");
+    let healthz = metrics.replace("/metrics", "/healthz");
+    let waiting = wait_for("the endpoint to answer", Duration::from_secs(30), || {
+        get(&readyz)
+    });
+    assert_eq!(
+        waiting,
+        (503, "waiting for the first run of: first\n".to_owned())
+    );
+    assert_eq!(get(&healthz), Some((200, "ok\n".to_owned())));
+    std::fs::write(&gate, "").expect("go");
+    wait_for(
+        "readiness after the first run",
+        Duration::from_secs(30),
+        || get(&readyz).filter(|(status, _)| *status == 200),
+    );
+}

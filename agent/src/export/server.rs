@@ -30,7 +30,42 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 }
 
 /// Serves connections until the task is dropped or aborted.
-pub async fn serve(listener: TcpListener, registry: prometheus::Registry) {
+/// Which suites have not finished a run since the agent started: `/readyz` answers 503 until
+/// every suite has, so a scrape after readiness sees real values.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl Readiness {
+    pub fn new<'a>(suites: impl IntoIterator<Item = &'a str>) -> Self {
+        Self {
+            pending: std::sync::Mutex::new(suites.into_iter().map(str::to_owned).collect()),
+        }
+    }
+
+    /// Marks a suite's first run as done.
+    pub fn ran(&self, suite: &str) {
+        self.lock().remove(suite);
+    }
+
+    /// The suites still waiting for their first run.
+    pub fn pending(&self) -> Vec<String> {
+        self.lock().iter().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    registry: prometheus::Registry,
+    readiness: std::sync::Arc<Readiness>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -40,10 +75,12 @@ pub async fn serve(listener: TcpListener, registry: prometheus::Registry) {
             }
         };
         let registry = registry.clone();
+        let readiness = std::sync::Arc::clone(&readiness);
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let registry = registry.clone();
-                async move { Ok::<_, Infallible>(route(&request, &registry)) }
+                let readiness = std::sync::Arc::clone(&readiness);
+                async move { Ok::<_, Infallible>(route(&request, &registry, &readiness)) }
             });
             if let Err(error) = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -55,10 +92,22 @@ pub async fn serve(listener: TcpListener, registry: prometheus::Registry) {
     }
 }
 
-fn route(request: &Request<Incoming>, registry: &prometheus::Registry) -> Response<Full<Bytes>> {
+fn route(
+    request: &Request<Incoming>,
+    registry: &prometheus::Registry,
+    readiness: &Readiness,
+) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
         (&Method::GET, "/metrics") => metrics(registry),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/readyz") => match readiness.pending().as_slice() {
+            [] => text(StatusCode::OK, "ready\n"),
+            pending => response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("waiting for the first run of: {}\n", pending.join(", ")).into_bytes(),
+            ),
+        },
         (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found; try /metrics\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }
