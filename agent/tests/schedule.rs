@@ -1,7 +1,8 @@
 //! Scheduling under `testmeter run` with real processes: a suite slower than its interval
 //! never overlaps itself and its skipped runs are counted; suites share the concurrency limit;
 //! a suite that hangs with children ignoring SIGTERM has its whole process group killed at its
-//! timeout, and nothing it started is left running.
+//! timeout, and nothing it started is left running; `/readyz` waits for every first run; and the
+//! example systemd unit passes `systemd-analyze verify`.
 
 mod support;
 
@@ -200,5 +201,30 @@ fn readyz_waits_for_the_first_run_of_every_suite() {
         "readiness after the first run",
         Duration::from_secs(30),
         || get(&readyz).filter(|(status, _)| *status == 200),
+    );
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unit = std::fs::read_to_string(repo_root().join("examples/deploy/testmeter.service"))
+        .expect("unit");
+    let binary = support::testmeter_bin();
+    assert!(unit.contains("ExecStart=/usr/local/bin/testmeter run"));
+    let path = dir.path().join("testmeter.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/testmeter", &binary.display().to_string()),
+    )
+    .expect("write unit");
+    let output = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze runs");
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
