@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Soak: 1,000 consecutive runs of each of three small suites (the real osworld, langmem and
+waltzrl fixture reports, copied into place by `cp`, with the osworld results JSON as an
+artifact) through all three bundled plugins under `testmeter run`, with /metrics scraped every
+200 ms throughout. Prints the agent's RSS and open file descriptors at run 100 and at run 1,000,
+the failed scrapes, and the agent's child processes (fds and children are the fewest over ten
+samples, since suites keep running). Figures only; nothing is asserted.
+
+Usage: bench/soak.py [runs] (after `cargo build --release -p testmeter && cargo plugins`)
+"""
+
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status(pid, key):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def quiet(pid, samples=10):
+    """Fewest open fds and child processes over a few samples 30 ms apart: suites keep running,
+    so one sample may catch a run's pipes and processes in flight; a leak shows in every one."""
+    fd_counts, child_counts = [], []
+    for _ in range(samples):
+        fd_counts.append(fds(pid))
+        child_counts.append(len(children(pid)))
+        time.sleep(0.03)
+    return min(fd_counts), min(child_counts)
+
+
+def runs(body, suite):
+    pattern = re.compile(r'^testmeter_suite_runs_total\{[^}]*suite="%s"[^}]*\} (\S+)$' % suite, re.M)
+    return sum(float(v) for v in pattern.findall(body))
+
+
+def main():
+    work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-soak-"))
+    port = free_port()
+    suites = []
+    for name, files in {
+        "osworld": ["junit.xml", "osworld_results.json"],
+        "langmem": ["junit.xml"],
+        "waltzrl": ["junit.xml"],
+    }.items():
+        d = work / name
+        d.mkdir()
+        copies = "; ".join(f"cp {FIXTURES / name / f} {f}" for f in files)
+        artifacts = '["osworld_results.json"]' if name == "osworld" else "[]"
+        suites.append(
+            f'[[suite]]\nname = "{name}"\nsystem = "{name}"\ncommand = ["sh", "-c", "{copies}"]\n'
+            f'working_dir = "{d}"\nreport = "junit.xml"\nartifacts = {artifacts}\n'
+            f'interval = "20ms"\njitter = "0s"\ntimeout = "30s"\n'
+        )
+    (work / "testmeter.toml").write_text(
+        f'plugins_dir = "{ROOT / "plugins"}"\nwatch_plugins = false\nmax_concurrent_suites = 3\n'
+        + "\n".join(suites)
+        + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
+    )
+    log = open(work / "testmeter.log", "w")
+    agent = subprocess.Popen(
+        [str(ROOT / "target" / "release" / "testmeter"), "run", "--config", str(work / "testmeter.toml")],
+        stdout=log, stderr=log, env={**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")},
+    )
+    url = f"http://127.0.0.1:{port}/metrics"
+    scrapes = failed = 0
+    at = {}
+    started = time.time()
+    try:
+        while True:
+            time.sleep(0.2)
+            scrapes += 1
+            try:
+                body = urllib.request.urlopen(url, timeout=5).read().decode()
+            except OSError:
+                failed += 1
+                if agent.poll() is not None:
+                    raise SystemExit("the agent exited; see " + str(work / "testmeter.log"))
+                continue
+            done = min(runs(body, s) for s in ("osworld", "langmem", "waltzrl"))
+            for mark in (100, RUNS):
+                if done >= mark and mark not in at:
+                    at[mark] = (status(agent.pid, "VmRSS"),) + quiet(agent.pid)
+            if done >= RUNS:
+                break
+            if time.time() - started > 3600:
+                raise SystemExit("did not reach %d runs in an hour" % RUNS)
+    finally:
+        agent.terminate()
+        agent.wait(timeout=60)
+    elapsed = time.time() - started
+    (rss100, fd100, kids100), (rss_end, fd_end, kids_end) = at[100], at[RUNS]
+    print(f"soak: {RUNS} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s; {scrapes} scrapes")
+    print(f"  RSS at run 100:   {rss100 / 1024:7.2f} MiB    open fds {fd100}    child processes {kids100}")
+    print(f"  RSS at run {RUNS}: {rss_end / 1024:7.2f} MiB    open fds {fd_end}    child processes {kids_end}")
+    print(f"  RSS change:       {(rss_end - rss100) / 1024:+7.2f} MiB   (goal: within 1 MiB)")
+    print(f"  failed scrapes:   {failed}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
