@@ -77,12 +77,17 @@ pub struct PrometheusConfig {
     /// Listen address of `/metrics`. Default: 127.0.0.1:9464 (loopback only).
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// A web config file (exporter-toolkit style) with `tls_server_config` and
+    /// `basic_auth_users`. Default: none, plain HTTP without auth.
+    #[serde(default)]
+    pub web_config: Option<PathBuf>,
 }
 
 impl Default for PrometheusConfig {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            web_config: None,
         }
     }
 }
@@ -311,6 +316,9 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.plugins_dir = base.join(&self.plugins_dir);
+        if let Some(web) = &self.prometheus.web_config {
+            self.prometheus.web_config = Some(base.join(web));
+        }
         if let Some(dir) = &self.sandbox.cache_dir {
             self.sandbox.cache_dir = Some(base.join(dir));
         }

@@ -580,6 +580,12 @@ async fn once(path: &Path) -> anyhow::Result<ExitCode> {
 
 async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
+    let security = config
+        .prometheus
+        .web_config
+        .as_deref()
+        .map(testmeter::export::web::WebSecurity::load)
+        .transpose()?;
     let listener = server::bind(config.prometheus.listen).await?;
     let agent = Arc::new(
         Agent::start(config)
@@ -587,10 +593,14 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             .context("failed to start the agent")?,
     );
     tracing::info!(addr = %agent.config.prometheus.listen, "serving /metrics");
+    if let Some(security) = &security {
+        tracing::info!(tls = security.tls.is_some(), "web config loaded");
+    }
     let server = tokio::spawn(server::serve(
         listener,
         agent.telemetry.registry.clone(),
         Arc::clone(&agent.readiness),
+        security,
     ));
     let watcher = if agent.config.watch_plugins {
         match testmeter::reload::spawn(Arc::clone(&agent)) {

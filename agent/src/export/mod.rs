@@ -7,6 +7,7 @@ pub mod otlp;
 pub mod self_metrics;
 pub mod server;
 pub mod telemetry;
+pub mod web;
 
 pub use instruments::PluginInstruments;
 pub use self_metrics::SelfMetrics;

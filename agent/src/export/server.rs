@@ -5,12 +5,14 @@ use std::net::SocketAddr;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
+
+use super::web::WebSecurity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -65,6 +67,7 @@ pub async fn serve(
     listener: TcpListener,
     registry: prometheus::Registry,
     readiness: std::sync::Arc<Readiness>,
+    security: Option<std::sync::Arc<WebSecurity>>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -76,16 +79,45 @@ pub async fn serve(
         };
         let registry = registry.clone();
         let readiness = std::sync::Arc::clone(&readiness);
+        let security = security.clone();
         tokio::spawn(async move {
+            let auth = security.clone();
             let service = service_fn(move |request| {
                 let registry = registry.clone();
                 let readiness = std::sync::Arc::clone(&readiness);
-                async move { Ok::<_, Infallible>(route(&request, &registry, &readiness)) }
+                let auth = auth.clone();
+                async move {
+                    let allowed = auth.as_ref().is_none_or(|security| {
+                        security.authorized(
+                            request
+                                .headers()
+                                .get(AUTHORIZATION)
+                                .map(|value| value.as_bytes()),
+                        )
+                    });
+                    Ok::<_, Infallible>(if allowed {
+                        route(&request, &registry, &readiness)
+                    } else {
+                        unauthorized()
+                    })
+                }
             });
-            if let Err(error) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let builder = hyper::server::conn::http1::Builder::new();
+            let served = match security.as_ref().and_then(|s| s.tls.clone()) {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                },
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!(%peer, %error, "connection closed with an error");
             }
         });
@@ -131,6 +163,16 @@ fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
             )
         }
     }
+}
+
+/// 401 with the challenge; which part of the credentials was wrong is never told or logged.
+fn unauthorized() -> Response<Full<Bytes>> {
+    let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Basic realm=\"testmeter\""),
+    );
+    response
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

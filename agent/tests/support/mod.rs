@@ -372,12 +372,23 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn start(dir: &Path, target: &str) -> Self {
+        Self::start_with_job(
+            dir,
+            &format!(
+                "  - job_name: testmeter\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+    }
+
+    /// A Prometheus scraping every second with one given scrape job (YAML under
+    /// `scrape_configs:`).
+    pub fn start_with_job(dir: &Path, job: &str) -> Self {
         let port = free_port();
         let config = dir.join("prometheus.yml");
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: testmeter\n    static_configs:\n      - targets: ['{target}']\n"
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{job}"
             ),
         )
         .expect("prometheus config");

@@ -1,0 +1,191 @@
+//! Security of the `/metrics` endpoint, in the spirit of the Prometheus exporter-toolkit's
+//! `--web.config.file`: optional TLS (rustls) and HTTP basic auth with bcrypt-hashed passwords,
+//! read from a YAML file whose permissions are checked. No secret is ever logged.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid web config: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("{path} is {what} (mode {mode:o}); run `chmod {fix} {path}`")]
+    Permissions {
+        path: PathBuf,
+        what: &'static str,
+        mode: u32,
+        fix: &'static str,
+    },
+    #[error("{path}: {reason}")]
+    Tls { path: PathBuf, reason: String },
+    #[error("basic_auth_users: the hash of user {user:?} is not a bcrypt hash")]
+    Hash { user: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebConfigFile {
+    #[serde(default)]
+    tls_server_config: Option<TlsFiles>,
+    /// User name to bcrypt hash (`$2y$...`), as htpasswd -B writes them.
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFiles {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+}
+
+/// TLS and authentication for the endpoint.
+pub struct WebSecurity {
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    users: BTreeMap<String, String>,
+    /// SHA-256 of `user:password` pairs already verified, so bcrypt's deliberate cost is paid
+    /// once per credential, not once per scrape.
+    verified: Mutex<std::collections::BTreeSet<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for WebSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSecurity")
+            .field("tls", &self.tls.is_some())
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refuses a file that others may change, or a secret that others may read.
+fn check_permissions(path: &Path, secret: bool) -> Result<(), WebConfigError> {
+    let mode = std::fs::metadata(path)
+        .map_err(|source| WebConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(WebConfigError::Permissions {
+            path: path.to_path_buf(),
+            what: "writable by group or others",
+            mode,
+            fix: "go-w",
+        });
+    }
+    if secret && mode & 0o004 != 0 {
+        return Err(WebConfigError::Permissions {
+            path: path.to_path_buf(),
+            what: "readable by others",
+            mode,
+            fix: "o-rwx",
+        });
+    }
+    Ok(())
+}
+
+impl WebSecurity {
+    /// Reads and checks a web config file. Paths inside it are relative to its directory.
+    pub fn load(path: &Path) -> Result<Arc<Self>, WebConfigError> {
+        check_permissions(path, true)?;
+        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: WebConfigFile =
+            serde_yaml::from_str(&text).map_err(|e| WebConfigError::Parse {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        for (user, hash) in &file.basic_auth_users {
+            if !hash.starts_with("$2") {
+                return Err(WebConfigError::Hash { user: user.clone() });
+            }
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let tls = match file.tls_server_config {
+            None => None,
+            Some(files) => {
+                let cert = base.join(&files.cert_file);
+                let key = base.join(&files.key_file);
+                check_permissions(&key, true)?;
+                let tls_error = |path: &Path, reason: String| WebConfigError::Tls {
+                    path: path.to_path_buf(),
+                    reason,
+                };
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+                    .and_then(|certs| certs.collect::<Result<_, _>>())
+                    .map_err(|e| tls_error(&cert, format!("no PEM certificate chain: {e}")))?;
+                let key_der = PrivateKeyDer::from_pem_file(&key)
+                    .map_err(|e| tls_error(&key, format!("no PEM private key: {e}")))?;
+                let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| tls_error(&cert, e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(chain, key_der)
+                .map_err(|e| tls_error(&cert, format!("certificate and key do not fit: {e}")))?;
+                Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+            }
+        };
+        Ok(Arc::new(Self {
+            tls,
+            users: file.basic_auth_users,
+            verified: Mutex::new(std::collections::BTreeSet::new()),
+        }))
+    }
+
+    /// Whether a request with this `Authorization` header may pass.
+    pub fn authorized(&self, header: Option<&[u8]>) -> bool {
+        if self.users.is_empty() {
+            return true;
+        }
+        let Some(encoded) = header
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| h.strip_prefix("Basic "))
+        else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Some((user, password)) = std::str::from_utf8(&decoded)
+            .ok()
+            .and_then(|pair| pair.split_once(':'))
+        else {
+            return false;
+        };
+        let Some(hash) = self.users.get(user) else {
+            return false;
+        };
+        let key: [u8; 32] = Sha256::digest(&decoded).into();
+        let mut verified = self
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.contains(&key) {
+            return true;
+        }
+        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        if ok {
+            verified.insert(key);
+        }
+        ok
+    }
+}
