@@ -29,6 +29,21 @@ if ! .venv/bin/python -c "import pytest, rotel" 2>/dev/null; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
+# Tools the tests call: openssl (a test certificate), curl (TLS and auth checks),
+# systemd-analyze (verifies the example unit).
+missing=""
+command -v openssl >/dev/null || missing="$missing openssl"
+command -v curl >/dev/null || missing="$missing curl"
+command -v systemd-analyze >/dev/null || missing="$missing systemd"
+if [ -n "$missing" ]; then
+    echo "setup: installing Debian's$missing"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     echo "setup: installing Debian's nodejs and npm"
     SUDO=""
