@@ -9,16 +9,7 @@ mod support;
 use std::io::Write;
 use std::time::Duration;
 
-use support::{scrape, wait_for, Guard};
-
-/// The value of the first exposition line starting with `prefix`.
-fn value(exposition: &str, prefix: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-}
+use support::{exposition_value as value, scrape, wait_for, Guard};
 
 #[test]
 fn a_plugin_dropped_into_a_running_agent_is_loaded_without_a_restart() {

@@ -9,27 +9,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{repo_root, scrape, wait_for, Guard};
-
-fn value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit_once(' '))
-        .and_then(|(_, v)| v.parse().ok())
-}
-
-/// Runs of a suite, whatever their result.
-fn runs(exposition: &str, suite: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|l| {
-            l.starts_with("testmeter_suite_runs_total{")
-                && l.contains(&format!("suite=\"{suite}\""))
-        })
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
-}
+use support::{exposition_value as value, repo_root, scrape, suite_runs as runs, wait_for, Guard};
 
 fn start_agent(dir: &Path, config: &str) -> (Guard, String) {
     let port = support::free_port();

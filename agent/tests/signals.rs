@@ -8,18 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{repo_root, scrape, wait_for, Guard};
-
-fn runs(exposition: &str, suite: &str) -> f64 {
-    exposition
-        .lines()
-        .filter(|l| {
-            l.starts_with("testmeter_suite_runs_total{")
-                && l.contains(&format!("suite=\"{suite}\""))
-        })
-        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
-        .sum()
-}
+use support::{repo_root, scrape, suite_runs as runs, wait_for, Guard};
 
 /// A suite that sleeps, then copies a real JUnit fixture into place as its report.
 fn suite(dir: &Path, name: &str, sleep: &str, interval: &str) -> String {

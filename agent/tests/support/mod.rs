@@ -261,6 +261,27 @@ pub fn scrape(url: &str) -> Option<String> {
     ureq::get(url).call().ok()?.body_mut().read_to_string().ok()
 }
 
+/// The value of the first exposition line starting with `prefix` (a name and its labels).
+pub fn exposition_value(exposition: &str, prefix: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Runs of a suite in `testmeter_suite_runs_total`, whatever their result.
+pub fn suite_runs(exposition: &str, suite: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| {
+            l.starts_with("testmeter_suite_runs_total{")
+                && l.contains(&format!("suite=\"{suite}\""))
+        })
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
 /// Removes ANSI colour codes.
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
