@@ -92,11 +92,9 @@ pub fn evaluate_live(
             };
             let mut missing = Vec::new();
             for selector in promql::selectors(&expr) {
-                let mut bare = selector.clone();
-                bare.offset = None;
-                bare.at = None;
+                let bare = promql::current_selector(selector);
                 if !prometheus.has_data(&format!("count({bare})"))? {
-                    missing.push(bare.to_string());
+                    missing.push(bare);
                 }
             }
             if missing.is_empty() {

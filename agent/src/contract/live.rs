@@ -105,10 +105,7 @@ pub fn check(prometheus: &Prometheus, references: &[Reference]) -> Result<Vec<Fi
         };
         let mut any_missing = false;
         for selector in promql::selectors(&expr) {
-            let mut bare = selector.clone();
-            bare.offset = None;
-            bare.at = None;
-            let text = bare.to_string();
+            let text = promql::current_selector(selector);
             let exists = if present.contains(&text) {
                 true
             } else if missing.contains(&text) {

@@ -156,6 +156,15 @@ fn collect<'a>(expr: &'a Expr, found: &mut Vec<&'a VectorSelector>) {
     }
 }
 
+/// A selector as an instant query asking for its series now: its name and matchers, without
+/// `offset` or `@`.
+pub fn current_selector(selector: &VectorSelector) -> String {
+    let mut bare = selector.clone();
+    bare.offset = None;
+    bare.at = None;
+    bare.to_string()
+}
+
 /// The metric name a selector asks for: its name, or a `__name__="..."` matcher.
 pub fn metric_name(selector: &VectorSelector) -> Option<&str> {
     selector.name.as_deref().or_else(|| {
