@@ -29,12 +29,16 @@ if ! .venv/bin/python -c "import pytest, rotel" 2>/dev/null; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi
-# Tools the tests call: openssl (a test certificate), curl (TLS and auth checks),
-# systemd-analyze (verifies the example unit).
+# Tools the tests and the bench call: openssl (a test certificate), curl (TLS and auth
+# checks), systemd-analyze (verifies the example unit), chromium (renders the status page
+# headless), wrk (loads /metrics in bench/), time (peak RSS in bench/).
 missing=""
 command -v openssl >/dev/null || missing="$missing openssl"
 command -v curl >/dev/null || missing="$missing curl"
 command -v systemd-analyze >/dev/null || missing="$missing systemd"
+command -v chromium >/dev/null || missing="$missing chromium"
+command -v wrk >/dev/null || missing="$missing wrk"
+[ -x /usr/bin/time ] || missing="$missing time"
 if [ -n "$missing" ]; then
     echo "setup: installing Debian's$missing"
     SUDO=""

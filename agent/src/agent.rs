@@ -93,6 +93,8 @@ pub struct Agent {
     pub telemetry: Telemetry,
     /// Suites that have not run yet, for `/readyz`.
     pub readiness: Arc<crate::export::server::Readiness>,
+    /// Each suite's latest run and SLO verdicts, for `/` and the `once` table.
+    pub status: Arc<crate::status::StatusBoard>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -131,8 +133,11 @@ impl Agent {
         let readiness = Arc::new(crate::export::server::Readiness::new(
             config.suites.iter().map(|s| s.name.as_str()),
         ));
+        let status = Arc::new(crate::status::StatusBoard::new(&config.suites));
+        status.set_plugins(&set);
         Ok(Self {
             readiness,
+            status,
             config,
             runtime,
             set: std::sync::RwLock::new(Arc::new(set)),
@@ -180,6 +185,7 @@ impl Agent {
             .iter()
             .map(|path| path.display().to_string())
             .collect();
+        self.status.set_plugins(&set);
         *self
             .set
             .write()
@@ -279,10 +285,13 @@ impl Agent {
             run,
             plugins,
         };
+        let now = std::time::SystemTime::now();
         if outcome.succeeded() {
-            self.self_metrics
-                .suite_success(&suite.name, std::time::SystemTime::now());
+            self.self_metrics.suite_success(&suite.name, now);
         }
+        let contract = crate::contract::Contract::new(&set, &self.config);
+        self.status
+            .record(crate::status::SuiteStatus::of(&outcome, &contract, now));
         outcome
     }
 

@@ -9,9 +9,11 @@ pub mod export;
 pub mod ingest;
 pub mod model;
 pub mod plugin;
+pub mod progress;
 pub mod reload;
 pub mod runner;
 pub mod schedule;
+pub mod status;
 pub mod summary;
 
 /// The report parsers (their own crate, so they can be fuzzed and benchmarked without the

@@ -44,6 +44,9 @@ enum Command {
     Once {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also list every series each plugin derived, with its value.
+        #[arg(long)]
+        details: bool,
     },
     /// Run suites on their intervals and serve /metrics until SIGINT or SIGTERM.
     Run {
@@ -203,7 +206,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(testmeter::progress::LogWriter);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -212,7 +215,7 @@ fn init_logging(format: LogFormat) {
 
 async fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Once { config } => once(&config).await,
+        Command::Once { config, details } => once(&config, details).await,
         Command::Run { config } => run(&config).await,
         Command::Ingest {
             reports,
@@ -482,7 +485,11 @@ async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::
         .context("failed to start the agent")?;
     let outcome = agent.record_run(&suite, Ok(run), started).await;
     let outcomes = [outcome];
-    let summary = testmeter::summary::render(&agent, &outcomes);
+    let summary = format!(
+        "{}\n{}",
+        testmeter::summary::render(&agent, &outcomes, true),
+        testmeter::summary::table(&agent.status.snapshot())
+    );
     if options.print {
         eprint!("{summary}");
         let exposition = server::exposition(&agent.telemetry.registry)?;
@@ -568,13 +575,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn once(path: &Path) -> anyhow::Result<ExitCode> {
+async fn once(path: &Path, details: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     let agent = Agent::start(config)
         .await
         .context("failed to start the agent")?;
-    let outcomes = agent.run_all_once().await;
-    print!("{}", testmeter::summary::render(&agent, &outcomes));
+    let outcomes = testmeter::progress::run_all(&agent, testmeter::progress::wanted()).await;
+    print!(
+        "{}\n{}",
+        testmeter::summary::render(&agent, &outcomes, details),
+        testmeter::summary::table(&agent.status.snapshot())
+    );
     Ok(flush_and_exit_code(&agent, &outcomes).await)
 }
 
@@ -598,8 +609,11 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     }
     let server = tokio::spawn(server::serve(
         listener,
-        agent.telemetry.registry.clone(),
-        Arc::clone(&agent.readiness),
+        server::Sources {
+            registry: agent.telemetry.registry.clone(),
+            readiness: Arc::clone(&agent.readiness),
+            status: Arc::clone(&agent.status),
+        },
         security,
     ));
     let watcher = if agent.config.watch_plugins {
@@ -620,7 +634,7 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             () = next(&mut terminate) => break,
-            () = next(&mut hangup) => reload_suites(path, &agent.config, &mut scheduler),
+            () = next(&mut hangup) => reload_suites(path, &agent, &mut scheduler),
         }
     }
     let grace = agent.config.shutdown_grace;
@@ -664,10 +678,12 @@ async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
 
 /// SIGHUP: reads the config again and applies its suites. An invalid config is rejected and the
 /// running schedule stays; settings other than the suites need a restart.
-fn reload_suites(path: &Path, running: &Config, scheduler: &mut testmeter::schedule::Scheduler) {
+fn reload_suites(path: &Path, agent: &Agent, scheduler: &mut testmeter::schedule::Scheduler) {
+    let running = &agent.config;
     match Config::load(path) {
         Ok(config) => {
             let changes = scheduler.apply(&config.suites);
+            agent.status.set_suites(&config.suites);
             tracing::info!(
                 added = ?changes.added,
                 changed = ?changes.changed,

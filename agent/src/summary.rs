@@ -1,15 +1,18 @@
-//! The human-readable summary `testmeter once` prints: each suite's run and the metrics its
-//! plugins derived (gauges as values, counters as increments, histograms as count and mean).
+//! The human-readable summary `testmeter once` and `ingest` print: each suite's run, what its
+//! plugins made of it (with `--details`, every series: gauges as values, counters as
+//! increments, histograms as count and mean), and a closing table of runs and SLO verdicts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::agent::{error_chain, Agent, SuiteOutcome};
 use crate::catalog::MetricKind;
+use crate::contract::gate::Verdict;
+use crate::status::{self, number, RunResult, Snapshot};
 use testmeter_parse::Summary;
 
 /// Renders the summary of one round of suite runs.
-pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
+pub fn render(agent: &Agent, outcomes: &[SuiteOutcome], details: bool) -> String {
     let mut out = String::new();
     let plugins: Vec<String> = agent
         .plugins()
@@ -35,12 +38,12 @@ pub fn render(agent: &Agent, outcomes: &[SuiteOutcome]) -> String {
     }
     for outcome in outcomes {
         out.push('\n');
-        render_suite(&mut out, agent, outcome);
+        render_suite(&mut out, agent, outcome, details);
     }
     out
 }
 
-fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
+fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details: bool) {
     let run = match &outcome.run {
         Ok(run) => run,
         Err(error) => {
@@ -99,8 +102,10 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome) {
                     plugin.plugin,
                     samples.len()
                 );
-                for line in sample_lines(agent, &plugin.plugin, samples) {
-                    let _ = writeln!(out, "    {line}");
+                if details {
+                    for line in sample_lines(agent, &plugin.plugin, samples) {
+                        let _ = writeln!(out, "    {line}");
+                    }
                 }
             }
             Err(error) => {
@@ -197,10 +202,102 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or(text)
 }
 
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value:.0}")
-    } else {
-        format!("{value:.3}")
+/// The closing table: one row per suite (result, counts, SLOs breached, time), then one row per
+/// SLO evaluated on its suite's run with what it measured.
+pub fn table(snapshot: &Snapshot) -> String {
+    let mut runs = vec![cells(&[
+        "SUITE", "SYSTEM", "RESULT", "TESTS", "PASSED", "FAILED", "ERRORED", "SKIPPED", "SLOS",
+        "TIME",
+    ])];
+    let mut slos = vec![cells(&[
+        "SUITE", "SLO", "PLUGIN", "SEVERITY", "MEASURED", "STATUS",
+    ])];
+    for row in &snapshot.suites {
+        let Some(last) = &row.last else {
+            runs.push(cells(&[&row.suite, &row.system, "not run"]));
+            continue;
+        };
+        let counts = match &last.result {
+            RunResult::Ran { counts, .. } => [
+                counts.tests,
+                counts.passed,
+                counts.failed,
+                counts.errored,
+                counts.skipped,
+            ]
+            .map(|n| n.to_string()),
+            RunResult::NotRun { .. } => std::array::from_fn(|_| "-".to_owned()),
+        };
+        let (breached, unknown) = last.slo_counts();
+        let slo_cell = match (last.slos.len(), breached, unknown) {
+            (0, _, _) => "-".to_owned(),
+            (n, 0, 0) => format!("{n}/{n} met"),
+            (n, b, 0) => format!("{b}/{n} breached"),
+            (n, 0, u) => format!("{u}/{n} unknown"),
+            (n, b, u) => format!("{b}/{n} breached, {u} unknown"),
+        };
+        let mut cols = vec![
+            row.suite.clone(),
+            row.system.clone(),
+            last.health().as_str().to_owned(),
+        ];
+        cols.extend(counts);
+        cols.push(slo_cell);
+        cols.push(format!("{:.2}s", last.duration.as_secs_f64()));
+        runs.push(cols);
+        for slo in &last.slos {
+            let mark = match slo.verdict {
+                Verdict::Met => "✓",
+                Verdict::Breached { .. } => "✗",
+                Verdict::Unknown { .. } => "?",
+            };
+            slos.push(vec![
+                row.suite.clone(),
+                slo.slo.clone(),
+                slo.plugin.clone(),
+                slo.severity.clone(),
+                status::observed_text(&slo.observed),
+                format!("{mark} {}", status::verdict_word(&slo.verdict)),
+            ]);
+        }
     }
+    let mut out = align(&runs);
+    if slos.len() > 1 {
+        out.push('\n');
+        out.push_str(&align(&slos));
+    }
+    out
+}
+
+fn cells(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|t| (*t).to_owned()).collect()
+}
+
+/// Columns padded to their widest cell (in characters); the last column is not padded.
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let last = row.len().saturating_sub(1);
+        for (c, cell) in row.iter().enumerate() {
+            if c == last {
+                out.push_str(cell);
+            } else {
+                let pad = widths[c] - cell.chars().count();
+                out.push_str(cell);
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -209,7 +209,8 @@ fn converted_reports_parse_back_to_the_same_totals() {
 
 /// A once-summary with its run-dependent figures redacted.
 fn redact_summary(text: &str) -> String {
-    text.lines()
+    support::redact_run_times(text)
+        .lines()
         .map(|line| {
             let line = match line.split_once(" in ") {
                 Some((head, tail)) if tail.contains("peak RSS") => {

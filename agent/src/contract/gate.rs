@@ -32,6 +32,17 @@ pub struct SloResult {
     pub expr: String,
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// What the SLO measures, met or not: the value of the side of its comparison that is not
+    /// the threshold. Filled when the gate evaluates a run; Prometheus is not asked for it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<Observed>,
+}
+
+/// One series of what an SLO measures, with its value in the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observed {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
 }
 
 /// The SLOs to gate on: those named, or all when none are named. Unknown names are errors.
@@ -65,6 +76,7 @@ fn result(slo: &ContractSlo, verdict: Verdict) -> SloResult {
         severity: slo.decl.severity.clone(),
         expr: slo.decl.expr.clone(),
         verdict,
+        observed: Vec::new(),
     }
 }
 
@@ -188,6 +200,37 @@ impl<'a> RunSamples<'a> {
             series,
             bucket,
         })
+    }
+
+    /// The measured side of a comparison with a number (`x > 50`, `90 > x`): what the SLO
+    /// watches, whether or not it is breached. Empty for other forms.
+    fn observe(&self, expr: &Expr) -> Vec<Observed> {
+        let expr = unparen(expr);
+        let Expr::Binary(binary) = expr else {
+            return Vec::new();
+        };
+        let comparison = matches!(
+            binary.op.to_string().as_str(),
+            "<" | "<=" | ">" | ">=" | "==" | "!="
+        );
+        if !comparison || binary.modifier.as_ref().is_some_and(|m| m.return_bool) {
+            return Vec::new();
+        }
+        let measured = match (unparen(&binary.lhs), unparen(&binary.rhs)) {
+            (side, Expr::NumberLiteral(_)) | (Expr::NumberLiteral(_), side) => side,
+            _ => return Vec::new(),
+        };
+        match self.eval(measured) {
+            Ok(Value::Vector(series)) => series
+                .into_iter()
+                .map(|(labels, value)| Observed { labels, value })
+                .collect(),
+            Ok(Value::Scalar(value)) => vec![Observed {
+                labels: BTreeMap::new(),
+                value,
+            }],
+            Err(_) => Vec::new(),
+        }
     }
 
     fn eval(&self, expr: &Expr) -> Result<Value, String> {
@@ -344,6 +387,13 @@ impl<'a> RunSamples<'a> {
     }
 }
 
+fn unparen(mut expr: &Expr) -> &Expr {
+    while let Expr::Paren(p) = expr {
+        expr = &p.expr;
+    }
+    expr
+}
+
 /// Prometheus' `histogram_quantile` over observations counted into `bounds` (+Inf implied):
 /// linear interpolation inside the bucket holding rank `q × count`, the first bucket starting
 /// at 0, and the last finite bound when the rank falls into +Inf.
@@ -386,31 +436,35 @@ fn describe(labels: &BTreeMap<String, String>, value: f64) -> String {
 /// Evaluates each SLO on one run's samples.
 pub fn evaluate_run(run: &RunSamples<'_>, slos: &[&ContractSlo]) -> Vec<SloResult> {
     slos.iter()
-        .map(|slo| {
-            let verdict = match promql::parse(&slo.decl.expr) {
-                Err(error) => Verdict::Unknown {
+        .map(|slo| match promql::parse(&slo.decl.expr) {
+            Err(error) => result(
+                slo,
+                Verdict::Unknown {
                     reason: format!("does not parse: {error}"),
                 },
-                Ok(expr) => {
-                    let watched_present = promql::selectors(&expr)
-                        .iter()
-                        .all(|selector| run.selected(selector).is_ok_and(|s| !s.series.is_empty()));
-                    match run.eval(&expr) {
-                        Err(reason) => Verdict::Unknown { reason },
-                        Ok(_) if !watched_present => Verdict::Unknown {
-                            reason: "the latest run produced no samples for it".to_owned(),
-                        },
-                        Ok(Value::Vector(v)) if v.is_empty() => Verdict::Met,
-                        Ok(Value::Vector(v)) => Verdict::Breached {
-                            series: v.iter().map(|(l, x)| describe(l, *x)).collect(),
-                        },
-                        Ok(Value::Scalar(x)) => Verdict::Breached {
-                            series: vec![x.to_string()],
-                        },
-                    }
+            ),
+            Ok(expr) => {
+                let watched_present = promql::selectors(&expr)
+                    .iter()
+                    .all(|selector| run.selected(selector).is_ok_and(|s| !s.series.is_empty()));
+                let verdict = match run.eval(&expr) {
+                    Err(reason) => Verdict::Unknown { reason },
+                    Ok(_) if !watched_present => Verdict::Unknown {
+                        reason: "the latest run produced no samples for it".to_owned(),
+                    },
+                    Ok(Value::Vector(v)) if v.is_empty() => Verdict::Met,
+                    Ok(Value::Vector(v)) => Verdict::Breached {
+                        series: v.iter().map(|(l, x)| describe(l, *x)).collect(),
+                    },
+                    Ok(Value::Scalar(x)) => Verdict::Breached {
+                        series: vec![x.to_string()],
+                    },
+                };
+                SloResult {
+                    observed: run.observe(&expr),
+                    ..result(slo, verdict)
                 }
-            };
-            result(slo, verdict)
+            }
         })
         .collect()
 }

@@ -6,6 +6,7 @@ pub mod instruments;
 pub mod otlp;
 pub mod self_metrics;
 pub mod server;
+pub mod status_page;
 pub mod telemetry;
 pub mod web;
 

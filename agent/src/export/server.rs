@@ -1,4 +1,5 @@
-//! The HTTP endpoint: `/metrics` in the Prometheus text format, and `/healthz`.
+//! The HTTP endpoint: `/metrics` in the Prometheus text format, the `/` status page, `/healthz`
+//! and `/readyz`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -12,7 +13,9 @@ use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 
+use super::status_page;
 use super::web::WebSecurity;
+use crate::status::StatusBoard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -31,7 +34,6 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-/// Serves connections until the task is dropped or aborted.
 /// Which suites have not finished a run since the agent started: `/readyz` answers 503 until
 /// every suite has, so a scrape after readiness sees real values.
 #[derive(Debug, Default)]
@@ -63,10 +65,18 @@ impl Readiness {
     }
 }
 
+/// What the endpoint serves from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub registry: prometheus::Registry,
+    pub readiness: std::sync::Arc<Readiness>,
+    pub status: std::sync::Arc<StatusBoard>,
+}
+
+/// Serves connections until the task is dropped or aborted.
 pub async fn serve(
     listener: TcpListener,
-    registry: prometheus::Registry,
-    readiness: std::sync::Arc<Readiness>,
+    sources: Sources,
     security: Option<std::sync::Arc<WebSecurity>>,
 ) {
     loop {
@@ -77,14 +87,12 @@ pub async fn serve(
                 continue;
             }
         };
-        let registry = registry.clone();
-        let readiness = std::sync::Arc::clone(&readiness);
+        let sources = sources.clone();
         let security = security.clone();
         tokio::spawn(async move {
             let auth = security.clone();
             let service = service_fn(move |request| {
-                let registry = registry.clone();
-                let readiness = std::sync::Arc::clone(&readiness);
+                let sources = sources.clone();
                 let auth = auth.clone();
                 async move {
                     let allowed = auth.as_ref().is_none_or(|security| {
@@ -96,7 +104,7 @@ pub async fn serve(
                         )
                     });
                     Ok::<_, Infallible>(if allowed {
-                        route(&request, &registry, &readiness)
+                        route(&request, &sources)
                     } else {
                         unauthorized()
                     })
@@ -124,15 +132,17 @@ pub async fn serve(
     }
 }
 
-fn route(
-    request: &Request<Incoming>,
-    registry: &prometheus::Registry,
-    readiness: &Readiness,
-) -> Response<Full<Bytes>> {
+fn route(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => metrics(registry),
+        (&Method::GET, "/metrics") => metrics(&sources.registry),
+        (&Method::GET, "/") => response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            status_page::render(&sources.status.snapshot(), std::time::SystemTime::now())
+                .into_bytes(),
+        ),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/readyz") => match readiness.pending().as_slice() {
+        (&Method::GET, "/readyz") => match sources.readiness.pending().as_slice() {
             [] => text(StatusCode::OK, "ready\n"),
             pending => response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -140,7 +150,7 @@ fn route(
                 format!("waiting for the first run of: {}\n", pending.join(", ")).into_bytes(),
             ),
         },
-        (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found; try /metrics\n"),
+        (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found; try / or /metrics\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     }
 }

@@ -706,3 +706,22 @@ interval = {interval:?}
     .expect("write config");
     (config, report)
 }
+
+/// Text with the run time that ends a line of `testmeter once`'s closing table (`0.33s`)
+/// replaced by `[TIME]`, for snapshots.
+pub fn redact_run_times(text: &str) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| match line.rsplit_once("  ") {
+            Some((head, time))
+                if time
+                    .strip_suffix('s')
+                    .is_some_and(|t| t.contains('.') && t.parse::<f64>().is_ok()) =>
+            {
+                format!("{head}  [TIME]")
+            }
+            _ => line.to_owned(),
+        })
+        .collect();
+    lines.join("\n")
+}
