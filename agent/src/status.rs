@@ -165,7 +165,8 @@ pub struct PluginInfo {
 pub struct SuiteRow {
     pub suite: String,
     pub system: String,
-    pub interval: Duration,
+    /// `None` for a run that no configured suite made (`testmeter ingest`).
+    pub interval: Option<Duration>,
     pub last: Option<SuiteStatus>,
 }
 
@@ -206,12 +207,15 @@ impl StatusBoard {
     /// The configured suites (at start and after a SIGHUP); runs of removed suites are dropped.
     pub fn set_suites(&self, suites: &[SuiteConfig]) {
         let mut board = self.lock();
+        let names: Vec<String> = suites.iter().map(|s| s.name.clone()).collect();
+        let before: Vec<String> = board.configured.iter().map(|c| c.0.clone()).collect();
+        board
+            .latest
+            .retain(|name, _| names.contains(name) || !before.contains(name));
         board.configured = suites
             .iter()
             .map(|s| (s.name.clone(), s.system.clone(), s.interval))
             .collect();
-        let names: Vec<String> = suites.iter().map(|s| s.name.clone()).collect();
-        board.latest.retain(|name, _| names.contains(name));
     }
 
     /// The plugins now loaded (at start and after each reload).
@@ -244,9 +248,21 @@ impl StatusBoard {
                 .map(|(suite, system, interval)| SuiteRow {
                     suite: suite.clone(),
                     system: system.clone(),
-                    interval: *interval,
+                    interval: Some(*interval),
                     last: board.latest.get(suite).cloned(),
                 })
+                .chain(
+                    board
+                        .latest
+                        .values()
+                        .filter(|s| !board.configured.iter().any(|(name, ..)| *name == s.suite))
+                        .map(|s| SuiteRow {
+                            suite: s.suite.clone(),
+                            system: s.system.clone(),
+                            interval: None,
+                            last: Some(s.clone()),
+                        }),
+                )
                 .collect(),
         }
     }

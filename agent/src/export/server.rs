@@ -103,10 +103,9 @@ pub async fn serve(
                                 .map(|value| value.as_bytes()),
                         )
                     });
-                    Ok::<_, Infallible>(if allowed {
-                        route(&request, &sources)
-                    } else {
-                        unauthorized()
+                    Ok::<_, Infallible>(match auth.as_ref() {
+                        Some(security) if !allowed => unauthorized(security.challenge()),
+                        _ => route(&request, &sources),
                     })
                 }
             });
@@ -176,11 +175,11 @@ fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
 }
 
 /// 401 with the challenge; which part of the credentials was wrong is never told or logged.
-fn unauthorized() -> Response<Full<Bytes>> {
+fn unauthorized(challenge: &'static str) -> Response<Full<Bytes>> {
     let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
     response.headers_mut().insert(
         WWW_AUTHENTICATE,
-        hyper::header::HeaderValue::from_static("Basic realm=\"testmeter\""),
+        hyper::header::HeaderValue::from_static(challenge),
     );
     response
 }

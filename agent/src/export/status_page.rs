@@ -102,12 +102,15 @@ fn suite_row(out: &mut String, row: &SuiteRow, now: SystemTime) {
     let _ = write!(
         out,
         "<tr data-suite=\"{name}\" data-result=\"{result}\"><td>{name}</td><td>{system}</td>\
-<td><time datetime=\"{at}\">{ago} ago</time><br><small>every {interval}</small></td>\
+<td><time datetime=\"{at}\">{ago} ago</time><br><small>{interval}</small></td>\
 <td>{duration}</td><td><span class=\"badge {result}\">{result}</span></td><td>",
         result = health.as_str(),
         at = humantime::format_rfc3339_seconds(last.finished_at),
         ago = ago(last.finished_at, now),
-        interval = humantime::format_duration(row.interval),
+        interval = row.interval.map_or_else(
+            || "ingested".to_owned(),
+            |every| format!("every {}", humantime::format_duration(every))
+        ),
         duration = seconds(last.duration),
     );
     tests_cell(out, last);
@@ -297,7 +300,7 @@ mod tests {
         let row = |status: Option<SuiteStatus>, name: &str| SuiteRow {
             suite: name.to_owned(),
             system: "osworld".to_owned(),
-            interval: Duration::from_secs(60),
+            interval: Some(Duration::from_secs(60)),
             last: status,
         };
         let snapshot = Snapshot {

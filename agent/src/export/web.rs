@@ -1,6 +1,7 @@
 //! Security of the `/metrics` endpoint, in the spirit of the Prometheus exporter-toolkit's
-//! `--web.config.file`: optional TLS (rustls) and HTTP basic auth with bcrypt-hashed passwords,
-//! read from a YAML file whose permissions are checked. No secret is ever logged.
+//! `--web.config.file`: optional TLS (rustls), HTTP basic auth with bcrypt-hashed passwords and
+//! bearer tokens stored as SHA-256 digests, read from a YAML file whose permissions are checked.
+//! No secret is ever logged.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -33,6 +34,8 @@ pub enum WebConfigError {
     Tls { path: PathBuf, reason: String },
     #[error("basic_auth_users: the hash of user {user:?} is not a bcrypt hash")]
     Hash { user: String },
+    #[error("bearer_token_sha256: entry {index} is not a SHA-256 digest in hex (64 characters); make one with `printf %s \"$TOKEN\" | sha256sum`")]
+    TokenDigest { index: usize },
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +46,10 @@ struct WebConfigFile {
     /// User name to bcrypt hash (`$2y$...`), as htpasswd -B writes them.
     #[serde(default)]
     basic_auth_users: BTreeMap<String, String>,
+    /// SHA-256 digests (hex) of accepted bearer tokens. Tokens are long random strings, so an
+    /// unsalted fast digest keeps them safe at rest where a password would need bcrypt.
+    #[serde(default)]
+    bearer_token_sha256: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +63,7 @@ struct TlsFiles {
 pub struct WebSecurity {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     users: BTreeMap<String, String>,
+    tokens: std::collections::BTreeSet<[u8; 32]>,
     /// SHA-256 of `user:password` pairs already verified, so bcrypt's deliberate cost is paid
     /// once per credential, not once per scrape.
     verified: Mutex<std::collections::BTreeSet<[u8; 32]>>,
@@ -66,6 +74,7 @@ impl std::fmt::Debug for WebSecurity {
         f.debug_struct("WebSecurity")
             .field("tls", &self.tls.is_some())
             .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("tokens", &self.tokens.len())
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +126,12 @@ impl WebSecurity {
                 return Err(WebConfigError::Hash { user: user.clone() });
             }
         }
+        let tokens = file
+            .bearer_token_sha256
+            .iter()
+            .enumerate()
+            .map(|(index, hex)| parse_digest(hex).ok_or(WebConfigError::TokenDigest { index }))
+            .collect::<Result<_, _>>()?;
         let base = path.parent().unwrap_or(Path::new("."));
         let tls = match file.tls_server_config {
             None => None,
@@ -147,19 +162,33 @@ impl WebSecurity {
         Ok(Arc::new(Self {
             tls,
             users: file.basic_auth_users,
+            tokens,
             verified: Mutex::new(std::collections::BTreeSet::new()),
         }))
     }
 
+    /// The `WWW-Authenticate` challenge of a 401: the schemes this config accepts.
+    pub fn challenge(&self) -> &'static str {
+        match (self.users.is_empty(), self.tokens.is_empty()) {
+            (false, false) => "Basic realm=\"testmeter\", Bearer realm=\"testmeter\"",
+            (true, false) => "Bearer realm=\"testmeter\"",
+            _ => "Basic realm=\"testmeter\"",
+        }
+    }
+
     /// Whether a request with this `Authorization` header may pass.
     pub fn authorized(&self, header: Option<&[u8]>) -> bool {
-        if self.users.is_empty() {
+        if self.users.is_empty() && self.tokens.is_empty() {
             return true;
         }
-        let Some(encoded) = header
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| h.strip_prefix("Basic "))
-        else {
+        let Some(header) = header.and_then(|h| std::str::from_utf8(h).ok()) else {
+            return false;
+        };
+        if let Some(token) = header.strip_prefix("Bearer ") {
+            let digest: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+            return self.tokens.contains(&digest);
+        }
+        let Some(encoded) = header.strip_prefix("Basic ") else {
             return false;
         };
         let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
@@ -188,4 +217,18 @@ impl WebSecurity {
         }
         ok
     }
+}
+
+/// 64 hex characters as 32 bytes.
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim().as_bytes();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (byte, pair) in digest.iter_mut().zip(hex.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
 }
