@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Writes a pytest-style JUnit XML report with N test cases for the parse benchmark.
+"""Writes a pytest-style JUnit XML report with N test cases for the benchmarks.
 
 The shape follows tests/fixtures/pytest/xunit1.xml (pytest's own writer): classname, name,
-file, line and time on every case, ~12% failures with pytest's traceback text, ~4% skips, ~10% with captured output,
-some captured output, and a parametrised id on most names. About 340 bytes per case, so
-100k cases are about 34 MB. Deterministic (seeded).
+file, line and time on every case, ~12% failures with pytest's traceback text, ~4% skips, ~10%
+with captured output, and a parametrised id on most names. Every case carries the properties an
+OSWorld harness records with `record_property`: its task `category` and the `steps` it took.
+About 420 bytes per case, so 100k cases are about 42 MB. Deterministic (seeded).
+
+Usage: gen_junit.py CASES OUT [CATEGORIES]  (default 4 categories, as OSWorld has)
 """
 
 import random
@@ -14,6 +17,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 def main() -> None:
     cases, path = int(sys.argv[1]), sys.argv[2]
+    categories = (
+        [f"category_{i:05d}" for i in range(int(sys.argv[3]))]
+        if len(sys.argv) > 3
+        else ["file_operations", "terminal", "web_browsing", "system_settings"]
+    )
     rng = random.Random(42)
     modules = [f"tests/agents/test_module_{i:03d}" for i in range(max(1, cases // 200))]
     failures = skipped = 0
@@ -26,6 +34,10 @@ def main() -> None:
             f'classname={quoteattr(classname)} name={quoteattr(name)} '
             f'file="{module}.py" line="{rng.randrange(10, 900)}" time="{rng.random() * 2:.3f}"'
         )
+        props = (
+            f'<properties><property name="category" value="{categories[i % len(categories)]}" />'
+            f'<property name="steps" value="{rng.randrange(1, 30)}" /></properties>'
+        )
         roll = rng.random()
         if roll < 0.12:
             failures += 1
@@ -37,18 +49,18 @@ def main() -> None:
             body = escape(
                 f"def {name.split('[')[0]}():\n>       assert steps <= budget\nE       AssertionError: step budget exceeded{frames}\n{module}.py:{rng.randrange(900)}: AssertionError"
             )
-            parts.append(f'<testcase {attrs}><failure message="{message}">{body}</failure></testcase>')
+            parts.append(f'<testcase {attrs}>{props}<failure message="{message}">{body}</failure></testcase>')
         elif roll < 0.16:
             skipped += 1
             parts.append(
-                f'<testcase {attrs}><skipped type="pytest.skip" message="needs a display">{module}.py:{rng.randrange(900)}: needs a display</skipped></testcase>'
+                f'<testcase {attrs}>{props}<skipped type="pytest.skip" message="needs a display">{module}.py:{rng.randrange(900)}: needs a display</skipped></testcase>'
             )
         elif roll < 0.26:
             parts.append(
-                f"<testcase {attrs}><system-out>step {rng.randrange(50)}: clicked {rng.choice(['OK', 'Save', 'Cancel'])} in {rng.random():.3f}s</system-out></testcase>"
+                f"<testcase {attrs}>{props}<system-out>step {rng.randrange(50)}: clicked {rng.choice(['OK', 'Save', 'Cancel'])} in {rng.random():.3f}s</system-out></testcase>"
             )
         else:
-            parts.append(f"<testcase {attrs} />")
+            parts.append(f"<testcase {attrs}>{props}</testcase>")
     with open(path, "w", encoding="utf-8") as out:
         out.write('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">')
         out.write(

@@ -25,7 +25,7 @@ if [ ! -x .venv/bin/python ]; then
     echo "setup: creating the Python venv .venv"
     python3 -m venv .venv
 fi
-if ! .venv/bin/python -c "import pytest, rotel" 2>/dev/null; then
+if ! .venv/bin/python -c "import pytest, rotel, prometheus_client" 2>/dev/null; then
     echo "setup: installing Python packages into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 fi

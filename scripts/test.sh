@@ -10,3 +10,6 @@ cargo clippy --release --target wasm32-wasip2 -p testmeter-plugin-sdk -p testmet
 cargo plugins
 # insta: never write snapshots in CI; a changed snapshot fails the run.
 CI="${CI:-true}" cargo test --no-fail-fast -p testmeter -p testmeter-parse -p strip-ansi-escapes -p testmeter-plugin-langmem
+# The performance report's smoke run: the 10k case and a short /metrics load with the debug
+# build; it checks that testmeter and the baseline export the same series and times nothing.
+bench/run.sh --quick

@@ -1,6 +1,6 @@
-//! Benchmark: the osworld plugin's `derive()` over 10,000 test cases through the real host,
-//! converting the run to WIT, instantiating and marshalling included. Prints the median and
-//! spread over repeated calls, and the share of the host-side conversion alone.
+//! Benchmark: each bundled plugin's `derive()` over the same 10,000 test cases through the real
+//! host, converting the run to WIT, instantiating and marshalling included. Prints the median
+//! and spread over repeated calls per plugin, and the host-side conversion alone.
 //! Run: `cargo plugins && cargo bench -p testmeter --bench derive`.
 
 use std::collections::BTreeMap;
@@ -80,16 +80,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let plugin_path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/osworld.wasm");
     let limits = SandboxLimits {
         call_timeout: Duration::from_secs(10),
         ..SandboxLimits::default()
     };
     let host = PluginRuntime::new(limits).expect("engine");
-    let plugin = runtime
-        .block_on(host.load(&plugin_path))
-        .unwrap_or_else(|e| panic!("{e}: run `cargo plugins` first"));
     let run = synthetic_run();
 
     let mut conversion = Vec::with_capacity(ITERATIONS);
@@ -98,19 +93,29 @@ fn main() {
         std::hint::black_box(conversions::suite_run(&run));
         conversion.push(started.elapsed());
     }
-    let mut derive = Vec::with_capacity(ITERATIONS);
-    let mut samples = 0;
-    for iteration in 0..ITERATIONS + 5 {
-        let started = Instant::now();
-        let out = runtime
-            .block_on(host.derive(&plugin, &run))
-            .expect("derives");
-        if iteration >= 5 {
-            derive.push(started.elapsed());
-        }
-        samples = out.len();
-    }
-    println!("osworld plugin, {CASES} cases, {samples} samples per call");
+    println!("{CASES} cases");
     summarize("host conversion to WIT only", conversion);
-    summarize("derive (convert + instantiate + call + lift)", derive);
+    for name in ["osworld", "langmem", "waltzrl"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../plugins/{name}.wasm"));
+        let plugin = runtime
+            .block_on(host.load(&path))
+            .unwrap_or_else(|e| panic!("{e}: run `cargo plugins` first"));
+        let mut derive = Vec::with_capacity(ITERATIONS);
+        let mut samples = 0;
+        for iteration in 0..ITERATIONS + 5 {
+            let started = Instant::now();
+            let out = runtime
+                .block_on(host.derive(&plugin, &run))
+                .expect("derives");
+            if iteration >= 5 {
+                derive.push(started.elapsed());
+            }
+            samples = out.len();
+        }
+        summarize(
+            &format!("{name} derive, {samples} samples per call"),
+            derive,
+        );
+    }
 }

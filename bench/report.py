@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""The performance report: testmeter against what a user would use instead, measured in one run
+on one machine. Run through bench/run.sh, which builds what this needs first.
+
+Figures (each a median with its spread over repeated runs, and a ratio against the baseline of
+the same run):
+  1. end-to-end ingest of synthetic JUnit (1k, 10k, 100k cases): `testmeter ingest --print`
+     through the osworld plugin against bench/osworld_baseline.py (iterparse + prometheus_client);
+     both expositions must agree series by series, or the bench stops
+  2. `testmeter once` on the example suites against the same pytest commands run bare
+  3. RSS of the idle daemon with the 3 plugins, and after 1,000 runs (bench/soak.py)
+  4. /metrics under wrk with 10k+ series, against prometheus_client's own HTTP server
+  5. derive() per 10k cases for each plugin (agent/benches/derive.rs)
+  6. start-up with a cold and a warm compiled-plugin cache (bench/startup.sh)
+
+`--quick` (CI) runs the 10k case of figure 1 once and figure 4 for 2 s, checks that the two
+sides agree, prints the table and writes nothing. It asserts no timing.
+
+Usage: bench/report.py [--quick] [--out docs/performance.md]
+"""
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = pathlib.Path(os.environ.get("TESTMETER_BIN", ROOT / "target" / "release" / "testmeter"))
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
+    """Wall seconds and peak RSS (bytes) of one process, from wait4's rusage."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss * 1024, proc.returncode
+
+
+def spread(values, unit=1.0, fmt="{:.1f}"):
+    values = sorted(v / unit for v in values)
+    med = statistics.median(values)
+    return med, f"{fmt.format(med)} ({fmt.format(values[0])}–{fmt.format(values[-1])}, n={len(values)})"
+
+
+def series(exposition: str) -> dict:
+    """`name{sorted labels}` → value of every sample line."""
+    out = {}
+    for line in exposition.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, labels = head.partition("{")
+        labels = ",".join(sorted(labels.rstrip("}").split(","))) if labels else ""
+        out[f"{name}{{{labels}}}"] = float(value)
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return urllib.request.urlopen(url, timeout=5).read().decode()
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing answered at {url}")
+
+
+def ingest(work, cases_list, reps, rows, notes):
+    config = work / "ingest.toml"
+    # 100k cases give 200k values (a duration and a step count each): the sandbox's defaults
+    # (100k values, 500 ms a call) are raised the way a user with such suites would.
+    config.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+                      'timeout = "60s"\nmax_samples = 1000000\nmemory_bytes = 268435456\n')
+    for cases in cases_list:
+        report = work / f"junit-{cases}.xml"
+        subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", str(cases), report], check=True)
+        base_out, tm_out = work / "baseline.prom", work / "testmeter.prom"
+        b_times, b_rss, t_times, t_rss = [], [], [], []
+        for _ in range(reps[cases]):
+            with open(base_out, "w") as out:
+                t, rss, code = run_measured([PYTHON, ROOT / "bench" / "osworld_baseline.py", report], stdout=out)
+            assert code == 0, "the baseline failed"
+            b_times.append(t)
+            b_rss.append(rss)
+            with open(tm_out, "w") as out:
+                t, rss, code = run_measured(
+                    [BIN, "ingest", report, "--system", "osworld", "--config", config, "--print",
+                     "--max-report-bytes", str(1 << 30)],
+                    stdout=out, env={**os.environ, "RUST_LOG": "off"},
+                )
+            assert code == 0, "testmeter ingest failed"
+            t_times.append(t)
+            t_rss.append(rss)
+        base = series(base_out.read_text())
+        ours = {k: v for k, v in series(tm_out.read_text()).items()
+                if k.startswith("genesis_osworld") and "memory_usage" not in k}
+        differ = [k for k in set(base) | set(ours) if abs(base.get(k, float("nan")) - ours.get(k, float("nan"))) > 1e-6 * max(1.0, abs(base.get(k, 0.0)))]
+        if differ:
+            raise SystemExit(f"{cases} cases: the expositions differ in {len(differ)} series, e.g. {sorted(differ)[:5]}")
+        size = report.stat().st_size / 1e6
+        b_med, b_text = spread(b_times, 1e-3, "{:.0f}")
+        t_med, t_text = spread(t_times, 1e-3, "{:.0f}")
+        br_med, br_text = spread(b_rss, 2**20)
+        tr_med, tr_text = spread(t_rss, 2**20)
+        rows.append((f"ingest, {cases:,} cases ({size:.1f} MB), wall ms", b_text, t_text,
+                     f"{b_med / t_med:.1f}× faster", "≥ 10× faster at 100k" if cases == 100_000 else ""))
+        rows.append((f"ingest, {cases:,} cases, peak RSS MiB", br_text, tr_text,
+                     f"{tr_med / br_med:.2f}× the baseline's", "less memory"))
+        notes.append(f"{cases:,} cases: both sides export the same {len(base)} series with the same values.")
+
+
+def once_overhead(work, reps, rows):
+    examples = ROOT / "examples"
+    env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}", "RUST_LOG": "off",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    bare, once = [], []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for name in ("osworld", "langmem", "waltzrl"):
+            extra = {"OSWORLD_RESULTS": str(work / "results.json")} if name == "osworld" else {}
+            subprocess.run(
+                ["python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1",
+                 f"--junitxml={work / 'bare.xml'}"],
+                cwd=examples / name, env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        bare.append(time.perf_counter() - start)
+        t, _, _ = run_measured([BIN, "once", "--config", examples / "testmeter.toml"],
+                               env={**env, "XDG_CACHE_HOME": str(work / "cache")})
+        once.append(t)
+    b_med, b_text = spread(bare, 1e-3, "{:.0f}")
+    o_med, o_text = spread(once, 1e-3, "{:.0f}")
+    rows.append(("`once` on the 3 example suites vs bare pytest, wall ms", b_text, o_text,
+                 f"{(o_med / b_med - 1) * 100:+.1f}% wall time", "≤ +3%"))
+
+
+def idle_rss(work, rows):
+    port = free_port()
+    config = work / "idle.toml"
+    fixtures = ROOT / "tests" / "fixtures"
+    suites = "".join(
+        f'[[suite]]\nname = "{n}"\nsystem = "{n}"\ncommand = ["cp", "{fixtures / n / "junit.xml"}", "junit.xml"]\n'
+        f'working_dir = "{work}"\nreport = "junit.xml"\ninterval = "1h"\n' for n in ("osworld", "langmem", "waltzrl")
+    )
+    config.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n{suites}[prometheus]\nlisten = "127.0.0.1:{port}"\n'
+                      f'[sandbox]\ncache_dir = "{work / "cache"}"\n')
+    agent = subprocess.Popen([BIN, "run", "--config", config], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(2)
+        status = pathlib.Path(f"/proc/{agent.pid}/status").read_text()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+    return rss
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return rps, float(p99.group(1)) * scale
+
+
+def metrics_load(work, seconds, rows, notes):
+    # 600 categories × (1 success rate + 16 duration histogram series) ≈ 10,200 osworld series.
+    report = work / "wide.xml"
+    subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", "6000", report, "600"], check=True)
+    port, base_port = free_port(), free_port()
+    config = work / "wide.toml"
+    config.write_text(
+        f'plugins_dir = "{ROOT / "plugins"}"\n[[suite]]\nname = "wide"\nsystem = "osworld"\n'
+        f'command = ["cp", "{report}", "wide-report.xml"]\nworking_dir = "{work}"\nreport = "wide-report.xml"\n'
+        f'interval = "1h"\n[prometheus]\nlisten = "127.0.0.1:{port}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+        'timeout = "10s"\n'
+    )
+    agent = subprocess.Popen([BIN, "run", "--config", config], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"})
+    baseline = subprocess.Popen([PYTHON, ROOT / "bench" / "osworld_baseline.py", report, "--serve", str(base_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        body = ""
+        while time.time() < deadline and "genesis_osworld_tasks_total" not in body:
+            body = wait_http(f"http://127.0.0.1:{port}/metrics")
+            time.sleep(0.2)
+        ours = sum(1 for l in body.splitlines() if l and not l.startswith("#"))
+        theirs = sum(1 for l in wait_http(f"http://127.0.0.1:{base_port}/metrics").splitlines()
+                     if l and not l.startswith("#"))
+        b_rps, b_p99 = wrk(f"http://127.0.0.1:{base_port}/metrics", seconds)
+        t_rps, t_p99 = wrk(f"http://127.0.0.1:{port}/metrics", seconds)
+    finally:
+        agent.terminate()
+        baseline.terminate()
+        agent.wait(timeout=30)
+        baseline.wait(timeout=30)
+    rows.append((f"/metrics under wrk (2 threads, 8 connections, {seconds} s), requests/s",
+                 f"{b_rps:.0f}", f"{t_rps:.0f}", f"{t_rps / b_rps:.1f}× the baseline's", ""))
+    rows.append(("/metrics under wrk, p99 latency ms", f"{b_p99:.1f}", f"{t_p99:.1f}",
+                 f"{t_p99 / b_p99:.2f}× the baseline's", ""))
+    notes.append(f"/metrics: testmeter serves {ours:,} sample lines (its own metrics included), "
+                 f"prometheus_client {theirs:,}; one wrk run each.")
+
+
+def derive_bench(rows, baseline_10k_ms):
+    out = subprocess.run(["cargo", "bench", "-q", "-p", "testmeter", "--bench", "derive"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        m = re.match(r"(\S+) derive, (\d+) samples per call\s+median\s+([\d.]+) ms\s+p10\s+([\d.]+)\s+p90\s+([\d.]+)", line)
+        if m:
+            name, samples, med, p10, p90 = m.group(1), m.group(2), *map(float, m.groups()[2:])
+            ratio = f"{med / baseline_10k_ms * 100:.1f}% of the baseline's whole 10k ingest" if baseline_10k_ms else ""
+            rows.append((f"derive(), {name} plugin, 10k cases, ms", "", f"{med:.1f} (p10 {p10:.1f}, p90 {p90:.1f}, n=50)",
+                         ratio, ""))
+
+
+def startup(rows):
+    out = subprocess.run(["bench/startup.sh", "release", "7"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    cold = re.search(r"cold cache: median (\d+) ms \(min (\d+), max (\d+)", out)
+    warm = re.search(r"warm cache: median (\d+) ms \(min (\d+), max (\d+)", out)
+    c, w = (int(cold.group(1)), cold.group(2), cold.group(3)), (int(warm.group(1)), warm.group(2), warm.group(3))
+    rows.append(("start-up with 3 plugins, cold cache → warm cache, ms", f"{c[0]} ({c[1]}–{c[2]}, n=7)",
+                 f"{w[0]} ({w[1]}–{w[2]}, n=7)", f"warm is {c[0] / max(w[0], 1):.1f}× faster", ""))
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1)) / 2**20
+    version = lambda argv: subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    client = version([PYTHON, "-c", "import importlib.metadata as m; print(m.version('prometheus_client'))"])
+    return [
+        f"- Machine: {os.cpu_count()} × {cpu}, {mem:.0f} GiB, {platform.system()} {platform.release()}",
+        f"- {version([BIN, '--version'])} (release build); {version(['rustc', '--version'])}",
+        f"- Baseline: {version([PYTHON, '--version'])}, prometheus_client {client}",
+        f"- {version(['wrk', '--version']) if shutil.which('wrk') else 'wrk missing'}",
+        f"- Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+def table(rows):
+    head = ("figure", "baseline", "testmeter", "ratio", "goal")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
+    args = parser.parse_args()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-bench-"))
+    rows, notes = [], []
+    try:
+        if args.quick:
+            ingest(work, [10_000], {10_000: 1}, rows, notes)
+            metrics_load(work, 2, rows, notes)
+            print(table(rows))
+            print("\n".join(notes))
+            return
+        ingest(work, [1_000, 10_000, 100_000], {1_000: 11, 10_000: 7, 100_000: 5}, rows, notes)
+        base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
+        once_overhead(work, 5, rows)
+        idle = idle_rss(work, rows)
+        soak = subprocess.run([sys.executable, ROOT / "bench" / "soak.py", "1000"], capture_output=True,
+                              text=True, check=True).stdout
+        at100 = float(re.search(r"RSS at run 100:\s+([\d.]+)", soak).group(1))
+        at1000 = float(re.search(r"RSS at run 1000:\s+([\d.]+)", soak).group(1))
+        rows.append(("daemon RSS MiB: idle with 3 plugins → run 100 → run 1,000", "",
+                     f"{idle:.1f} → {at100:.1f} → {at1000:.1f}", f"{at1000 - at100:+.2f} MiB from run 100 to 1,000",
+                     "≤ 20 MiB, flat"))
+        metrics_load(work, 10, rows, notes)
+        derive_bench(rows, base_10k)
+        startup(rows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = "\n".join([
+        "# Performance",
+        "",
+        "Generated by `bench/run.sh` (which runs `bench/report.py`); every figure below comes from one",
+        "run on the machine named here. Times are medians with their range and the number of runs;",
+        "the ratio compares testmeter with the baseline measured in the same run.",
+        "",
+        *machine(),
+        "",
+        table(rows),
+        "",
+        *[f"- {n}" for n in notes],
+        "",
+    ])
+    pathlib.Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
