@@ -455,6 +455,12 @@ async fn load_set(
         &decls,
         config.sandbox.max_series_per_metric,
     );
+    if plugins
+        .iter()
+        .any(|p| !matches!(p.cache, crate::plugin::cache::CacheOutcome::Hit))
+    {
+        crate::plugin::trim_heap();
+    }
     PluginSet {
         plugins,
         load_failures,
