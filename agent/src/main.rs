@@ -497,7 +497,11 @@ async fn ingest_reports(reports: &[PathBuf], options: IngestOptions) -> anyhow::
     } else {
         print!("{summary}");
     }
-    Ok(flush_and_exit_code(&agent, &outcomes).await)
+    let code = flush_and_exit_code(&agent, &outcomes).await;
+    // The process ends here: freeing a large report string by string only delays the exit
+    // (about a tenth of a 100k-case ingest), so the memory goes back with the process.
+    std::mem::forget(outcomes);
+    Ok(code)
 }
 
 /// Flushes the exporters (an OTLP push) and gives the exit code of a one-shot command: 0 when
