@@ -162,7 +162,7 @@ def main():
         hole.close()
         rotel_log = open(work / "rotel.log", "w")
         rotel = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "rotel-agent"), "start",
+            [str(next((ROOT / ".venv" / "lib").glob("*/site-packages/rotel/rotel-agent"))), "start",
              "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}",
              "--otlp-http-endpoint", f"127.0.0.1:{free_port()}",
              "--exporter", "blackhole", "--debug-log", "metrics",

@@ -6,7 +6,10 @@ artifact) through all three bundled plugins under `testmeter run`, with /metrics
 the failed scrapes, and the agent's child processes (fds and children are the fewest over ten
 samples, since suites keep running). Figures only; nothing is asserted.
 
-Usage: bench/soak.py [runs] (after `cargo build --release -p testmeter && cargo plugins`)
+With `--warm`, the compiled-plugin cache is filled first (a `testmeter plugins` run), so the
+agent starts the way it restarts in production: from the cache, without compiling.
+
+Usage: bench/soak.py [runs] [--warm] (after `cargo build --release -p testmeter && cargo plugins`)
 """
 
 import os
@@ -21,7 +24,9 @@ import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+RUNS = int(ARGS[0]) if ARGS else 1000
+WARM = "--warm" in sys.argv
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -87,9 +92,13 @@ def main():
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
     )
     log = open(work / "testmeter.log", "w")
+    binary = str(ROOT / "target" / "release" / "testmeter")
+    env = {**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")}
+    if WARM:
+        subprocess.run([binary, "plugins", "--config", str(work / "testmeter.toml")], env=env,
+                       stdout=subprocess.DEVNULL, check=True)
     agent = subprocess.Popen(
-        [str(ROOT / "target" / "release" / "testmeter"), "run", "--config", str(work / "testmeter.toml")],
-        stdout=log, stderr=log, env={**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")},
+        [binary, "run", "--config", str(work / "testmeter.toml")], stdout=log, stderr=log, env=env,
     )
     url = f"http://127.0.0.1:{port}/metrics"
     scrapes = failed = 0
@@ -119,7 +128,8 @@ def main():
         agent.wait(timeout=60)
     elapsed = time.time() - started
     (rss100, fd100, kids100), (rss_end, fd_end, kids_end) = at[100], at[RUNS]
-    print(f"soak: {RUNS} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s; {scrapes} scrapes")
+    cache = "a warm" if WARM else "an empty"
+    print(f"soak: {RUNS} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s, from {cache} plugin cache; {scrapes} scrapes")
     print(f"  RSS at run 100:   {rss100 / 1024:7.2f} MiB    open fds {fd100}    child processes {kids100}")
     print(f"  RSS at run {RUNS}: {rss_end / 1024:7.2f} MiB    open fds {fd_end}    child processes {kids_end}")
     print(f"  RSS change:       {(rss_end - rss100) / 1024:+7.2f} MiB   (goal: within 1 MiB)")
