@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Collector outage: `testmeter run` pushes OTLP/gRPC every second to a collector that
+"""Collector outage: `testmeter run` pushes OTLP/gRPC every second (2 s timeout) to a collector that
 black-holes (accepts TCP connections, reads what arrives and never answers) for N minutes, while
 three small suites run every second through the three bundled plugins and /metrics is scraped
 every second. Then a real rotel collector takes over the same port.
@@ -26,6 +26,9 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+# OUTAGE_PUSH=100ms,100ms pushes (and fails) ten times as often, to see whether memory grows
+# with the number of failed pushes or with time.
+PUSH_INTERVAL, PUSH_TIMEOUT = os.environ.get("OUTAGE_PUSH", "1s,2s").split(",")
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -80,6 +83,12 @@ class BlackHole:
 
     def close(self):
         self.stopped = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the
+        # listener alive in the kernel, still taking connections meant for the next collector.
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.server.close()
         for conn in self.connections:
             try:
@@ -112,7 +121,7 @@ def main():
         + "\n".join(suites)
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
         + f'\n[otlp]\nendpoint = "http://127.0.0.1:{grpc}"\nprotocol = "grpc"\n'
-        + 'interval = "1s"\ntimeout = "2s"\n'
+        + f'interval = "{PUSH_INTERVAL}"\ntimeout = "{PUSH_TIMEOUT}"\n'
     )
     hole = BlackHole(grpc)
     log_path = work / "testmeter.log"
@@ -137,7 +146,8 @@ def main():
                 return None
 
         started = time.time()
-        print(f"outage: OTLP/gRPC to a black hole for {MINUTES:g} min; 3 suites every 1 s; pushes every 1 s")
+        print(f"outage: OTLP/gRPC to a black hole for {MINUTES:g} min; 3 suites every 1 s; "
+              f"pushes every {PUSH_INTERVAL}, timeout {PUSH_TIMEOUT}")
         print("  min   RSS MiB   fds   suite runs   export errors   failed scrapes")
         samples = []
         next_report = 0.0
@@ -165,7 +175,7 @@ def main():
             [str(next((ROOT / ".venv" / "lib").glob("*/site-packages/rotel/rotel-agent"))), "start",
              "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}",
              "--otlp-http-endpoint", f"127.0.0.1:{free_port()}",
-             "--exporter", "blackhole", "--debug-log", "metrics",
+             "--exporter", "blackhole", "--debug-log", "metrics", "--debug-log-verbosity", "detailed",
              "--pid-file", str(work / "rotel.pid")],
             stdout=rotel_log, stderr=rotel_log,
         )
@@ -188,6 +198,11 @@ def main():
         for line in state:
             print("    " + re.sub(r"\x1b\[[0-9;]*m", "", line)[:160])
         print(f"  failed scrapes over the whole run: {failed}")
+        if resumed is None:
+            tail = (work / "rotel.log").read_text(errors="replace").splitlines()[-5:]
+            print("  export did not resume; rotel's log ends with:")
+            for line in tail:
+                print("    " + re.sub(r"\x1b\[[0-9;]*m", "", line)[:160])
     finally:
         agent.terminate()
         agent.wait(timeout=60)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig};
+use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig, WithTonicConfig};
 
 use crate::config::{OtlpConfig, OtlpProtocol};
 
@@ -92,6 +92,43 @@ impl OtlpTarget {
         }
     }
 
+    /// A plain-text gRPC channel with HTTP/2 keepalive. A collector that accepts connections
+    /// but never answers (a black hole) leaves every push queued on one connection that never
+    /// completes its handshake; the exporter's timeout cancels the push, but the connection and
+    /// what is queued on it stay, so memory grows with each failed push. Keepalive pings that
+    /// go unanswered close that connection, and the next push connects anew. `None` (the
+    /// exporter builds its own channel) for `https` endpoints.
+    fn channel(&self) -> Option<tonic::transport::Channel> {
+        let endpoint = self
+            .endpoint
+            .clone()
+            .or_else(|| {
+                var(
+                    &|name| std::env::var(name).ok(),
+                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                )
+            })
+            .or_else(|| {
+                var(
+                    &|name| std::env::var(name).ok(),
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                )
+            })
+            .unwrap_or_else(|| "http://localhost:4317".to_owned());
+        if !endpoint.starts_with("http://") {
+            return None;
+        }
+        let patience = self.timeout.unwrap_or(Duration::from_secs(10));
+        let channel = tonic::transport::Endpoint::from_shared(endpoint)
+            .ok()?
+            .connect_timeout(patience)
+            .http2_keep_alive_interval(patience)
+            .keep_alive_timeout(patience)
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        Some(channel)
+    }
+
     /// Builds the exporter. Env variables the config left open are read by the exporter itself.
     pub fn build(&self) -> Result<MetricExporter, OtlpError> {
         let build_error = |source| OtlpError::Build {
@@ -103,6 +140,9 @@ impl OtlpTarget {
                 let mut builder = MetricExporter::builder().with_tonic();
                 if let Some(endpoint) = &self.endpoint {
                     builder = builder.with_endpoint(endpoint.clone());
+                }
+                if let Some(channel) = self.channel() {
+                    builder = builder.with_channel(channel);
                 }
                 if let Some(timeout) = self.timeout {
                     builder = builder.with_timeout(timeout);
