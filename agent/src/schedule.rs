@@ -176,6 +176,9 @@ async fn run_suite_forever(
         }
         agent.run_suite(&suite).await;
         drop(permit);
+        // The run's report and its copies were just freed; a large suite's would otherwise
+        // stay in the daemon's resident size until the next run reuses it.
+        crate::plugin::trim_heap();
         let now = Instant::now();
         due += suite.interval + jitter.next(suite.jitter());
         // Due times that passed during the run are skipped, never run late back to back.

@@ -11,9 +11,10 @@ pub mod runtime;
 
 pub use runtime::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion};
 
-/// Compiling components with Cranelift frees megabytes of heap that glibc keeps for reuse; a
-/// daemon would carry its start-up compile in its resident size for weeks. Hands free heap
-/// pages back to the system; called after a load that compiled anything.
+/// Compiling components with Cranelift, or reading a large report, frees megabytes of heap that
+/// glibc keeps for reuse; a daemon would carry them in its resident size for weeks. Hands free
+/// heap pages back to the system; called after a load that compiled anything and after each
+/// scheduled run.
 pub fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory to the system; it has no preconditions and
