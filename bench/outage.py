@@ -24,18 +24,13 @@ import threading
 import time
 import urllib.request
 
+from soak import free_port, suite_tables
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MINUTES = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
 # OUTAGE_PUSH=100ms,100ms pushes (and fails) ten times as often, to see whether memory grows
 # with the number of failed pushes or with time.
 PUSH_INTERVAL, PUSH_TIMEOUT = os.environ.get("OUTAGE_PUSH", "1s,2s").split(",")
-FIXTURES = ROOT / "tests" / "fixtures"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid):
@@ -101,24 +96,9 @@ class BlackHole:
 def main():
     work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-outage-"))
     port, grpc = free_port(), free_port()
-    suites = []
-    for name, files in {
-        "osworld": ["junit.xml", "osworld_results.json"],
-        "langmem": ["junit.xml"],
-        "waltzrl": ["junit.xml"],
-    }.items():
-        d = work / name
-        d.mkdir()
-        copies = "; ".join(f"cp {FIXTURES / name / f} {f}" for f in files)
-        artifacts = '["osworld_results.json"]' if name == "osworld" else "[]"
-        suites.append(
-            f'[[suite]]\nname = "{name}"\nsystem = "{name}"\ncommand = ["sh", "-c", "{copies}"]\n'
-            f'working_dir = "{d}"\nreport = "junit.xml"\nartifacts = {artifacts}\n'
-            f'interval = "1s"\njitter = "0s"\ntimeout = "30s"\n'
-        )
     (work / "testmeter.toml").write_text(
         f'plugins_dir = "{ROOT / "plugins"}"\nwatch_plugins = false\n'
-        + "\n".join(suites)
+        + suite_tables(work, "1s")
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
         + f'\n[otlp]\nendpoint = "http://127.0.0.1:{grpc}"\nprotocol = "grpc"\n'
         + f'interval = "{PUSH_INTERVAL}"\ntimeout = "{PUSH_TIMEOUT}"\n'

@@ -24,9 +24,6 @@ import time
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
-RUNS = int(ARGS[0]) if ARGS else 1000
-WARM = "--warm" in sys.argv
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
@@ -68,9 +65,9 @@ def runs(body, suite):
     return sum(float(v) for v in pattern.findall(body))
 
 
-def main():
-    work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-soak-"))
-    port = free_port()
+def suite_tables(work, interval):
+    """Three `[[suite]]` tables, one per bundled plugin, each copying the real fixture report of
+    its system (and the osworld results JSON, as an artifact) into its own dir under `work`."""
     suites = []
     for name, files in {
         "osworld": ["junit.xml", "osworld_results.json"],
@@ -84,17 +81,26 @@ def main():
         suites.append(
             f'[[suite]]\nname = "{name}"\nsystem = "{name}"\ncommand = ["sh", "-c", "{copies}"]\n'
             f'working_dir = "{d}"\nreport = "junit.xml"\nartifacts = {artifacts}\n'
-            f'interval = "20ms"\njitter = "0s"\ntimeout = "30s"\n'
+            f'interval = "{interval}"\njitter = "0s"\ntimeout = "30s"\n'
         )
+    return "\n".join(suites)
+
+
+def main():
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    runs_wanted = int(args[0]) if args else 1000
+    warm = "--warm" in sys.argv
+    work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-soak-"))
+    port = free_port()
     (work / "testmeter.toml").write_text(
         f'plugins_dir = "{ROOT / "plugins"}"\nwatch_plugins = false\nmax_concurrent_suites = 3\n'
-        + "\n".join(suites)
+        + suite_tables(work, "20ms")
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
     )
     log = open(work / "testmeter.log", "w")
     binary = str(ROOT / "target" / "release" / "testmeter")
     env = {**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")}
-    if WARM:
+    if warm:
         subprocess.run([binary, "plugins", "--config", str(work / "testmeter.toml")], env=env,
                        stdout=subprocess.DEVNULL, check=True)
     agent = subprocess.Popen(
@@ -116,22 +122,22 @@ def main():
                     raise SystemExit("the agent exited; see " + str(work / "testmeter.log"))
                 continue
             done = min(runs(body, s) for s in ("osworld", "langmem", "waltzrl"))
-            for mark in (100, RUNS):
+            for mark in (100, runs_wanted):
                 if done >= mark and mark not in at:
                     at[mark] = (status(agent.pid, "VmRSS"),) + quiet(agent.pid)
-            if done >= RUNS:
+            if done >= runs_wanted:
                 break
             if time.time() - started > 3600:
-                raise SystemExit("did not reach %d runs in an hour" % RUNS)
+                raise SystemExit("did not reach %d runs in an hour" % runs_wanted)
     finally:
         agent.terminate()
         agent.wait(timeout=60)
     elapsed = time.time() - started
-    (rss100, fd100, kids100), (rss_end, fd_end, kids_end) = at[100], at[RUNS]
-    cache = "a warm" if WARM else "an empty"
-    print(f"soak: {RUNS} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s, from {cache} plugin cache; {scrapes} scrapes")
+    (rss100, fd100, kids100), (rss_end, fd_end, kids_end) = at[100], at[runs_wanted]
+    cache = "a warm" if warm else "an empty"
+    print(f"soak: {runs_wanted} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s, from {cache} plugin cache; {scrapes} scrapes")
     print(f"  RSS at run 100:   {rss100 / 1024:7.2f} MiB    open fds {fd100}    child processes {kids100}")
-    print(f"  RSS at run {RUNS}: {rss_end / 1024:7.2f} MiB    open fds {fd_end}    child processes {kids_end}")
+    print(f"  RSS at run {runs_wanted}: {rss_end / 1024:7.2f} MiB    open fds {fd_end}    child processes {kids_end}")
     print(f"  RSS change:       {(rss_end - rss100) / 1024:+7.2f} MiB   (goal: within 1 MiB)")
     print(f"  failed scrapes:   {failed}")
     shutil.rmtree(work, ignore_errors=True)
