@@ -374,14 +374,12 @@ async fn gate(
                     tracing::warn!(suite = outcome.suite, error = %error_chain(error), "suite did not run; its SLOs cannot be decided");
                 }
             }
-            let samples: Vec<testmeter::catalog::Sample> = outcomes
+            let samples = outcomes
                 .iter()
                 .flat_map(|o| &o.plugins)
                 .filter_map(|p| p.result.as_ref().ok())
-                .flatten()
-                .cloned()
-                .collect();
-            let run = contract::gate::RunSamples::new(&contract, &samples);
+                .flatten();
+            let run = contract::gate::RunSamples::new(&contract, samples);
             let refs: Vec<&contract::model::ContractSlo> = selected.iter().collect();
             contract::gate::evaluate_run(&run, &refs)
         }

@@ -96,19 +96,17 @@ impl SuiteStatus {
                 rejected: p.rejected.len(),
             })
             .collect();
-        let samples: Vec<crate::catalog::Sample> = outcome
+        let samples = outcome
             .plugins
             .iter()
             .filter_map(|p| p.result.as_ref().ok())
-            .flatten()
-            .cloned()
-            .collect();
+            .flatten();
         let watched: Vec<&crate::contract::model::ContractSlo> = contract
             .slos
             .iter()
             .filter(|slo| slo.systems.contains(&outcome.system))
             .collect();
-        let slos = gate::evaluate_run(&RunSamples::new(contract, &samples), &watched);
+        let slos = gate::evaluate_run(&RunSamples::new(contract, samples), &watched);
         Self {
             suite: outcome.suite.clone(),
             system: outcome.system.clone(),

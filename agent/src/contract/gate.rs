@@ -149,7 +149,8 @@ pub struct RunSamples<'a> {
 }
 
 impl<'a> RunSamples<'a> {
-    pub fn new(contract: &'a Contract, samples: &'a [Sample]) -> Self {
+    /// Groups the run's samples by metric and label set; the samples are borrowed, not copied.
+    pub fn new(contract: &'a Contract, samples: impl IntoIterator<Item = &'a Sample>) -> Self {
         let mut by_metric: BTreeMap<&str, Vec<RunSeries>> = BTreeMap::new();
         for sample in samples {
             let labels: BTreeMap<String, String> = sample.labels.iter().cloned().collect();
