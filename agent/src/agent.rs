@@ -13,7 +13,7 @@ use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
 use testmeter_parse::Summary;
 
 use crate::model::SuiteRun;
-use crate::plugin::bindings::v0_2::testmeter::plugin::types as wit;
+use crate::plugin::conversions::SuiteRunInput;
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
 use crate::plugin::{conversions, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
 use crate::runner::{self, RunError};
@@ -300,7 +300,7 @@ impl Agent {
         set: &PluginSet,
         plugin: &LoadedPlugin,
         suite: &str,
-        input: &wit::SuiteRun,
+        input: &SuiteRunInput<'_>,
         extra: &[KeyValue],
     ) -> PluginOutcome {
         let name = plugin.decl.name.clone();

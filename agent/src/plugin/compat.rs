@@ -4,6 +4,7 @@
 
 use super::bindings::v0_1::testmeter::plugin::types as v0_1;
 use super::bindings::v0_2::testmeter::plugin::types as current;
+use super::conversions::SuiteRunInput;
 use crate::parse::PARTIAL_PROPERTY;
 
 fn outcome(outcome: current::Outcome) -> v0_1::Outcome {
@@ -15,45 +16,52 @@ fn outcome(outcome: current::Outcome) -> v0_1::Outcome {
     }
 }
 
-/// The run as a 0.1.0 plugin sees it. 0.1.0 has no `partial` field: the reason travels as the
-/// suite property `testmeter.partial`, as it did before 0.2.0.
-pub fn suite_run(run: &current::SuiteRun) -> v0_1::SuiteRun {
-    let mut properties = run.properties.clone();
-    if let Some(reason) = &run.partial {
-        properties.push((PARTIAL_PROPERTY.to_owned(), reason.clone()));
+/// The run as a 0.1.0 plugin sees it, copied out of the borrowed current record. 0.1.0 has no
+/// `partial` field: the reason travels as the suite property `testmeter.partial`, as it did
+/// before 0.2.0.
+pub fn suite_run(run: &SuiteRunInput<'_>) -> v0_1::SuiteRun {
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut properties = owned(&run.properties);
+    if let Some(reason) = run.partial {
+        properties.push((PARTIAL_PROPERTY.to_owned(), reason.to_owned()));
     }
     v0_1::SuiteRun {
-        suite: run.suite.clone(),
-        system: run.system.clone(),
+        suite: run.suite.to_owned(),
+        system: run.system.to_owned(),
         started_unix_ms: run.started_unix_ms,
         duration_seconds: run.duration_seconds,
         exit_code: run.exit_code,
         peak_rss_bytes: run.peak_rss_bytes,
-        labels: run.labels.clone(),
+        labels: owned(&run.labels),
         properties,
         cases: run
             .cases
             .iter()
             .map(|case| v0_1::TestCase {
-                suite: case.suite.clone(),
-                classname: case.classname.clone(),
-                name: case.name.clone(),
+                suite: case.suite.to_owned(),
+                classname: case.classname.to_owned(),
+                name: case.name.to_owned(),
                 outcome: outcome(case.outcome),
                 duration_seconds: case.duration_seconds,
                 attempts: case.attempts,
                 flaky: case.flaky,
-                message: case.message.clone(),
-                properties: case.properties.clone(),
-                system_out: case.system_out.clone(),
-                system_err: case.system_err.clone(),
+                message: case.message.map(str::to_owned),
+                properties: owned(&case.properties),
+                system_out: case.system_out.map(str::to_owned),
+                system_err: case.system_err.map(str::to_owned),
             })
             .collect(),
         artifacts: run
             .artifacts
             .iter()
             .map(|a| v0_1::Artifact {
-                name: a.name.clone(),
-                content: a.content.clone(),
+                name: a.name.to_owned(),
+                content: a.content.to_vec(),
             })
             .collect(),
     }
@@ -110,18 +118,18 @@ mod tests {
 
     #[test]
     fn a_partial_run_reaches_a_0_1_plugin_as_the_suite_property() {
-        let run = current::SuiteRun {
-            suite: "s".into(),
-            system: "x".into(),
+        let run = SuiteRunInput {
+            suite: "s",
+            system: "x",
             started_unix_ms: 1,
             duration_seconds: 2.0,
             exit_code: None,
             peak_rss_bytes: None,
             labels: vec![],
-            properties: vec![("k".into(), "v".into())],
+            properties: vec![("k", "v")],
             cases: vec![],
             artifacts: vec![],
-            partial: Some("timed out after 5s".into()),
+            partial: Some("timed out after 5s"),
         };
         let old = suite_run(&run);
         assert_eq!(

@@ -12,11 +12,15 @@ use wasmtime::{Engine, Store, Trap};
 use super::bindings::v0_2::testmeter::plugin::types as wit;
 use super::bindings::{v0_1, v0_2};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
+use super::conversions::SuiteRunInput;
 use super::host::HostState;
 use super::{compat, conversions};
 use crate::catalog::{PluginDecl, Sample};
 use crate::config::SandboxConfig;
 use crate::model::SuiteRun;
+
+/// What a 0.2.0 `derive` returns.
+type DeriveResult = Result<Vec<wit::Sample>, String>;
 
 /// How often the engine's epoch advances; the unit of the CPU deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -375,13 +379,23 @@ impl PluginRuntime {
     pub async fn derive_wit(
         &self,
         plugin: &LoadedPlugin,
-        input: &wit::SuiteRun,
+        input: &SuiteRunInput<'_>,
     ) -> Result<Vec<Sample>, PluginError> {
         let name = plugin.decl.name.as_str();
         let mut store = self.store(name);
         let result = match &plugin.pre {
-            Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance.call_derive(&mut store, input).await,
+            // Called through a typed func rather than the bindings' `call_derive`, so the
+            // borrowed input is lowered as it is, without an owned copy first.
+            Pre::V0_2(pre) => match pre.instance_pre().instantiate_async(&mut store).await {
+                Ok(instance) => match instance
+                    .get_typed_func::<(&SuiteRunInput<'_>,), (DeriveResult,)>(&mut store, "derive")
+                {
+                    Ok(derive) => derive
+                        .call_async(&mut store, (input,))
+                        .await
+                        .map(|(result,)| result),
+                    Err(error) => Err(error),
+                },
                 Err(error) => Err(error),
             },
             Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
