@@ -15,6 +15,7 @@ use testmeter::contract::{self, Contract};
 use testmeter::export::server;
 use testmeter::ingest::{self, IngestRequest};
 use testmeter::parse::{self, Format, Limits};
+use testmeter::plugin::compiler;
 use tokio::signal::unix::SignalKind;
 
 #[derive(Debug, Parser)]
@@ -160,6 +161,14 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
     },
+    /// Internal: compile one plugin into the compiled-plugin cache. The agent runs this in a
+    /// child process, so it never holds the compiler's memory itself.
+    #[command(name = "compile-plugin", hide = true)]
+    CompilePlugin {
+        #[arg(long)]
+        cache_dir: PathBuf,
+        wasm: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -181,6 +190,9 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    if let Ok(exe) = std::env::current_exe() {
+        compiler::use_child_compiler(exe);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -276,6 +288,11 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             prometheus,
             format,
         } => gate(&config, &slos, prometheus, format).await,
+        Command::CompilePlugin { cache_dir, wasm } => {
+            compiler::compile_into_cache(&cache_dir, &wasm)
+                .with_context(|| format!("failed to compile {}", wasm.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

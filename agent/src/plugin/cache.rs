@@ -100,6 +100,16 @@ impl CompiledCache {
         })
     }
 
+    /// The directory the entries live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// True when an entry for `wasm` exists (valid or not: reading it decides).
+    pub fn has_entry(&self, wasm: &[u8]) -> bool {
+        self.entry_path(wasm).exists()
+    }
+
     fn entry_path(&self, wasm: &[u8]) -> PathBuf {
         let mut key = Sha256::new();
         key.update(self.engine_key);

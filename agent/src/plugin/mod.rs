@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod cache;
 pub mod compat;
+pub mod compiler;
 pub mod conversions;
 pub mod host;
 pub mod quarantine;

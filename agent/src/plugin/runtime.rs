@@ -14,7 +14,7 @@ use super::bindings::{v0_1, v0_2};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
 use super::conversions::SuiteRunInput;
 use super::host::HostState;
-use super::{compat, conversions};
+use super::{compat, compiler, conversions};
 use crate::catalog::{PluginDecl, Sample};
 use crate::config::SandboxConfig;
 use crate::model::SuiteRun;
@@ -289,7 +289,37 @@ impl PluginRuntime {
         Ok(())
     }
 
-    fn compile(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
+    /// The component at `path`: from the cache, else compiled by a child process into the
+    /// cache (see `compiler`), else compiled here.
+    async fn obtain(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
+        if let (Some(exe), Some(cache)) = (compiler::child_compiler(), &self.cache) {
+            let wasm = std::fs::read(path).map_err(|e| PluginError::Compile {
+                path: path.to_path_buf(),
+                cause: e.into(),
+            })?;
+            if !cache.has_entry(&wasm) {
+                match compiler::compile_in_child(exe, cache, path).await {
+                    Ok(()) => {
+                        let (component, outcome) = self.compile(path)?;
+                        // Compiled moments ago, by the child: still a miss for this start.
+                        let outcome = match outcome {
+                            CacheOutcome::Hit => CacheOutcome::Miss { store_error: None },
+                            other => other,
+                        };
+                        return Ok((component, outcome));
+                    }
+                    Err(reason) => tracing::debug!(
+                        path = %path.display(),
+                        reason,
+                        "compiling in a child process failed; compiling in the agent"
+                    ),
+                }
+            }
+        }
+        self.compile(path)
+    }
+
+    pub(crate) fn compile(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
         let compile_error = |cause| PluginError::Compile {
             path: path.to_path_buf(),
             cause,
@@ -308,7 +338,7 @@ impl PluginRuntime {
     /// Compiles and links a component, then calls its `describe`.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
         let started = std::time::Instant::now();
-        let (component, cache) = self.compile(path)?;
+        let (component, cache) = self.obtain(path).await?;
         let wit = match WitVersion::of(&component, &self.engine) {
             Some(Ok(version)) => version,
             Some(Err(found)) => {
