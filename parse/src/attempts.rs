@@ -8,7 +8,7 @@
 //! never passed). Totals are then counted from cases, never from a runner's own attributes,
 //! so a retried test counts once.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt as _};
 
 use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,

@@ -290,7 +290,7 @@ const MAX_RESERVED_CASES: usize = 1 << 18;
 /// cloning an `XmlString` is one copy, making one strips escapes and control characters.
 #[derive(Default)]
 struct Interner {
-    strings: std::collections::HashMap<Box<str>, XmlString>,
+    strings: foldhash::HashMap<Box<str>, XmlString>,
 }
 
 impl Interner {
