@@ -105,12 +105,8 @@ impl CompiledCache {
         &self.dir
     }
 
-    /// True when an entry for `wasm` exists (valid or not: reading it decides).
-    pub fn has_entry(&self, wasm: &[u8]) -> bool {
-        self.entry_path(wasm).exists()
-    }
-
-    fn entry_path(&self, wasm: &[u8]) -> PathBuf {
+    /// Where the entry for `wasm` lives (whether or not it exists).
+    pub fn entry_path(&self, wasm: &[u8]) -> PathBuf {
         let mut key = Sha256::new();
         key.update(self.engine_key);
         key.update(Sha256::digest(wasm));
@@ -124,14 +120,23 @@ impl CompiledCache {
         engine: &Engine,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let path = self.entry_path(wasm);
-        let refused = match self.read_entry(engine, &path) {
+        self.load_or_compile_at(engine, wasm, &self.entry_path(wasm))
+    }
+
+    /// [`Self::load_or_compile`] with the entry path already computed.
+    pub fn load_or_compile_at(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        path: &Path,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let refused = match self.read_entry(engine, path) {
             Ok(Some(component)) => return Ok((component, CacheOutcome::Hit)),
             Ok(None) => None,
             Err(reason) => Some(reason),
         };
         let component = Component::new(engine, wasm)?;
-        let store_error = self.write_entry(&path, &component).err();
+        let store_error = self.write_entry(path, &component).err();
         let outcome = match refused {
             Some(reason) => CacheOutcome::Rebuilt { reason },
             None => CacheOutcome::Miss { store_error },

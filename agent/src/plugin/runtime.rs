@@ -292,47 +292,43 @@ impl PluginRuntime {
     /// The component at `path`: from the cache, else compiled by a child process into the
     /// cache (see `compiler`), else compiled here.
     async fn obtain(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
-        if let (Some(exe), Some(cache)) = (compiler::child_compiler(), &self.cache) {
-            let wasm = std::fs::read(path).map_err(|e| PluginError::Compile {
-                path: path.to_path_buf(),
-                cause: e.into(),
-            })?;
-            if !cache.has_entry(&wasm) {
-                match compiler::compile_in_child(exe, cache, path).await {
-                    Ok(()) => {
-                        let (component, outcome) = self.compile(path)?;
-                        // Compiled moments ago, by the child: still a miss for this start.
-                        let outcome = match outcome {
-                            CacheOutcome::Hit => CacheOutcome::Miss { store_error: None },
-                            other => other,
-                        };
-                        return Ok((component, outcome));
-                    }
-                    Err(reason) => tracing::debug!(
-                        path = %path.display(),
-                        reason,
-                        "compiling in a child process failed; compiling in the agent"
-                    ),
-                }
-            }
-        }
-        self.compile(path)
-    }
-
-    pub(crate) fn compile(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
         let compile_error = |cause| PluginError::Compile {
             path: path.to_path_buf(),
             cause,
         };
         let wasm = std::fs::read(path).map_err(|e| compile_error(e.into()))?;
-        match &self.cache {
-            Some(cache) => cache
-                .load_or_compile(&self.engine, &wasm)
-                .map_err(compile_error),
-            None => Component::new(&self.engine, &wasm)
+        let Some(cache) = &self.cache else {
+            return Component::new(&self.engine, &wasm)
                 .map(|component| (component, CacheOutcome::Disabled))
-                .map_err(compile_error),
+                .map_err(compile_error);
+        };
+        let entry = cache.entry_path(&wasm);
+        let mut compiled_by_child = false;
+        if let Some(exe) = compiler::child_compiler().filter(|_| !entry.exists()) {
+            match compiler::compile_in_child(exe, cache, path).await {
+                Ok(()) => compiled_by_child = true,
+                Err(reason) => tracing::debug!(
+                    path = %path.display(),
+                    reason,
+                    "compiling in a child process failed; compiling in the agent"
+                ),
+            }
         }
+        let (component, outcome) = cache
+            .load_or_compile_at(&self.engine, &wasm, &entry)
+            .map_err(compile_error)?;
+        Ok(match outcome {
+            // Compiled moments ago, by the child: still a miss for this start.
+            CacheOutcome::Hit if compiled_by_child => {
+                (component, CacheOutcome::Miss { store_error: None })
+            }
+            outcome => (component, outcome),
+        })
+    }
+
+    /// The engine every plugin of this runtime is compiled for.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Compiles and links a component, then calls its `describe`.
