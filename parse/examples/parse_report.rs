@@ -1,23 +1,59 @@
 //! Parses a report RUNS times and prints the median wall time, the test totals and the
-//! process's peak RSS as JSON: the Rust side of `bench/parse.sh`.
+//! process's peak RSS as JSON: the Rust side of `bench/parse.sh`. With `--stream`, the report
+//! is streamed case by case into a sink that only counts, keeping case properties and
+//! messages but no output or tracebacks (what the osworld plugin reads).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use testmeter_parse::{parse_file, Format, Limits, Summary};
+use testmeter_parse::{parse_file, stream_file, CaseSink, Fields, Format, Limits, Summary};
+
+/// Counts what it receives and keeps nothing.
+struct Count(usize);
+
+impl CaseSink for Count {
+    fn case(&mut self, _suite: &str, case: quick_junit::TestCase) {
+        self.0 += case.properties.len();
+    }
+    fn restart(&mut self) {
+        self.0 = 0;
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let path = PathBuf::from(args.next().ok_or("usage: parse_report FILE [RUNS]")?);
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let stream = args.iter().any(|a| a == "--stream");
+    args.retain(|a| a != "--stream");
+    let mut args = args.into_iter();
+    let path = PathBuf::from(
+        args.next()
+            .ok_or("usage: parse_report [--stream] FILE [RUNS]")?,
+    );
     let runs: usize = args.next().map_or(Ok(5), |r| r.parse())?;
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     let mut summary = Summary::default();
+    let fields = Fields {
+        properties: true,
+        output: false,
+        descriptions: false,
+    };
     for _ in 0..runs.max(1) {
         let started = Instant::now();
-        let parsed = parse_file(&path, Format::Junit, Limits::default())?;
+        if stream {
+            let streamed = stream_file(
+                &path,
+                Format::Junit,
+                Limits::default(),
+                fields,
+                &mut Count(0),
+            )?;
+            summary = streamed.summary;
+        } else {
+            let parsed = parse_file(&path, Format::Junit, Limits::default())?;
+            summary = Summary::of(&parsed.report);
+            drop(parsed);
+        }
         times.push(started.elapsed());
-        summary = Summary::of(&parsed.report);
-        drop(parsed);
     }
     times.sort();
     println!(

@@ -46,7 +46,7 @@ pub(crate) fn fold_retries(cases: Vec<TestCase>) -> Vec<TestCase> {
 }
 
 /// One case from its attempts in run order: the last attempt decides the outcome.
-fn merge_attempts(mut attempts: Vec<TestCase>) -> Option<TestCase> {
+pub(crate) fn merge_attempts(mut attempts: Vec<TestCase>) -> Option<TestCase> {
     let mut last = attempts.pop()?;
     if attempts.is_empty() {
         return Some(last);

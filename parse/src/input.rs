@@ -28,9 +28,16 @@ impl Default for Limits {
     }
 }
 
-/// Parses a report file. JUnit XML is streamed, so memory stays well below the file's size;
-/// the text formats are read whole (within the limit).
-pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+/// A report file, opened and checked: its size within the limit, its format known.
+pub(crate) struct Opened {
+    pub reader: BufReader<std::io::Take<File>>,
+    pub size: u64,
+    pub format: Format,
+    path: std::path::PathBuf,
+}
+
+/// Opens a report file: refuses one over the limit or empty, and detects its format.
+pub(crate) fn open(path: &Path, format: Format, limits: Limits) -> Result<Opened, ParseError> {
     let read_error = |source| ParseError::Read {
         path: path.to_path_buf(),
         source,
@@ -54,21 +61,53 @@ pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed,
         }
         format => format,
     };
+    Ok(Opened {
+        reader,
+        size,
+        format,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Maps an offset in the file at `path` to line and column, reading it again: only called
+/// when something is wrong.
+pub(crate) fn locate_in_file(path: &Path) -> impl Fn(u64) -> (u64, u64) + '_ {
+    move |offset: u64| {
+        File::open(path)
+            .map(|file| line_column_of_reader(BufReader::new(file), offset))
+            .unwrap_or((0, 0))
+    }
+}
+
+/// Parses a report file whole. JUnit XML is read as a stream, so only the report is held in
+/// memory, not the file; the text formats are read whole (within the limit).
+pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+    parse_opened(open(path, format, limits)?)
+}
+
+pub(crate) fn parse_opened(opened: Opened) -> Result<Parsed, ParseError> {
+    let Opened {
+        mut reader,
+        size,
+        format,
+        path,
+    } = opened;
     if format == Format::Junit {
-        let locate = |offset: u64| {
-            File::open(path)
-                .map(|file| line_column_of_reader(BufReader::new(file), offset))
-                .unwrap_or((0, 0))
-        };
-        return junit::parse(reader, size, &locate);
+        return junit::parse(reader, size, &locate_in_file(&path));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    reader.read_to_end(&mut bytes).map_err(read_error)?;
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| ParseError::Read { path, source })?;
     parse_text(format, &bytes)
 }
 
-/// Parses a report held in memory.
-pub fn parse_bytes(bytes: &[u8], format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+/// Checks a report held in memory against the limit and detects its format.
+pub(crate) fn check_bytes(
+    bytes: &[u8],
+    format: Format,
+    limits: Limits,
+) -> Result<Format, ParseError> {
     let size = bytes.len() as u64;
     if size > limits.max_report_bytes {
         return Err(ParseError::TooLarge {
@@ -79,13 +118,18 @@ pub fn parse_bytes(bytes: &[u8], format: Format, limits: Limits) -> Result<Parse
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::Empty);
     }
-    let format = match format {
+    Ok(match format {
         Format::Auto => Format::detect(bytes).ok_or(ParseError::Unrecognised)?,
         format => format,
-    };
+    })
+}
+
+/// Parses a report held in memory.
+pub fn parse_bytes(bytes: &[u8], format: Format, limits: Limits) -> Result<Parsed, ParseError> {
+    let format = check_bytes(bytes, format, limits)?;
     if format == Format::Junit {
         let locate = |offset: u64| line_column(bytes, offset);
-        return junit::parse(bytes, size, &locate);
+        return junit::parse(bytes, bytes.len() as u64, &locate);
     }
     parse_text(format, bytes)
 }

@@ -13,6 +13,7 @@ mod libtest_json;
 mod libtest_text;
 mod parsed;
 mod pytest_text;
+mod stream;
 mod tap;
 mod text;
 
@@ -21,3 +22,4 @@ pub use error::ParseError;
 pub use format::{Format, UnknownFormat};
 pub use input::{parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES};
 pub use parsed::{Parsed, Summary};
+pub use stream::{hand_on, stream_bytes, stream_file, CaseSink, Fields, Streamed};

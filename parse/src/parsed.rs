@@ -1,7 +1,7 @@
 //! What every parser returns: the report, whether the run behind it was cut short, and
 //! retry-aware totals.
 
-use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
 /// A parsed report. `partial` is set when the input shows the run ended early (a truncated
 /// file, a TAP plan that was not met, a crashed test binary, cargo stopping after the first
@@ -55,27 +55,32 @@ impl Summary {
     pub fn of(report: &Report) -> Self {
         let mut summary = Summary::default();
         for case in report.test_suites.iter().flat_map(|s| &s.test_cases) {
-            summary.tests += 1;
-            summary.attempts += 1;
-            match &case.status {
-                TestCaseStatus::Success { flaky_runs } => {
-                    summary.passed += 1;
-                    summary.attempts += flaky_runs.len();
-                    if !flaky_runs.is_empty() {
-                        summary.flaky += 1;
-                    }
-                }
-                TestCaseStatus::NonSuccess { kind, reruns, .. } => {
-                    summary.attempts += reruns.runs.len();
-                    match kind {
-                        NonSuccessKind::Failure => summary.failed += 1,
-                        NonSuccessKind::Error => summary.errored += 1,
-                    }
-                }
-                TestCaseStatus::Skipped { .. } => summary.skipped += 1,
-            }
+            summary.add(case);
         }
         summary
+    }
+
+    /// Counts one more test.
+    pub fn add(&mut self, case: &TestCase) {
+        self.tests += 1;
+        self.attempts += 1;
+        match &case.status {
+            TestCaseStatus::Success { flaky_runs } => {
+                self.passed += 1;
+                self.attempts += flaky_runs.len();
+                if !flaky_runs.is_empty() {
+                    self.flaky += 1;
+                }
+            }
+            TestCaseStatus::NonSuccess { kind, reruns, .. } => {
+                self.attempts += reruns.runs.len();
+                match kind {
+                    NonSuccessKind::Failure => self.failed += 1,
+                    NonSuccessKind::Error => self.errored += 1,
+                }
+            }
+            TestCaseStatus::Skipped { .. } => self.skipped += 1,
+        }
     }
 
     /// True when no test failed or errored.

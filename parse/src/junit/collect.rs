@@ -1,0 +1,51 @@
+//! Reading a JUnit report whole: every case kept in its suite, retries folded at the end.
+
+use std::io::Read;
+
+use quick_junit::TestCase;
+
+use super::case::merge_teardown;
+use super::reader::{read, Cases, Locate, SuiteSlot};
+use crate::attempts::finish_report;
+use crate::error::ParseError;
+use crate::parsed::Parsed;
+use crate::stream::Fields;
+
+/// Keeps each case in its suite.
+struct Collect;
+
+impl Cases for Collect {
+    const KEEPS_CASES: bool = true;
+    type Stop = std::convert::Infallible;
+
+    fn push(
+        &mut self,
+        suites: &mut [SuiteSlot],
+        suite: usize,
+        case: TestCase,
+    ) -> Result<(), Self::Stop> {
+        let cases = &mut suites[suite].suite.test_cases;
+        if let Some(case) = merge_teardown(cases.last_mut(), case, Fields::ALL) {
+            cases.push(case);
+        }
+        Ok(())
+    }
+
+    fn end(&mut self, _suites: &mut [SuiteSlot]) {}
+}
+
+/// Parses a whole JUnit report, every field of every case kept.
+pub(crate) fn parse<R: Read>(
+    input: R,
+    input_size: u64,
+    locate: Locate<'_>,
+) -> Result<Parsed, ParseError> {
+    let ending = match read(input, input_size, locate, Fields::ALL, &mut Collect)? {
+        Ok(ending) => ending,
+        Err(never) => match never {},
+    };
+    Ok(Parsed {
+        report: finish_report(ending.report),
+        partial: ending.partial,
+    })
+}

@@ -1,0 +1,353 @@
+//! Reading a report case by case: each test, its attempts folded, goes to a [`CaseSink`] as
+//! soon as it is complete, so a report of any size is read in constant memory.
+//!
+//! JUnit XML is streamed. Retries that follow their test directly (pytest-rerunfailures, a
+//! pytest teardown error) fold on the way. A test that appears again after other tests (a
+//! gotestsum rerun at the end) can only be folded over the whole report: the sink is told to
+//! forget what it received and gets every case again, read whole. The text formats are read
+//! whole, then handed on.
+
+use std::hash::BuildHasher;
+use std::path::Path;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
+
+use crate::attempts::merge_attempts;
+use crate::error::ParseError;
+use crate::format::Format;
+use crate::input::{self, Limits};
+use crate::junit::{self, merge_teardown, Cases, SuiteSlot};
+use crate::parsed::{Parsed, Summary};
+
+/// The parts of each case a caller reads. The others are skipped while reading: less work,
+/// less memory, and nothing handed on that nobody asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fields {
+    /// `<property>` elements of cases (a suite's properties are always kept).
+    pub properties: bool,
+    /// `<system-out>` and `<system-err>`, of suites, cases and reruns.
+    pub output: bool,
+    /// The text of failures, errors and skips (tracebacks), and of rerun elements. Their
+    /// `message` attributes are always kept.
+    pub descriptions: bool,
+}
+
+impl Fields {
+    pub const ALL: Fields = Fields {
+        properties: true,
+        output: true,
+        descriptions: true,
+    };
+}
+
+/// What receives a report's cases as they are read.
+pub trait CaseSink {
+    /// One test, its attempts folded into one case, in report order. `suite` is the name of
+    /// its `<testsuite>` (nested suites joined with ` > `).
+    fn case(&mut self, suite: &str, case: TestCase);
+
+    /// Forget every case received so far: the report is read again from its start, whole.
+    fn restart(&mut self);
+}
+
+/// What a streamed read leaves besides its cases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streamed {
+    /// The report's name, time and timestamp, and its suites with their properties and
+    /// totals, but without their cases: those went to the sink.
+    pub report: Report,
+    /// Why the run behind the report was cut short, when it was.
+    pub partial: Option<String>,
+    /// Totals over every case the sink received (after its last restart).
+    pub summary: Summary,
+}
+
+/// Streams a report file's cases into `sink`.
+pub fn stream_file(
+    path: &Path,
+    format: Format,
+    limits: Limits,
+    fields: Fields,
+    sink: &mut dyn CaseSink,
+) -> Result<Streamed, ParseError> {
+    let opened = input::open(path, format, limits)?;
+    if opened.format != Format::Junit {
+        return Ok(hand_on(input::parse_opened(opened)?, sink));
+    }
+    let locate = input::locate_in_file(path);
+    let size = opened.size;
+    match stream_junit(opened.reader, size, &locate, fields, sink)? {
+        Some(streamed) => Ok(streamed),
+        None => {
+            sink.restart();
+            Ok(hand_on(input::parse_file(path, format, limits)?, sink))
+        }
+    }
+}
+
+/// Streams the cases of a report held in memory into `sink`.
+pub fn stream_bytes(
+    bytes: &[u8],
+    format: Format,
+    limits: Limits,
+    fields: Fields,
+    sink: &mut dyn CaseSink,
+) -> Result<Streamed, ParseError> {
+    let format = input::check_bytes(bytes, format, limits)?;
+    if format != Format::Junit {
+        return Ok(hand_on(input::parse_bytes(bytes, format, limits)?, sink));
+    }
+    let locate = |offset: u64| input::line_column(bytes, offset);
+    match stream_junit(bytes, bytes.len() as u64, &locate, fields, sink)? {
+        Some(streamed) => Ok(streamed),
+        None => {
+            sink.restart();
+            Ok(hand_on(input::parse_bytes(bytes, format, limits)?, sink))
+        }
+    }
+}
+
+/// Hands every case of a whole report on, leaving the report without its cases.
+pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
+    let mut summary = Summary::default();
+    for suite in &mut parsed.report.test_suites {
+        for case in std::mem::take(&mut suite.test_cases) {
+            summary.add(&case);
+            sink.case(suite.name.as_str(), case);
+        }
+    }
+    Streamed {
+        report: parsed.report,
+        partial: parsed.partial,
+        summary,
+    }
+}
+
+/// `None` when the report has to be read whole to fold its retries.
+fn stream_junit(
+    input: impl std::io::Read,
+    size: u64,
+    locate: junit::Locate<'_>,
+    fields: Fields,
+    sink: &mut dyn CaseSink,
+) -> Result<Option<Streamed>, ParseError> {
+    let mut stream = Stream {
+        sink,
+        fields,
+        held: None,
+        seen: foldhash::HashSet::default(),
+        hasher: foldhash::fast::FixedState::default(),
+        summary: Summary::default(),
+    };
+    let ending = match junit::read(input, size, locate, fields, &mut stream)? {
+        Ok(ending) => ending,
+        Err(Refold) => return Ok(None),
+    };
+    let mut report = ending.report;
+    report.tests = report.test_suites.iter().map(|s| s.tests).sum();
+    report.failures = report.test_suites.iter().map(|s| s.failures).sum();
+    report.errors = report.test_suites.iter().map(|s| s.errors).sum();
+    report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
+    report.disabled = None;
+    Ok(Some(Streamed {
+        report,
+        partial: ending.partial,
+        summary: stream.summary,
+    }))
+}
+
+/// A test appeared again after other tests: its attempts can only be folded over the whole
+/// report.
+struct Refold;
+
+/// Hands cases on as they complete, holding back the latest test until the next one starts:
+/// its retry or teardown error, if it has one, comes next.
+struct Stream<'s> {
+    sink: &'s mut dyn CaseSink,
+    fields: Fields,
+    /// The suite and attempts of the latest test.
+    held: Option<(usize, Vec<TestCase>)>,
+    /// Hashes of (suite, classname, name) of every test handed on. A collision can only
+    /// cause a needless whole read, never a wrong fold.
+    seen: foldhash::HashSet<u64>,
+    hasher: foldhash::fast::FixedState,
+    summary: Summary,
+}
+
+impl Stream<'_> {
+    fn key(&self, suite: usize, case: &TestCase) -> u64 {
+        self.hasher.hash_one((
+            suite,
+            case.classname.as_ref().map_or("", |c| c.as_str()),
+            case.name.as_str(),
+        ))
+    }
+
+    /// Folds the held test's attempts and hands it on.
+    fn release(&mut self, suites: &mut [SuiteSlot]) {
+        let Some((suite, attempts)) = self.held.take() else {
+            return;
+        };
+        let Some(case) = merge_attempts(attempts) else {
+            return;
+        };
+        let slot = &mut suites[suite].suite;
+        slot.tests += 1;
+        match &case.status {
+            TestCaseStatus::Success { .. } => {}
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Failure,
+                ..
+            } => slot.failures += 1,
+            TestCaseStatus::NonSuccess {
+                kind: NonSuccessKind::Error,
+                ..
+            } => slot.errors += 1,
+            TestCaseStatus::Skipped { .. } => slot.skipped += 1,
+        }
+        self.summary.add(&case);
+        self.sink.case(slot.name.as_str(), case);
+    }
+}
+
+impl Cases for Stream<'_> {
+    const KEEPS_CASES: bool = false;
+    type Stop = Refold;
+
+    fn push(
+        &mut self,
+        suites: &mut [SuiteSlot],
+        suite: usize,
+        case: TestCase,
+    ) -> Result<(), Refold> {
+        let mut case = case;
+        if let Some((held_suite, attempts)) = &mut self.held {
+            if *held_suite == suite {
+                let Some(next) = merge_teardown(attempts.last_mut(), case, self.fields) else {
+                    return Ok(());
+                };
+                let last = attempts.last();
+                if last
+                    .is_some_and(|last| last.name == next.name && last.classname == next.classname)
+                {
+                    attempts.push(next);
+                    return Ok(());
+                }
+                case = next;
+            }
+        }
+        self.release(suites);
+        if !self.seen.insert(self.key(suite, &case)) {
+            return Err(Refold);
+        }
+        self.held = Some((suite, vec![case]));
+        Ok(())
+    }
+
+    fn end(&mut self, suites: &mut [SuiteSlot]) {
+        self.release(suites);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collected {
+        cases: Vec<(String, TestCase)>,
+        restarts: usize,
+    }
+
+    impl CaseSink for Collected {
+        fn case(&mut self, suite: &str, case: TestCase) {
+            self.cases.push((suite.to_owned(), case));
+        }
+        fn restart(&mut self) {
+            self.cases.clear();
+            self.restarts += 1;
+        }
+    }
+
+    fn streamed(xml: &str) -> (Collected, Streamed) {
+        let mut sink = Collected::default();
+        let streamed = stream_bytes(
+            xml.as_bytes(),
+            Format::Junit,
+            Limits::default(),
+            Fields::ALL,
+            &mut sink,
+        )
+        .expect("streams");
+        (sink, streamed)
+    }
+
+    /// The cases of the whole report, as `parse_bytes` reads them.
+    fn whole(xml: &str) -> Vec<(String, TestCase)> {
+        let parsed =
+            input::parse_bytes(xml.as_bytes(), Format::Junit, Limits::default()).expect("parses");
+        parsed
+            .report
+            .test_suites
+            .into_iter()
+            .flat_map(|s| {
+                let name = s.name.as_str().to_owned();
+                s.test_cases.into_iter().map(move |c| (name.clone(), c))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn adjacent_retries_fold_on_the_way() {
+        let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="a"/><testcase classname="c" name="b"/></testsuite>"#;
+        let (sink, streamed) = streamed(xml);
+        assert_eq!(sink.restarts, 0);
+        assert_eq!(sink.cases, whole(xml));
+        assert_eq!((streamed.summary.tests, streamed.summary.flaky), (2, 1));
+        assert_eq!(streamed.report.test_suites[0].tests, 2);
+        assert!(streamed.report.test_suites[0].test_cases.is_empty());
+    }
+
+    #[test]
+    fn a_rerun_at_the_end_restarts_with_the_whole_report() {
+        let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="b"/><testcase classname="c" name="a"/></testsuite>"#;
+        let (sink, streamed) = streamed(xml);
+        assert_eq!(sink.restarts, 1);
+        assert_eq!(sink.cases, whole(xml));
+        assert_eq!((streamed.summary.tests, streamed.summary.flaky), (2, 1));
+    }
+
+    #[test]
+    fn skipped_fields_are_not_kept() {
+        let xml = r#"<testsuite name="s"><properties><property name="p" value="1"/></properties><testcase name="a"><properties><property name="k" value="v"/></properties><failure message="m">trace</failure><system-out>out</system-out></testcase></testsuite>"#;
+        let mut sink = Collected::default();
+        let none = Fields {
+            properties: false,
+            output: false,
+            descriptions: false,
+        };
+        let streamed = stream_bytes(
+            xml.as_bytes(),
+            Format::Junit,
+            Limits::default(),
+            none,
+            &mut sink,
+        )
+        .expect("streams");
+        let case = &sink.cases[0].1;
+        assert!(case.properties.is_empty());
+        assert!(case.system_out.is_none());
+        match &case.status {
+            TestCaseStatus::NonSuccess {
+                message,
+                description,
+                ..
+            } => {
+                assert_eq!(message.as_ref().map(|m| m.as_str()), Some("m"));
+                assert!(description.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(streamed.report.test_suites[0].properties.len(), 1);
+    }
+}

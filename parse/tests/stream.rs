@@ -1,0 +1,185 @@
+//! Streaming a report hands on exactly the cases that reading it whole gives, in the same
+//! order, for every fixture and every input of the fuzz corpus (all formats): the same
+//! outcome, retries folded the same way, the same totals, the same partial reason.
+
+use std::path::{Path, PathBuf};
+
+use quick_junit::TestCase;
+use testmeter_parse::{
+    parse_bytes, stream_bytes, stream_file, CaseSink, Fields, Format, Limits, Parsed,
+};
+
+#[derive(Default)]
+struct Collected {
+    cases: Vec<(String, TestCase)>,
+    restarts: usize,
+}
+
+impl CaseSink for Collected {
+    fn case(&mut self, suite: &str, case: TestCase) {
+        self.cases.push((suite.to_owned(), case));
+    }
+    fn restart(&mut self) {
+        self.cases.clear();
+        self.restarts += 1;
+    }
+}
+
+/// The cases of each suite in order. A stream hands cases on in document order, so a suite
+/// whose cases are interleaved with another's (cases under `<testsuites>` around a suite,
+/// a parent's cases around a nested suite) comes out interleaved; whole, they are grouped.
+fn by_suite(cases: &[(String, TestCase)]) -> std::collections::BTreeMap<&str, Vec<&TestCase>> {
+    let mut grouped = std::collections::BTreeMap::<&str, Vec<&TestCase>>::new();
+    for (suite, case) in cases {
+        grouped.entry(suite.as_str()).or_default().push(case);
+    }
+    grouped
+}
+
+fn cases_of(parsed: &Parsed) -> Vec<(String, TestCase)> {
+    parsed
+        .report
+        .test_suites
+        .iter()
+        .flat_map(|s| {
+            s.test_cases
+                .iter()
+                .map(move |c| (s.name.as_str().to_owned(), c.clone()))
+        })
+        .collect()
+}
+
+/// Streams `bytes` and compares with the whole read; `None` when both refuse it.
+fn compare(bytes: &[u8], format: Format, what: &str) -> Option<usize> {
+    let whole = parse_bytes(bytes, format, Limits::default());
+    let mut sink = Collected::default();
+    let streamed = stream_bytes(bytes, format, Limits::default(), Fields::ALL, &mut sink);
+    match (whole, streamed) {
+        (Ok(whole), Ok(streamed)) => {
+            assert_eq!(
+                by_suite(&sink.cases),
+                by_suite(&cases_of(&whole)),
+                "{what}: cases"
+            );
+            assert_eq!(streamed.partial, whole.partial, "{what}: partial");
+            assert_eq!(
+                streamed.summary,
+                testmeter_parse::Summary::of(&whole.report),
+                "{what}: summary"
+            );
+            let totals = |r: &quick_junit::Report| (r.tests, r.failures, r.errors, r.skipped);
+            assert_eq!(totals(&streamed.report), totals(&whole.report), "{what}");
+            assert_eq!(
+                streamed.report.test_suites.len(),
+                whole.report.test_suites.len(),
+                "{what}: suites"
+            );
+            Some(sink.restarts)
+        }
+        (Err(a), Err(b)) => {
+            assert_eq!(a.to_string(), b.to_string(), "{what}");
+            None
+        }
+        (whole, streamed) => panic!("{what}: whole {whole:?}, streamed {streamed:?}"),
+    }
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_fixture_streams_as_it_parses_whole() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut paths = Vec::new();
+    files(&root, &mut paths);
+    let mut reports = 0;
+    let mut restarted = Vec::new();
+    for path in &paths {
+        let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+            continue;
+        };
+        if !["xml", "json", "txt", "tap"].contains(&ext)
+            || path.to_string_lossy().contains("/project/")
+        {
+            continue;
+        }
+        let bytes = std::fs::read(path).expect("fixture");
+        let what = path.display().to_string();
+        if let Some(restarts) = compare(&bytes, Format::Auto, &what) {
+            reports += 1;
+            if restarts > 0 {
+                restarted.push(path.file_name().map(|n| n.to_string_lossy().into_owned()));
+            }
+            // A file streams like bytes do.
+            let mut sink = Collected::default();
+            let streamed = stream_file(
+                path,
+                Format::Auto,
+                Limits::default(),
+                Fields::ALL,
+                &mut sink,
+            )
+            .expect("streams from the file");
+            let whole = parse_bytes(&bytes, Format::Auto, Limits::default()).expect("parses");
+            assert_eq!(
+                sink.cases,
+                cases_of(&whole),
+                "{what}: from the file, in order"
+            );
+            assert_eq!(streamed.partial, whole.partial);
+        }
+    }
+    assert!(reports >= 25, "{reports} reports");
+    // Only gotestsum writes its reruns after the other tests.
+    insta::assert_yaml_snapshot!(restarted, @r#"
+    - gotestsum-junit.xml
+    "#);
+}
+
+#[test]
+fn the_fuzz_corpus_streams_as_it_parses_whole() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus.tar.xz");
+    let dir = tempfile_dir();
+    let status = std::process::Command::new("tar")
+        .arg("-xJf")
+        .arg(&corpus)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    let mut paths = Vec::new();
+    files(&dir.join("corpus"), &mut paths);
+    let mut read = 0;
+    for path in &paths {
+        let bytes = std::fs::read(path).expect("corpus file");
+        let format = match path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+        {
+            Some("junit") => Format::Junit,
+            _ => Format::Auto,
+        };
+        if compare(&bytes, format, &path.display().to_string()).is_some() {
+            read += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(paths.len() > 10_000, "{} corpus files", paths.len());
+    assert!(read > 1_000, "{read} read");
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("testmeter-stream-corpus-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
