@@ -83,6 +83,17 @@ impl Summary {
         }
     }
 
+    /// Adds the totals of another part of the same run.
+    pub fn merge(&mut self, other: &Summary) {
+        self.tests += other.tests;
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.errored += other.errored;
+        self.skipped += other.skipped;
+        self.flaky += other.flaky;
+        self.attempts += other.attempts;
+    }
+
     /// True when no test failed or errored.
     pub fn all_green(&self) -> bool {
         self.failed == 0 && self.errored == 0

@@ -135,6 +135,7 @@ fn stream_junit(
         sink,
         fields,
         held: None,
+        attempts: Vec::new(),
         seen: foldhash::HashSet::default(),
         hasher: foldhash::fast::FixedState::default(),
         summary: Summary::default(),
@@ -165,8 +166,9 @@ struct Refold;
 struct Stream<'s> {
     sink: &'s mut dyn CaseSink,
     fields: Fields,
-    /// The suite and attempts of the latest test.
-    held: Option<(usize, Vec<TestCase>)>,
+    /// The suite of the latest test, and its attempts (kept in one list for the whole read).
+    held: Option<usize>,
+    attempts: Vec<TestCase>,
     /// Hashes of (suite, classname, name) of every test handed on. A collision can only
     /// cause a needless whole read, never a wrong fold.
     seen: foldhash::HashSet<u64>,
@@ -185,10 +187,15 @@ impl Stream<'_> {
 
     /// Folds the held test's attempts and hands it on.
     fn release(&mut self, suites: &mut [SuiteSlot]) {
-        let Some((suite, attempts)) = self.held.take() else {
+        let Some(suite) = self.held.take() else {
             return;
         };
-        let Some(case) = merge_attempts(attempts) else {
+        let case = if self.attempts.len() == 1 {
+            self.attempts.pop()
+        } else {
+            merge_attempts(std::mem::take(&mut self.attempts))
+        };
+        let Some(case) = case else {
             return;
         };
         let slot = &mut suites[suite].suite;
@@ -221,26 +228,23 @@ impl Cases for Stream<'_> {
         case: TestCase,
     ) -> Result<(), Refold> {
         let mut case = case;
-        if let Some((held_suite, attempts)) = &mut self.held {
-            if *held_suite == suite {
-                let Some(next) = merge_teardown(attempts.last_mut(), case, self.fields) else {
-                    return Ok(());
-                };
-                let last = attempts.last();
-                if last
-                    .is_some_and(|last| last.name == next.name && last.classname == next.classname)
-                {
-                    attempts.push(next);
-                    return Ok(());
-                }
-                case = next;
+        if self.held == Some(suite) {
+            let Some(next) = merge_teardown(self.attempts.last_mut(), case, self.fields) else {
+                return Ok(());
+            };
+            let last = self.attempts.last();
+            if last.is_some_and(|last| last.name == next.name && last.classname == next.classname) {
+                self.attempts.push(next);
+                return Ok(());
             }
+            case = next;
         }
         self.release(suites);
         if !self.seen.insert(self.key(suite, &case)) {
             return Err(Refold);
         }
-        self.held = Some((suite, vec![case]));
+        self.held = Some(suite);
+        self.attempts.push(case);
         Ok(())
     }
 

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime};
 
+use super::xml::RawValue;
+
 /// Why a value could not be decoded.
 #[derive(Debug)]
 pub(super) struct BadReference(pub String);
@@ -19,15 +21,25 @@ pub(super) fn utf8_lossy(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// The bytes an attribute value needs work for: references and literal whitespace.
+const ATTRIBUTE_WORK: [bool; 256] = {
+    let mut work = [false; 256];
+    work[b'&' as usize] = true;
+    work[b'\t' as usize] = true;
+    work[b'\n' as usize] = true;
+    work[b'\r' as usize] = true;
+    work
+};
+
 /// Unescapes an attribute value: predefined entities and character references; literal
 /// tabs and newlines become spaces, as XML attribute-value normalisation requires.
-pub(super) fn attribute(raw: &[u8]) -> Result<Cow<'_, str>, BadReference> {
-    let text = utf8_lossy(raw);
-    // Branch-free (vectorised) check for the bytes that need work; most values have none.
-    let needs_work = raw.iter().fold(false, |seen, &byte| {
-        seen | (byte == b'&') | (byte == b'\t') | (byte == b'\n') | (byte == b'\r')
-    });
-    if !needs_work {
+pub(super) fn attribute(raw: RawValue<'_>) -> Result<Cow<'_, str>, BadReference> {
+    let text = match raw.text {
+        Some(text) => Cow::Borrowed(text),
+        None => utf8_lossy(raw.bytes),
+    };
+    // Most values need nothing.
+    if !raw.bytes.iter().any(|&byte| ATTRIBUTE_WORK[byte as usize]) {
         return Ok(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -170,6 +182,10 @@ mod tests {
 
     #[test]
     fn attributes_normalise_whitespace() {
-        assert_eq!(attribute(b"a\tb\r\nc&#10;d").expect("decodes"), "a b c\nd");
+        let bytes = b"a\tb\r\nc&#10;d";
+        for text in [None, std::str::from_utf8(bytes).ok()] {
+            let raw = RawValue { bytes, text };
+            assert_eq!(attribute(raw).expect("decodes"), "a b c\nd");
+        }
     }
 }

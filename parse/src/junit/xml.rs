@@ -37,10 +37,22 @@ pub(crate) enum Token<'a> {
 /// A start tag: its name and raw attribute values.
 #[derive(Debug)]
 pub(crate) struct Tag<'a> {
+    /// The tag's bytes, from its `<`.
     buf: &'a [u8],
+    /// The same bytes as text, when the whole tag is valid UTF-8 (checked once per tag, not
+    /// once per value).
+    text: Option<&'a str>,
     name: Range<usize>,
     attributes: &'a [(Range<usize>, Range<usize>)],
     pub empty: bool,
+}
+
+/// An attribute value as written: references unresolved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawValue<'a> {
+    pub bytes: &'a [u8],
+    /// The bytes as text, when they are valid UTF-8.
+    pub text: Option<&'a str>,
 }
 
 impl<'a> Tag<'a> {
@@ -50,19 +62,39 @@ impl<'a> Tag<'a> {
     }
 
     /// Every attribute as (local name, raw value), in document order.
-    pub fn attributes(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + '_ {
-        let buf = self.buf;
-        self.attributes
-            .iter()
-            .map(move |(key, value)| (local(&buf[key.clone()]), &buf[value.clone()]))
+    pub fn attributes(&self) -> impl Iterator<Item = (&'a [u8], RawValue<'a>)> + '_ {
+        let (buf, text) = (self.buf, self.text);
+        self.attributes.iter().map(move |(key, value)| {
+            let raw = RawValue {
+                bytes: &buf[value.clone()],
+                // Values start and end at quotes, so they are on character boundaries.
+                text: text.and_then(|text| text.get(value.clone())),
+            };
+            (local(&buf[key.clone()]), raw)
+        })
     }
 }
 
-/// The name after its namespace prefix (up to the first `:`).
+/// The name after its namespace prefix (up to the first `:`). Names are short: a plain loop
+/// beats memchr's setup.
 fn local(name: &[u8]) -> &[u8] {
-    match memchr::memchr(b':', name) {
+    match name.iter().position(|&byte| byte == b':') {
         Some(colon) => &name[colon + 1..],
         None => name,
+    }
+}
+
+/// The first `needle` in `haystack`, which is usually near: a plain loop over the first
+/// bytes (attribute values are mostly short), then memchr over the rest.
+fn find_near(needle: u8, haystack: &[u8]) -> Option<usize> {
+    const NEAR: usize = 64;
+    let near = &haystack[..haystack.len().min(NEAR)];
+    match near.iter().position(|&byte| byte == needle) {
+        Some(at) => Some(at),
+        None if haystack.len() > NEAR => {
+            memchr::memchr(needle, &haystack[NEAR..]).map(|at| at + NEAR)
+        }
+        None => None,
     }
 }
 
@@ -192,18 +224,15 @@ impl<R: Read> Tokenizer<R> {
         Ok(match next {
             Next::Start { len, name, empty } => {
                 self.pos += len;
-                let name = at + name.start..at + name.end;
+                let tag = &self.buf[at..at + len];
                 if !empty {
-                    let name_bytes = &self.buf[name.clone()];
-                    self.open_names.extend_from_slice(name_bytes);
+                    self.open_names.extend_from_slice(&tag[name.clone()]);
                     self.open_ends.push(self.open_names.len());
                 }
-                for (key, value) in &mut self.attributes {
-                    *key = at + key.start..at + key.end;
-                    *value = at + value.start..at + value.end;
-                }
+                // The name and attribute ranges are relative to the tag.
                 Token::Start(Tag {
-                    buf: &self.buf,
+                    buf: tag,
+                    text: std::str::from_utf8(tag).ok(),
                     name,
                     attributes: &self.attributes,
                     empty,
@@ -378,8 +407,8 @@ impl<R: Read> Tokenizer<R> {
         }))
     }
 
-    /// A start tag with its attributes, scanned from `pos`; attribute ranges are relative to
-    /// `pos` until `next_token` shifts them.
+    /// A start tag with its attributes, scanned from `pos`; the name and attribute ranges
+    /// are relative to the tag's `<`.
     fn start_tag(&mut self) -> Result<Option<Next>, XmlError> {
         self.attributes.clear();
         let rest = &self.buf[self.pos..self.len];
@@ -452,7 +481,7 @@ impl<R: Read> Tokenizer<R> {
             if quote != b'"' && quote != b'\'' {
                 return Err(self.syntax(self.pos + i, "an attribute value must be quoted"));
             }
-            let Some(length) = memchr::memchr(quote, &rest[i + 1..]) else {
+            let Some(length) = find_near(quote, &rest[i + 1..]) else {
                 return Ok(None);
             };
             let value = i + 1..i + 1 + length;
@@ -529,12 +558,32 @@ impl<R: Read> Tokenizer<R> {
     }
 }
 
+/// What each byte is to a tag scanner: one table lookup instead of a chain of compares.
+const SPACE: u8 = 1;
+const NAME_END: u8 = 2;
+const CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let spaces = [b' ', b'\t', b'\n', b'\r'];
+    let mut i = 0;
+    while i < spaces.len() {
+        classes[spaces[i] as usize] = SPACE | NAME_END;
+        i += 1;
+    }
+    let ends = [b'>', b'/', b'=', b'<', b'"', b'\''];
+    let mut i = 0;
+    while i < ends.len() {
+        classes[ends[i] as usize] = NAME_END;
+        i += 1;
+    }
+    classes
+};
+
 fn is_space(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+    CLASSES[byte as usize] & SPACE != 0
 }
 
 fn is_name_end(byte: u8) -> bool {
-    is_space(byte) || matches!(byte, b'>' | b'/' | b'=' | b'<' | b'"' | b'\'')
+    CLASSES[byte as usize] & NAME_END != 0
 }
 
 /// True when the tag at the start of `bytes` ends inside a quoted attribute value.
@@ -630,7 +679,11 @@ mod tests {
                 Token::Start(tag) => {
                     let attributes: Vec<String> = tag
                         .attributes()
-                        .map(|(k, v)| format!("{}={}", text(k), text(v)))
+                        .map(|(k, v)| {
+                            // The value as text is the value's bytes, where the tag is UTF-8.
+                            assert!(v.text.is_none_or(|t| t.as_bytes() == v.bytes));
+                            format!("{}={}", text(k), text(v.bytes))
+                        })
                         .collect();
                     out.push(format!(
                         "<{}{}{}>",

@@ -32,7 +32,7 @@ fn ours(xml: &[u8]) -> (Vec<T>, bool) {
             Ok(Token::Start(tag)) => out.push(T::Start(
                 tag.local_name().to_vec(),
                 tag.attributes()
-                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map(|(k, v)| (k.to_vec(), v.bytes.to_vec()))
                     .collect(),
                 tag.empty,
             )),
