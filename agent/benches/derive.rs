@@ -1,15 +1,24 @@
-//! Benchmark: each bundled plugin's `derive()` over the same 10,000 test cases through the real
-//! host, converting the run to WIT, instantiating and marshalling included. Prints the median
-//! and spread over repeated calls per plugin, and the host-side conversion alone.
+//! Benchmark: each bundled plugin's derivation of the same 10,000 test cases through the real
+//! host: a fresh store and instance, the start, every batch fed (marshalled into the plugin)
+//! and the finish. Prints the median and spread over repeated runs per plugin, and the
+//! host-side conversion of the cases into batches alone (which the agent does on the parser's
+//! thread, while plugins read the batches before).
 //! Run: `cargo plugins && cargo bench -p testmeter --bench derive`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::sync::Arc;
+
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
-use testmeter::model::SuiteRun;
-use testmeter::plugin::conversions;
+use testmeter::model::{RunReport, SuiteRun};
+use testmeter::parse::Parsed;
+use testmeter::plugin::conversions::{self, CaseBatch, RunEndInput};
+use testmeter::plugin::derivation::Derivation;
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
+
+/// Cases per batch, as the agent cuts them.
+const BATCH: usize = 512;
 
 const CASES: usize = 10_000;
 const ITERATIONS: usize = 50;
@@ -51,14 +60,37 @@ fn synthetic_run() -> SuiteRun {
         suite: "osworld".to_owned(),
         system: "osworld".to_owned(),
         labels: BTreeMap::new(),
-        started: SystemTime::now(),
-        duration: Duration::from_secs(60),
+        started: Some(SystemTime::now()),
+        duration: Some(Duration::from_secs(60)),
         exit_code: Some(1),
         peak_rss_bytes: Some(40_000_000),
-        report,
         partial: None,
+        timed_out: None,
+        status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        report: RunReport::parsed(Parsed {
+            report,
+            partial: None,
+        }),
     }
+}
+
+/// The run's cases in batches with the fields `reads` asks for.
+fn batches(run: &SuiteRun, reads: conversions::Reads) -> Vec<Arc<Vec<CaseBatch>>> {
+    let testmeter::model::ReportSource::Parsed(parsed) = &run.report.source else {
+        unreachable!("the synthetic run is parsed");
+    };
+    let mut out = Vec::new();
+    for suite in &parsed.report.test_suites {
+        for chunk in suite.test_cases.chunks(BATCH) {
+            let mut batch = CaseBatch::default();
+            for case in chunk {
+                batch.push(suite.name.as_str(), case, reads);
+            }
+            out.push(Arc::new(vec![batch]));
+        }
+    }
+    out
 }
 
 fn summarize(label: &str, mut samples: Vec<Duration>) {
@@ -90,28 +122,40 @@ fn main() {
     let mut conversion = Vec::with_capacity(ITERATIONS);
     for _ in 0..ITERATIONS {
         let started = Instant::now();
-        std::hint::black_box(conversions::suite_run(&run));
+        std::hint::black_box(batches(&run, conversions::Reads::ALL));
         conversion.push(started.elapsed());
     }
     println!("{CASES} cases");
-    summarize("host conversion to WIT only", conversion);
+    summarize("host conversion to WIT batches only", conversion);
+    let start = conversions::run_start(&run);
+    let end = RunEndInput {
+        started_unix_ms: 1_800_000_000_000,
+        duration_seconds: 60.0,
+        properties: vec![],
+        partial: None,
+    };
     for name in ["osworld", "langmem", "waltzrl"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../plugins/{name}.wasm"));
         let plugin = runtime
             .block_on(host.load(&path))
             .unwrap_or_else(|e| panic!("{e}: run `cargo plugins` first"));
+        let fed = batches(&run, plugin.reads);
         let mut derive = Vec::with_capacity(ITERATIONS);
         let mut samples = 0;
         for iteration in 0..ITERATIONS + 5 {
             let started = Instant::now();
-            let out = runtime
-                .block_on(host.derive(&plugin, &run))
-                .expect("derives");
+            let out = runtime.block_on(async {
+                let mut derivation = Derivation::start(&host, &plugin, &start, 0).await;
+                for batch in &fed {
+                    derivation.feed(batch).await;
+                }
+                derivation.finish(&end).await.0
+            });
             if iteration >= 5 {
                 derive.push(started.elapsed());
             }
-            samples = out.len();
+            samples = out.expect("derives").len();
         }
         summarize(
             &format!("{name} derive, {samples} samples per call"),

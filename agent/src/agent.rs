@@ -10,12 +10,11 @@ use opentelemetry::KeyValue;
 use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
 use crate::config::{Config, SuiteConfig};
 use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
-use testmeter_parse::Summary;
 
-use crate::model::SuiteRun;
-use crate::plugin::conversions::SuiteRunInput;
+use crate::model::{RunRecord, SuiteRun};
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
-use crate::plugin::{conversions, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits};
+use crate::reading::{self, Derived};
 use crate::runner::{self, RunError};
 
 /// What one plugin made of one run.
@@ -33,7 +32,7 @@ pub struct SuiteOutcome {
     pub suite: String,
     pub system: String,
     pub duration: Duration,
-    pub run: Result<SuiteRun, RunError>,
+    pub run: Result<RunRecord, RunError>,
     pub plugins: Vec<PluginOutcome>,
 }
 
@@ -211,8 +210,8 @@ impl Agent {
         self.record_run(suite, run, started).await
     }
 
-    /// Derives a run (executed here, or ingested from reports another job wrote) with every
-    /// plugin of its system and records the samples and the agent's own metrics.
+    /// Reads a run's report (executed here, or reports another job wrote) while every plugin
+    /// of its system derives it, and records the samples and the agent's own metrics.
     pub async fn record_run(
         &self,
         suite: &SuiteConfig,
@@ -220,36 +219,83 @@ impl Agent {
         started: Instant,
     ) -> SuiteOutcome {
         let set = self.plugins();
-        let mut plugins = Vec::new();
-        match &run {
+        let handlers: Vec<&Arc<LoadedPlugin>> = set
+            .plugins
+            .iter()
+            .filter(|p| p.handles(&suite.system))
+            .collect();
+        // Quarantined plugins sit this run out; the others derive it.
+        let mut admitted = Vec::with_capacity(handlers.len());
+        // In handler order: `None` for an admitted plugin, else its outcome.
+        let mut blocked = Vec::with_capacity(handlers.len());
+        for plugin in &handlers {
+            let name = plugin.decl.name.clone();
+            match self.quarantine.admit(&name, Instant::now()) {
+                Admission::Blocked { failures, retry_in } => {
+                    tracing::debug!(
+                        plugin = name,
+                        suite = suite.name,
+                        ?retry_in,
+                        "plugin quarantined; derivation skipped"
+                    );
+                    blocked.push(Some(PluginOutcome {
+                        plugin: name.clone(),
+                        result: Err(PluginError::Quarantined {
+                            plugin: name,
+                            failures,
+                            retry_in,
+                        }),
+                        rejected: Vec::new(),
+                    }));
+                }
+                Admission::Allowed => {
+                    admitted.push(plugin.as_ref());
+                    blocked.push(None);
+                }
+            }
+        }
+        let (record, derived) = match run {
             Ok(run) => {
-                let counts = Summary::of(&run.report);
-                self.self_metrics.suite_tests(&suite.name, &counts);
+                let reading = reading::read(&self.runtime, &admitted, run).await;
+                (reading.record, reading.derived)
+            }
+            Err(error) => (Err(error), Vec::new()),
+        };
+        let mut plugins = Vec::new();
+        match &record {
+            Ok(record) => {
+                let counts = &record.summary;
+                self.self_metrics.suite_tests(&suite.name, counts);
                 let extra: Vec<KeyValue> = suite
                     .labels
                     .iter()
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect();
-                let handlers: Vec<&Arc<LoadedPlugin>> = set
-                    .plugins
-                    .iter()
-                    .filter(|p| p.handles(&suite.system))
-                    .collect();
-                if !handlers.is_empty() {
-                    // One conversion to WIT per run, shared by every plugin of the system.
-                    let input = conversions::suite_run(run);
-                    for plugin in handlers {
-                        plugins.push(self.derive(&set, plugin, &run.suite, &input, &extra).await);
+                let mut derived = admitted.iter().zip(derived);
+                for slot in blocked {
+                    match slot {
+                        Some(outcome) => plugins.push(outcome),
+                        None => {
+                            if let Some((plugin, derived)) = derived.next() {
+                                plugins.push(self.record_derived(
+                                    &set,
+                                    plugin,
+                                    &suite.name,
+                                    derived,
+                                    &extra,
+                                ));
+                            }
+                        }
                     }
                 }
-                if plugins.is_empty() {
+                if handlers.is_empty() {
                     tracing::warn!(
                         suite = suite.name,
                         system = suite.system,
                         "no plugin handles this system"
                     );
                 }
-                let result = if run.partial.is_some() {
+                let result = if record.partial.is_some() {
                     "partial"
                 } else if counts.all_green() {
                     "passed"
@@ -257,7 +303,7 @@ impl Agent {
                     "failed"
                 };
                 self.self_metrics
-                    .suite_run(&suite.name, result, run.duration);
+                    .suite_run(&suite.name, result, record.duration);
                 tracing::info!(
                     suite = suite.name,
                     passed = counts.passed,
@@ -266,8 +312,8 @@ impl Agent {
                     skipped = counts.skipped,
                     flaky = counts.flaky,
                     attempts = counts.attempts,
-                    partial = run.partial.is_some(),
-                    duration = ?run.duration,
+                    partial = record.partial.is_some(),
+                    duration = ?record.duration,
                     "suite finished"
                 );
             }
@@ -282,7 +328,7 @@ impl Agent {
             suite: suite.name.clone(),
             system: suite.system.clone(),
             duration: started.elapsed(),
-            run,
+            run: record,
             plugins,
         };
         let now = std::time::SystemTime::now();
@@ -295,39 +341,20 @@ impl Agent {
         outcome
     }
 
-    async fn derive(
+    /// Checks and records one plugin's samples of a run, counts its failures and moves its
+    /// quarantine.
+    fn record_derived(
         &self,
         set: &PluginSet,
         plugin: &LoadedPlugin,
         suite: &str,
-        input: &SuiteRunInput<'_>,
+        derived: Derived,
         extra: &[KeyValue],
     ) -> PluginOutcome {
         let name = plugin.decl.name.clone();
-        if let Admission::Blocked { failures, retry_in } =
-            self.quarantine.admit(&name, Instant::now())
-        {
-            tracing::debug!(
-                plugin = name,
-                suite = suite,
-                ?retry_in,
-                "plugin quarantined; derivation skipped"
-            );
-            return PluginOutcome {
-                plugin: name.clone(),
-                result: Err(PluginError::Quarantined {
-                    plugin: name,
-                    failures,
-                    retry_in,
-                }),
-                rejected: Vec::new(),
-            };
-        }
-        let started = Instant::now();
-        let result = self.runtime.derive_wit(plugin, input).await;
-        self.self_metrics.plugin_call(&name, started.elapsed());
+        self.self_metrics.plugin_call(&name, derived.busy);
         let mut rejected = Vec::new();
-        let result = result.map(|samples| {
+        let result = derived.result.map(|samples| {
             let mut accepted = Vec::with_capacity(samples.len());
             for sample in samples {
                 let recorded = set

@@ -1,13 +1,13 @@
-//! Reports another job wrote, read into one `SuiteRun` so they go through the same plugins
+//! Reports another job wrote, made into one `SuiteRun` so they go through the same plugins
 //! and exporters as a suite the agent ran itself (`testmeter ingest`).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
-use testmeter_parse::{parse_file, parse_reader, Format, Limits, ParseError, Parsed};
+use testmeter_parse::{Format, Limits};
 
-use crate::model::{Artifact, SuiteRun};
+use crate::model::{Artifact, ReportSource, RunReport, SuiteRun};
 
 /// What to ingest.
 #[derive(Debug)]
@@ -15,7 +15,7 @@ pub struct IngestRequest<'a> {
     pub suite: &'a str,
     pub system: &'a str,
     pub labels: BTreeMap<String, String>,
-    /// Report files; `-` reads standard input.
+    /// Report files, read in order as one report; `-` alone reads standard input.
     pub reports: &'a [PathBuf],
     pub format: Format,
     pub limits: Limits,
@@ -26,12 +26,13 @@ pub struct IngestRequest<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("failed to parse report {path}")]
-    Report {
-        path: PathBuf,
+    #[error("failed to read the report from standard input")]
+    Stdin {
         #[source]
-        source: ParseError,
+        source: std::io::Error,
     },
+    #[error("standard input (`-`) can only be ingested on its own, not with report files")]
+    StdinWithFiles,
     #[error("failed to read artifact {path}")]
     Artifact {
         path: PathBuf,
@@ -46,47 +47,50 @@ pub enum IngestError {
     },
 }
 
-/// Parses every report and reads every artifact into one run. The run's start is the
-/// earliest report timestamp (else now) and its duration the sum of the suites' times.
-pub fn read_run(request: &IngestRequest<'_>) -> Result<SuiteRun, IngestError> {
-    let mut parts = Vec::with_capacity(request.reports.len());
-    for path in request.reports {
-        parts.push(parse_one(path, request.format, request.limits)?);
-    }
-    let parsed = Parsed::merge(request.suite, parts);
+/// The reports and artifacts as one run. Its start is the earliest report timestamp (else
+/// the time it is read) and its duration the sum of the suites' times; the reports are read
+/// while the plugins derive them.
+pub fn run_of(request: &IngestRequest<'_>) -> Result<SuiteRun, IngestError> {
+    let stdin = Path::new("-");
+    let source = if request.reports.iter().any(|path| path == stdin) {
+        if request.reports.len() > 1 {
+            return Err(IngestError::StdinWithFiles);
+        }
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(request.limits.max_report_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(|source| IngestError::Stdin { source })?;
+        ReportSource::Bytes {
+            what: "-".to_owned(),
+            bytes,
+        }
+    } else {
+        ReportSource::Files(request.reports.to_vec())
+    };
     let artifacts = request
         .artifacts
         .iter()
         .map(|path| read_artifact(path, request.artifact_max_bytes))
         .collect::<Result<Vec<_>, _>>()?;
-    let started = parsed
-        .report
-        .timestamp
-        .map(SystemTime::from)
-        .unwrap_or_else(SystemTime::now);
     Ok(SuiteRun {
         suite: request.suite.to_owned(),
         system: request.system.to_owned(),
         labels: request.labels.clone(),
-        started,
-        duration: parsed.report.time.unwrap_or(Duration::ZERO),
+        started: None,
+        duration: None,
         exit_code: None,
         peak_rss_bytes: None,
-        report: parsed.report,
-        partial: parsed.partial,
+        partial: None,
+        timed_out: None,
+        status: None,
         artifacts,
-    })
-}
-
-fn parse_one(path: &Path, format: Format, limits: Limits) -> Result<Parsed, IngestError> {
-    let parsed = if path == Path::new("-") {
-        parse_reader(std::io::stdin().lock(), format, limits)
-    } else {
-        parse_file(path, format, limits)
-    };
-    parsed.map_err(|source| IngestError::Report {
-        path: path.to_path_buf(),
-        source,
+        report: RunReport {
+            source,
+            format: request.format,
+            limits: request.limits,
+        },
     })
 }
 

@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod model;
 pub mod plugin;
 pub mod progress;
+pub mod reading;
 pub mod reload;
 pub mod runner;
 pub mod schedule;

@@ -1,9 +1,13 @@
-//! The run model that flows end to end: one suite execution with its parsed JUnit report and
-//! the artifacts it wrote. Plugins see it through `plugin::conversions`; totals come from
-//! `testmeter_parse::Summary`, which counts each test once however often it was retried.
+//! The run model that flows end to end: a suite execution (or reports another job wrote) with
+//! the report it left, its cases as they are read (`quick_junit` cases in batches, which is how
+//! plugins see them through `plugin::conversions`), and what the agent keeps of the run once
+//! its report is read: retry-aware totals (`testmeter_parse::Summary`), never the cases.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
+
+use testmeter_parse::{Format, Limits, Parsed, Summary};
 
 /// A file the suite wrote that matched one of its artifact globs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,21 +17,94 @@ pub struct Artifact {
     pub content: Vec<u8>,
 }
 
-/// One completed execution of a suite whose report could be read.
+/// Where a run's report is.
+#[derive(Debug, Clone)]
+pub enum ReportSource {
+    /// Report files (a suite's report file, or the reports another job wrote), read in
+    /// order as one report.
+    Files(Vec<PathBuf>),
+    /// A report held in memory: a suite's stdout, or standard input.
+    Bytes { what: String, bytes: Vec<u8> },
+    /// A report already read.
+    Parsed(Parsed),
+}
+
+/// A run's report, still to be read.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub source: ReportSource,
+    pub format: Format,
+    pub limits: Limits,
+}
+
+impl RunReport {
+    /// A report already read (tests, benchmarks).
+    pub fn parsed(parsed: Parsed) -> Self {
+        RunReport {
+            source: ReportSource::Parsed(parsed),
+            format: Format::Junit,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One completed execution of a suite, whose report is still to be read.
 #[derive(Debug, Clone)]
 pub struct SuiteRun {
     pub suite: String,
     pub system: String,
     pub labels: BTreeMap<String, String>,
-    pub started: SystemTime,
-    pub duration: Duration,
+    /// When the run started; `None` takes the report's timestamp (reports another job
+    /// wrote), else the time it is read.
+    pub started: Option<SystemTime>,
+    /// How long the run took; `None` takes the sum of the report's suite times.
+    pub duration: Option<Duration>,
     /// None when the process was killed by a signal.
     pub exit_code: Option<i32>,
     /// Peak RSS of the suite's process tree (largest process), when measured.
     pub peak_rss_bytes: Option<u64>,
-    pub report: quick_junit::Report,
-    /// Why the run ended early, when it did (a timeout, a crash, a truncated report); the
-    /// report then holds the cases that completed.
+    /// Why the run ended early before its report was read (a timeout); the report may add
+    /// its own reason (a file cut short).
     pub partial: Option<String>,
+    /// The suite hit this timeout and was killed: a report that cannot be read is then
+    /// counted as the timeout.
+    pub timed_out: Option<Duration>,
+    /// How the suite's process ended (`exit code 1`), for errors; `None` for reports another
+    /// job wrote.
+    pub status: Option<String>,
     pub artifacts: Vec<Artifact>,
+    pub report: RunReport,
+}
+
+/// A failed or errored test, as people read it in a summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedCase {
+    /// `classname::name`, or the name alone.
+    pub name: String,
+    /// The first line of its message, or `(no message)`.
+    pub message: String,
+}
+
+/// What the agent keeps of a run once its report is read: its facts and totals.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub suite: String,
+    pub system: String,
+    pub labels: BTreeMap<String, String>,
+    pub started: SystemTime,
+    pub duration: Duration,
+    pub exit_code: Option<i32>,
+    pub peak_rss_bytes: Option<u64>,
+    /// Totals by final outcome; each test counts once however often it was retried.
+    pub summary: Summary,
+    /// The first [`RunRecord::FAILURES_KEPT`] failed or errored tests, in report order.
+    pub failures: Vec<FailedCase>,
+    /// Why the run ended early, when it did (a timeout, a crash, a truncated report); the
+    /// totals then count the cases that completed.
+    pub partial: Option<String>,
+}
+
+impl RunRecord {
+    /// Failed tests kept for people to read; the rest are counted in `summary`.
+    pub const FAILURES_KEPT: usize = 50;
 }

@@ -6,7 +6,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use testmeter_parse::Summary;
 
 use crate::agent::{Agent, SuiteOutcome};
 
@@ -70,7 +69,7 @@ pub async fn run_all(agent: &Agent, show: bool) -> Vec<SuiteOutcome> {
 fn result_line(outcome: &SuiteOutcome) -> String {
     match &outcome.run {
         Ok(run) => {
-            let counts = Summary::of(&run.report);
+            let counts = run.summary;
             let mark = if counts.all_green() && outcome.succeeded() {
                 "✓"
             } else {

@@ -77,7 +77,7 @@ impl SuiteStatus {
     pub fn of(outcome: &SuiteOutcome, contract: &Contract, finished_at: SystemTime) -> Self {
         let result = match &outcome.run {
             Ok(run) => RunResult::Ran {
-                counts: Summary::of(&run.report),
+                counts: run.summary,
                 partial: run.partial.clone(),
             },
             Err(error) => RunResult::NotRun {

@@ -9,7 +9,6 @@ use crate::agent::{error_chain, Agent, SuiteOutcome};
 use crate::catalog::MetricKind;
 use crate::contract::gate::Verdict;
 use crate::status::{self, number, RunResult, Snapshot};
-use testmeter_parse::Summary;
 
 /// Renders the summary of one round of suite runs.
 pub fn render(agent: &Agent, outcomes: &[SuiteOutcome], details: bool) -> String {
@@ -57,7 +56,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
             return;
         }
     };
-    let counts = Summary::of(&run.report);
+    let counts = run.summary;
     let mark = if counts.all_green() { "✓" } else { "✗" };
     let rss = run.peak_rss_bytes.map_or_else(
         || "n/a".to_owned(),
@@ -86,8 +85,12 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
     if let Some(reason) = &run.partial {
         let _ = writeln!(out, "  partial run: {reason}");
     }
-    for (name, message) in failed_cases(&run.report) {
-        let _ = writeln!(out, "  failed: {name}: {message}");
+    for failed in &run.failures {
+        let _ = writeln!(out, "  failed: {}: {}", failed.name, failed.message);
+    }
+    let not_shown = (counts.failed + counts.errored).saturating_sub(run.failures.len());
+    if not_shown > 0 {
+        let _ = writeln!(out, "  … and {not_shown} more failed or errored");
     }
     if outcome.plugins.is_empty() {
         let _ = writeln!(out, "  no plugin handles system {:?}", outcome.system);
@@ -121,27 +124,6 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
             let _ = writeln!(out, "    rejected: {rejection}");
         }
     }
-}
-
-/// `classname::name` and the first line of the message of every failed or errored case.
-fn failed_cases(report: &quick_junit::Report) -> Vec<(String, String)> {
-    let cases = report.test_suites.iter().flat_map(|s| &s.test_cases);
-    cases
-        .filter_map(|case| match &case.status {
-            quick_junit::TestCaseStatus::NonSuccess { message, .. } => {
-                let name = match &case.classname {
-                    Some(classname) => format!("{}::{}", classname.as_str(), case.name.as_str()),
-                    None => case.name.as_str().to_owned(),
-                };
-                let message = message
-                    .as_ref()
-                    .and_then(|m| m.as_str().lines().next().map(str::to_owned))
-                    .unwrap_or_else(|| "(no message)".to_owned());
-                Some((name, message))
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 /// One line per series, aligned, in metric and label order.

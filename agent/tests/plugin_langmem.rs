@@ -7,7 +7,7 @@ use quick_junit::{TestCaseStatus, XmlString};
 use testmeter::model::SuiteRun;
 use testmeter::plugin::LoadedPlugin;
 
-use support::{assert_declared, fixture_run, load_bundled, sample_lines};
+use support::{assert_declared, edit_cases, fixture_run, load_bundled, sample_lines};
 
 fn run() -> SuiteRun {
     fixture_run(
@@ -17,21 +17,14 @@ fn run() -> SuiteRun {
     )
 }
 
-/// Applies `edit` to every case of the run.
-fn edit_cases(run: &mut SuiteRun, mut edit: impl FnMut(&mut quick_junit::TestCase)) {
-    for suite in &mut run.report.test_suites {
-        for case in &mut suite.test_cases {
-            edit(case);
-        }
-    }
-}
-
 async fn derive(
     plugin: &LoadedPlugin,
     runtime: &testmeter::plugin::PluginRuntime,
     run: &SuiteRun,
 ) -> Vec<String> {
-    let samples = runtime.derive(plugin, run).await.expect("derives");
+    let samples = support::derive(runtime, plugin, run)
+        .await
+        .expect("derives");
     assert_declared(plugin, &samples);
     sample_lines(&samples)
 }

@@ -72,13 +72,13 @@ async fn derives_from_the_results_artifact() {
     let (runtime, plugin) = load().await;
     let content = std::fs::read(fixture("osworld_results.json")).expect("fixture");
     let results: serde_json::Value = serde_json::from_slice(&content).expect("json");
-    let samples = runtime
-        .derive(
-            &plugin,
-            &run_with(vec![results_artifact(content)], Some(40_000_000)),
-        )
-        .await
-        .expect("derives");
+    let samples = support::derive(
+        &runtime,
+        &plugin,
+        &run_with(vec![results_artifact(content)], Some(40_000_000)),
+    )
+    .await
+    .expect("derives");
     assert_declared(&plugin, &samples);
     let overall = samples
         .iter()
@@ -97,8 +97,7 @@ async fn derives_from_the_results_artifact() {
 #[tokio::test]
 async fn falls_back_to_test_outcomes_without_an_artifact() {
     let (runtime, plugin) = load().await;
-    let samples = runtime
-        .derive(&plugin, &run_with(vec![], None))
+    let samples = support::derive(&runtime, &plugin, &run_with(vec![], None))
         .await
         .expect("derives");
     assert_declared(&plugin, &samples);
@@ -116,10 +115,13 @@ async fn falls_back_to_test_outcomes_without_an_artifact() {
 async fn a_malformed_results_document_is_an_error_not_a_fallback() {
     let (runtime, plugin) = load().await;
     let bad = br#"{"detailed_results": [{"task_id": 1}], "success_rate": "high"}"#.to_vec();
-    let error = runtime
-        .derive(&plugin, &run_with(vec![results_artifact(bad)], None))
-        .await
-        .expect_err("malformed artifact");
+    let error = support::derive(
+        &runtime,
+        &plugin,
+        &run_with(vec![results_artifact(bad)], None),
+    )
+    .await
+    .expect_err("malformed artifact");
     assert_eq!(error.reason(), "error");
     insta::assert_snapshot!(error.to_string());
 }

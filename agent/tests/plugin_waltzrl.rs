@@ -18,7 +18,9 @@ fn run() -> SuiteRun {
 
 async fn derive(run: &SuiteRun) -> Vec<String> {
     let (runtime, plugin) = load_bundled("waltzrl.wasm").await;
-    let samples = runtime.derive(&plugin, run).await.expect("derives");
+    let samples = support::derive(&runtime, &plugin, run)
+        .await
+        .expect("derives");
     assert_declared(&plugin, &samples);
     sample_lines(&samples)
 }
@@ -45,25 +47,23 @@ async fn derives_totals_and_the_per_module_breakdown() {
 #[tokio::test]
 async fn every_test_skipped_means_nothing_passed() {
     let mut run = run();
-    for case in run
-        .report
-        .test_suites
-        .iter_mut()
-        .flat_map(|s| s.test_cases.iter_mut())
-    {
+    support::edit_cases(&mut run, |case| {
         case.status = TestCaseStatus::Skipped {
             message: Some(XmlString::new("model server down")),
             ty: None,
             description: None,
         };
-    }
+    });
     insta::assert_yaml_snapshot!(derive(&run).await);
 }
 
 #[tokio::test]
 async fn an_empty_run_has_counts_but_no_pass_rate() {
     let mut run = run();
-    run.report.test_suites.clear();
+    let testmeter::model::ReportSource::Parsed(parsed) = &mut run.report.source else {
+        panic!("the fixture run is parsed");
+    };
+    parsed.report.test_suites.clear();
     let lines = derive(&run).await;
     assert!(
         !lines

@@ -11,28 +11,36 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use support::{built_plugins_dir, hostile_plugin, repo_root};
-use testmeter::model::SuiteRun;
-use testmeter::parse::{parse_file, Format, Limits};
+use testmeter::model::{ReportSource, RunReport, SuiteRun};
+use testmeter::parse::{Format, Limits};
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
 
 fn run_of(system: &str) -> SuiteRun {
+    run_over(
+        system,
+        &repo_root().join("tests/fixtures/osworld/junit.xml"),
+    )
+}
+
+/// A run of `system` over the report at `path`, streamed from the file as the agent does.
+fn run_over(system: &str, path: &Path) -> SuiteRun {
     SuiteRun {
         suite: system.to_owned(),
         system: system.to_owned(),
         labels: BTreeMap::new(),
-        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        duration: Duration::from_millis(10),
+        started: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        duration: Some(Duration::from_millis(10)),
         exit_code: Some(1),
         peak_rss_bytes: Some(40_000_000),
-        report: parse_file(
-            &repo_root().join("tests/fixtures/osworld/junit.xml"),
-            Format::Junit,
-            Limits::default(),
-        )
-        .expect("fixture parses")
-        .report,
         partial: None,
+        timed_out: None,
+        status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        report: RunReport {
+            source: ReportSource::Files(vec![path.to_path_buf()]),
+            format: Format::Junit,
+            limits: Limits::default(),
+        },
     }
 }
 
@@ -51,8 +59,7 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
         .load(&built_plugins_dir().join("osworld.wasm"))
         .await
         .expect("osworld loads");
-    let baseline = runtime
-        .derive(&osworld, &run_of("osworld"))
+    let baseline = support::derive(&runtime, &osworld, &run_of("osworld"))
         .await
         .expect("osworld derives");
     let mut outcomes = Vec::new();
@@ -66,9 +73,10 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
         "hostile-file",
         "hostile-env",
         "hostile-socket",
+        "hostile-feed-loop",
+        "hostile-feed-panic",
     ] {
-        let error = runtime
-            .derive(&hostile, &run_of(system))
+        let error = support::derive(&runtime, &hostile, &run_of(system))
             .await
             .expect_err("every attack fails");
         let first_line = error
@@ -78,8 +86,7 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
             .unwrap_or_default()
             .to_owned();
         outcomes.push(format!("{system}: [{}] {first_line}", error.reason()));
-        let after = runtime
-            .derive(&osworld, &run_of("osworld"))
+        let after = support::derive(&runtime, &osworld, &run_of("osworld"))
             .await
             .expect("osworld still derives after the attack");
         assert_eq!(
@@ -88,6 +95,51 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
         );
     }
     insta::assert_yaml_snapshot!(outcomes);
+}
+
+/// A report whose cases each captured `output_bytes` of output, written into `dir`.
+fn report_with_output(dir: &Path, cases: usize, output_bytes: usize) -> std::path::PathBuf {
+    let output = "x".repeat(output_bytes);
+    let mut xml = String::from("<testsuites><testsuite name=\"big\">");
+    for i in 0..cases {
+        xml.push_str(&format!(
+            "<testcase classname=\"c\" name=\"t{i}\" time=\"0.001\"><system-out>{output}</system-out></testcase>"
+        ));
+    }
+    xml.push_str("</testsuite></testsuites>");
+    let path = dir.join("big.xml");
+    std::fs::write(&path, xml).expect("write report");
+    path
+}
+
+#[tokio::test]
+async fn the_memory_limit_holds_over_a_whole_stream_not_just_one_batch() {
+    // 40 MB of captured output in 20,000 cases: each batch (about a MiB) fits the default
+    // 32 MiB limit, but a plugin that keeps everything it is fed does not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = report_with_output(dir.path(), 20_000, 2_000);
+    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+    let hostile = runtime
+        .load(&hostile_plugin())
+        .await
+        .expect("hostile loads");
+    let error = support::derive(&runtime, &hostile, &run_over("hostile-hoard", &report))
+        .await
+        .expect_err("the hoard outgrows the limit");
+    assert_eq!(error.reason(), "memory", "{error}");
+    // A plugin that keeps nothing streams the same report within the same limit.
+    let langmem = runtime
+        .load(&built_plugins_dir().join("langmem.wasm"))
+        .await
+        .expect("langmem loads");
+    let samples = support::derive(&runtime, &langmem, &run_over("langmem", &report))
+        .await
+        .expect("a plugin that keeps nothing streams it");
+    let total = samples
+        .iter()
+        .find(|s| s.metric == "genesis_langmem_tests_total")
+        .expect("tests total");
+    assert_eq!(total.values, [20_000.0]);
 }
 
 /// A suite that copies the real osworld JUnit fixture into place: cheap, and a real report.

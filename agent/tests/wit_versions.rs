@@ -1,37 +1,47 @@
-//! WIT versioning with real components: a plugin built against the frozen
-//! `testmeter:plugin@0.1.0` loads and derives beside plugins built against 0.2.0, and a
-//! component built against a version the agent does not know is refused by name.
+//! WIT versioning with real components: plugins built against the frozen
+//! `testmeter:plugin@0.1.0` and `@0.2.0`, which take a run whole, load and derive beside the
+//! streaming 0.3.0 plugins, from the same streamed report; a component built against a version
+//! the agent does not know is refused by name.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use support::{built_plugins_dir, fixture_plugin, repo_root, sample_lines};
+use support::{built_plugins_dir, derive, fixture_plugin, repo_root, sample_lines};
 use testmeter::catalog::Sample;
-use testmeter::model::SuiteRun;
+use testmeter::model::{ReportSource, RunReport, SuiteRun};
 use testmeter::parse::{parse_file, Format, Limits, Summary};
 use testmeter::plugin::{PluginError, PluginRuntime, SandboxLimits, WitVersion};
 
-fn fixture_run(partial: Option<&str>) -> SuiteRun {
+const RERUNS: &str = "tests/fixtures/pytest/reruns.xml";
+
+/// The real pytest-rerunfailures fixture as a run of `system`, streamed from its file.
+fn fixture_run(system: &str, partial: Option<&str>) -> SuiteRun {
     SuiteRun {
-        suite: "legacy".to_owned(),
-        system: "legacy".to_owned(),
+        suite: system.to_owned(),
+        system: system.to_owned(),
         labels: BTreeMap::new(),
-        started: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        duration: Duration::from_millis(10),
+        started: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        duration: Some(Duration::from_millis(10)),
         exit_code: Some(1),
         peak_rss_bytes: None,
-        report: parse_file(
-            &repo_root().join("tests/fixtures/pytest/reruns.xml"),
-            Format::Junit,
-            Limits::default(),
-        )
-        .expect("fixture parses")
-        .report,
         partial: partial.map(str::to_owned),
+        timed_out: None,
+        status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        report: RunReport {
+            source: ReportSource::Files(vec![repo_root().join(RERUNS)]),
+            format: Format::Junit,
+            limits: Limits::default(),
+        },
     }
+}
+
+fn counts() -> Summary {
+    let parsed = parse_file(&repo_root().join(RERUNS), Format::Junit, Limits::default())
+        .expect("fixture parses");
+    Summary::of(&parsed.report)
 }
 
 fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Vec<f64> {
@@ -50,7 +60,7 @@ fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Vec<f64> 
 }
 
 #[tokio::test]
-async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_2_0_plugins() {
+async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_3_0_plugins() {
     let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
     let legacy = runtime
         .load(&fixture_plugin("legacy"))
@@ -59,15 +69,15 @@ async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_2_0_
     let osworld = runtime
         .load(&built_plugins_dir().join("osworld.wasm"))
         .await
-        .expect("the 0.2.0 plugin loads");
+        .expect("the 0.3.0 plugin loads");
     assert_eq!(legacy.wit, WitVersion::V0_1);
-    assert_eq!(osworld.wit, WitVersion::V0_2);
+    assert_eq!(osworld.wit, WitVersion::V0_3);
     assert_eq!(legacy.decl.metrics.len(), 3);
     assert_eq!(legacy.decl.slos[0].name, "LegacyCasesFailing");
 
-    let run = fixture_run(None);
-    let counts = Summary::of(&run.report);
-    let samples = runtime.derive(&legacy, &run).await.expect("derives");
+    let run = fixture_run("legacy", None);
+    let counts = counts();
+    let samples = derive(&runtime, &legacy, &run).await.expect("derives");
     for (outcome, expected) in [
         ("passed", counts.passed),
         ("failed", counts.failed),
@@ -91,11 +101,66 @@ async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_2_0_
     insta::assert_yaml_snapshot!(sample_lines(&samples));
 
     // 0.2.0 has `suite-run.partial`; a 0.1.0 plugin still learns it from the suite property.
-    let partial = runtime
-        .derive(&legacy, &fixture_run(Some("timed out after 5s")))
+    let partial = derive(
+        &runtime,
+        &legacy,
+        &fixture_run("legacy", Some("timed out after 5s")),
+    )
+    .await
+    .expect("derives");
+    assert_eq!(value(&partial, "legacy_partial", &[]), [1.0]);
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_the_frozen_0_2_0_gets_the_streamed_run_whole() {
+    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+    let whole = runtime
+        .load(&fixture_plugin("whole-run"))
+        .await
+        .expect("the 0.2.0 plugin loads");
+    assert_eq!(whole.wit, WitVersion::V0_2);
+    // It declares no `reads`: it is handed every field, as 0.2.0 promised.
+    assert_eq!(whole.reads, testmeter::plugin::conversions::Reads::ALL);
+
+    let counts = counts();
+    let samples = derive(&runtime, &whole, &fixture_run("whole-run", None))
         .await
         .expect("derives");
-    assert_eq!(value(&partial, "legacy_partial", &[]), [1.0]);
+    for (outcome, expected) in [
+        ("passed", counts.passed),
+        ("failed", counts.failed),
+        ("errored", counts.errored),
+        ("skipped", counts.skipped),
+    ] {
+        assert_eq!(
+            value(&samples, "whole_run_cases", &[("outcome", outcome)]),
+            [expected as f64],
+            "{outcome}"
+        );
+    }
+    // Every attempt of every test, as the stream folded them.
+    assert_eq!(
+        value(&samples, "whole_run_attempts", &[]),
+        [counts.attempts as f64]
+    );
+    // All durations in one sample: 0.2.0 samples carry every value of a label set.
+    let durations: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.metric == "whole_run_case_duration_seconds")
+        .collect();
+    assert_eq!(durations.len(), 1);
+    assert_eq!(durations[0].values.len(), counts.tests);
+    assert_eq!(value(&samples, "whole_run_partial", &[]), [0.0]);
+    insta::assert_yaml_snapshot!(sample_lines(&samples));
+
+    let partial = derive(
+        &runtime,
+        &whole,
+        &fixture_run("whole-run", Some("timed out after 5s")),
+    )
+    .await
+    .expect("derives");
+    assert_eq!(value(&partial, "whole_run_partial", &[]), [1.0]);
 }
 
 #[tokio::test]

@@ -5,15 +5,13 @@ It reports retry health for any suite whose system is "flaky-demo": how many tes
 on a retry, how many extra attempts the run needed, and the share of tests that passed at
 their first attempt. Every value comes from the run's test cases (their `attempts` and
 `flaky` fields); a run with no test that ran emits no rate.
+
+This module declares the plugin (`describe`); `derive.py` derives each run as its cases stream
+past (the `derive` interface of the WIT world).
 """
 
-from typing import List
-
 import wit_world
-from wit_world.imports import host
-from wit_world.imports.types import (
-    Metric, MetricKind, Outcome, PluginInfo, Sample, Slo, SuiteRun,
-)
+from wit_world.imports.types import CaseFields, Metric, MetricKind, PluginInfo, Slo
 
 SYSTEM = "flaky-demo"
 FLAKY = "flaky_demo_flaky_tests"
@@ -25,7 +23,7 @@ class WitWorld(wit_world.WitWorld):
     def describe(self) -> PluginInfo:
         return PluginInfo(
             name="flaky-demo",
-            version="0.1.0",
+            version="0.2.0",
             systems=[SYSTEM],
             metrics=[
                 Metric(FLAKY, MetricKind.GAUGE, "1",
@@ -37,15 +35,6 @@ class WitWorld(wit_world.WitWorld):
             ],
             slos=[Slo("FlakyTestsPresent", "flaky_demo_flaky_tests > 0", 900, "warning",
                       "Tests pass only on retry")],
+            # Outcomes and attempts only: no messages, properties or output.
+            reads=CaseFields(0),
         )
-
-    def derive(self, run: SuiteRun) -> List[Sample]:
-        ran = [case for case in run.cases if case.outcome != Outcome.SKIPPED]
-        flaky = sum(1 for case in ran if case.flaky)
-        retries = sum(case.attempts - 1 for case in ran)
-        first_try = sum(1 for case in ran if case.outcome == Outcome.PASSED and case.attempts == 1)
-        host.log(host.LogLevel.DEBUG, f"{len(ran)} tests ran, {flaky} flaky, {retries} retries")
-        samples = [Sample(FLAKY, [], [float(flaky)]), Sample(RETRIES, [], [float(retries)])]
-        if ran:
-            samples.append(Sample(FIRST_ATTEMPT, [], [100.0 * first_try / len(ran)]))
-        return samples

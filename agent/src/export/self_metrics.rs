@@ -121,7 +121,7 @@ pub const PLUGIN_CALLS: SelfMetricSpec = SelfMetricSpec::new(
     C,
     "",
     &["plugin"],
-    "Plugin derive calls",
+    "Plugin derivations, one per run and plugin",
 );
 pub const PLUGIN_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_plugin_errors_total",
@@ -137,7 +137,7 @@ pub const PLUGIN_DURATION: SelfMetricSpec = SelfMetricSpec {
         H,
         "s",
         &["plugin"],
-        "Time of plugin derive calls: instantiation, passing the run in and the samples out",
+        "Time in a plugin's calls for one run: instantiation, its start, every batch of cases and its finish",
     )
 };
 pub const SAMPLES_REJECTED: SelfMetricSpec = SelfMetricSpec::new(

@@ -1,11 +1,108 @@
 //! The one place where plugins built against a frozen WIT version are adapted to the current
-//! one: a current `suite-run` is narrowed to what 0.1.0 knows, and 0.1.0's `plugin-info` and
-//! `sample` are widened to the current types. See docs/wit.md.
+//! one. Versions before 0.3.0 take a run whole in one `derive` call: the run is put together
+//! from its start, every case the current host fed, and its end (0.2.0's `suite-run`, narrowed
+//! to 0.1.0's for 0.1.0 plugins), and their `plugin-info` and `sample` are widened to the
+//! current types. See docs/wit.md.
+
+use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::v0_1::testmeter::plugin::types as v0_1;
-use super::bindings::v0_2::testmeter::plugin::types as current;
-use super::conversions::SuiteRunInput;
+use super::bindings::v0_2::testmeter::plugin::types as v0_2;
+use super::bindings::v0_3::testmeter::plugin::types as current;
+use super::conversions::{ArtifactInput, CaseBatch, CaseRecord, RunEndInput, RunStartInput};
 use crate::parse::PARTIAL_PROPERTY;
+
+/// A test case as 0.2.0 (and 0.1.0) has it (`test-case` of `wit/deps/testmeter-plugin-0.2.0`):
+/// its own strings, borrowed from a current batch.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct TestCaseV0_2<'a> {
+    pub suite: &'a str,
+    pub classname: &'a str,
+    pub name: &'a str,
+    pub outcome: current::Outcome,
+    #[component(name = "duration-seconds")]
+    pub duration_seconds: f64,
+    pub attempts: u32,
+    pub flaky: bool,
+    pub message: Option<&'a str>,
+    pub properties: Vec<(&'a str, &'a str)>,
+    #[component(name = "system-out")]
+    pub system_out: Option<&'a str>,
+    #[component(name = "system-err")]
+    pub system_err: Option<&'a str>,
+}
+
+/// A case of a current batch as a 0.2.0 record.
+pub fn test_case_v0_2<'a>(batch: &'a CaseBatch, case: &CaseRecord) -> TestCaseV0_2<'a> {
+    TestCaseV0_2 {
+        suite: batch.text_of(case.suite),
+        classname: batch.text_of(case.classname),
+        name: batch.text_of(case.name),
+        outcome: case.outcome,
+        duration_seconds: case.duration_seconds,
+        attempts: case.attempts,
+        flaky: case.flaky,
+        message: case.message.map(|span| batch.text_of(span)),
+        properties: batch
+            .properties_of(case)
+            .iter()
+            .map(|p| (batch.text_of(p.name), batch.text_of(p.value)))
+            .collect(),
+        system_out: case.system_out.map(|span| batch.text_of(span)),
+        system_err: case.system_err.map(|span| batch.text_of(span)),
+    }
+}
+
+/// The run a 0.2.0 plugin's `derive` receives (`suite-run` of
+/// `wit/deps/testmeter-plugin-0.2.0`), borrowed from the current records.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct SuiteRunV0_2<'a> {
+    pub suite: &'a str,
+    pub system: &'a str,
+    #[component(name = "started-unix-ms")]
+    pub started_unix_ms: u64,
+    #[component(name = "duration-seconds")]
+    pub duration_seconds: f64,
+    #[component(name = "exit-code")]
+    pub exit_code: Option<i32>,
+    #[component(name = "peak-rss-bytes")]
+    pub peak_rss_bytes: Option<u64>,
+    pub labels: Vec<(&'a str, &'a str)>,
+    pub properties: Vec<(&'a str, &'a str)>,
+    pub cases: Vec<TestCaseV0_2<'a>>,
+    pub artifacts: Vec<ArtifactInput<'a>>,
+    pub partial: Option<&'a str>,
+}
+
+/// A whole run for a 0.2.0 plugin, from the parts the current host hands a derivation.
+pub fn suite_run_v0_2<'a>(
+    start: &'a RunStartInput<'a>,
+    cases: Vec<TestCaseV0_2<'a>>,
+    end: &'a RunEndInput<'a>,
+) -> SuiteRunV0_2<'a> {
+    SuiteRunV0_2 {
+        suite: start.suite,
+        system: start.system,
+        started_unix_ms: end.started_unix_ms,
+        duration_seconds: end.duration_seconds,
+        exit_code: start.exit_code,
+        peak_rss_bytes: start.peak_rss_bytes,
+        labels: start.labels.clone(),
+        properties: end.properties.clone(),
+        cases,
+        artifacts: start
+            .artifacts
+            .iter()
+            .map(|a| ArtifactInput {
+                name: a.name,
+                content: a.content,
+            })
+            .collect(),
+        partial: end.partial,
+    }
+}
 
 fn outcome(outcome: current::Outcome) -> v0_1::Outcome {
     match outcome {
@@ -16,10 +113,10 @@ fn outcome(outcome: current::Outcome) -> v0_1::Outcome {
     }
 }
 
-/// The run as a 0.1.0 plugin sees it, copied out of the borrowed current record. 0.1.0 has no
+/// The run as a 0.1.0 plugin sees it, copied out of the borrowed 0.2.0 record. 0.1.0 has no
 /// `partial` field: the reason travels as the suite property `testmeter.partial`, as it did
 /// before 0.2.0.
-pub fn suite_run(run: &SuiteRunInput<'_>) -> v0_1::SuiteRun {
+pub fn suite_run_v0_1(run: &SuiteRunV0_2<'_>) -> v0_1::SuiteRun {
     let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
         pairs
             .iter()
@@ -67,44 +164,53 @@ pub fn suite_run(run: &SuiteRunInput<'_>) -> v0_1::SuiteRun {
     }
 }
 
-/// A 0.1.0 declaration; its records are unchanged in 0.2.0.
-pub fn plugin_info(info: v0_1::PluginInfo) -> current::PluginInfo {
-    current::PluginInfo {
-        name: info.name,
-        version: info.version,
-        systems: info.systems,
-        metrics: info
-            .metrics
-            .into_iter()
-            .map(|m| current::Metric {
-                name: m.name,
-                kind: match m.kind {
-                    v0_1::MetricKind::Counter => current::MetricKind::Counter,
-                    v0_1::MetricKind::Gauge => current::MetricKind::Gauge,
-                    v0_1::MetricKind::Histogram => current::MetricKind::Histogram,
-                },
-                unit: m.unit,
-                description: m.description,
-                label_keys: m.label_keys,
-                buckets: m.buckets,
-            })
-            .collect(),
-        slos: info
-            .slos
-            .into_iter()
-            .map(|s| current::Slo {
-                name: s.name,
-                expr: s.expr,
-                for_seconds: s.for_seconds,
-                severity: s.severity,
-                summary: s.summary,
-            })
-            .collect(),
-    }
+/// Declarations of versions before 0.3.0 have no `reads`: they read every field.
+macro_rules! widen_plugin_info {
+    ($name:ident, $old:ident) => {
+        pub fn $name(info: $old::PluginInfo) -> crate::catalog::PluginDecl {
+            current::PluginInfo {
+                name: info.name,
+                version: info.version,
+                systems: info.systems,
+                metrics: info
+                    .metrics
+                    .into_iter()
+                    .map(|m| current::Metric {
+                        name: m.name,
+                        kind: match m.kind {
+                            $old::MetricKind::Counter => current::MetricKind::Counter,
+                            $old::MetricKind::Gauge => current::MetricKind::Gauge,
+                            $old::MetricKind::Histogram => current::MetricKind::Histogram,
+                        },
+                        unit: m.unit,
+                        description: m.description,
+                        label_keys: m.label_keys,
+                        buckets: m.buckets,
+                    })
+                    .collect(),
+                slos: info
+                    .slos
+                    .into_iter()
+                    .map(|s| current::Slo {
+                        name: s.name,
+                        expr: s.expr,
+                        for_seconds: s.for_seconds,
+                        severity: s.severity,
+                        summary: s.summary,
+                    })
+                    .collect(),
+                reads: current::CaseFields::all(),
+            }
+            .into()
+        }
+    };
 }
 
+widen_plugin_info!(plugin_info_v0_1, v0_1);
+widen_plugin_info!(plugin_info_v0_2, v0_2);
+
 /// A 0.1.0 sample holds one value.
-pub fn sample(sample: v0_1::Sample) -> current::Sample {
+pub fn sample_v0_1(sample: v0_1::Sample) -> current::Sample {
     current::Sample {
         metric: sample.metric,
         labels: sample.labels,
@@ -118,20 +224,21 @@ mod tests {
 
     #[test]
     fn a_partial_run_reaches_a_0_1_plugin_as_the_suite_property() {
-        let run = SuiteRunInput {
+        let start = RunStartInput {
             suite: "s",
             system: "x",
-            started_unix_ms: 1,
-            duration_seconds: 2.0,
             exit_code: None,
             peak_rss_bytes: None,
             labels: vec![],
-            properties: vec![("k", "v")],
-            cases: vec![],
             artifacts: vec![],
+        };
+        let end = RunEndInput {
+            started_unix_ms: 1,
+            duration_seconds: 2.0,
+            properties: vec![("k", "v")],
             partial: Some("timed out after 5s"),
         };
-        let old = suite_run(&run);
+        let old = suite_run_v0_1(&suite_run_v0_2(&start, vec![], &end));
         assert_eq!(
             old.properties,
             vec![

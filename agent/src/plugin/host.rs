@@ -6,7 +6,8 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::v0_1::testmeter::plugin as v0_1;
-use super::bindings::v0_2::testmeter::plugin::{host, types};
+use super::bindings::v0_2::testmeter::plugin as v0_2;
+use super::bindings::v0_3::testmeter::plugin::{host, types};
 
 /// The data of one plugin store. A fresh one is made for every call.
 pub struct HostState {
@@ -80,20 +81,28 @@ impl types::Host for HostState {}
 /// Longest log line a plugin may write; the rest is cut so a plugin cannot flood the log.
 const MAX_LOG_LINE: usize = 4096;
 
-impl v0_1::types::Host for HostState {}
+/// The `host` interface of a frozen version: its log levels are the current ones.
+macro_rules! frozen_host {
+    ($old:ident) => {
+        impl $old::types::Host for HostState {}
 
-impl v0_1::host::Host for HostState {
-    fn log(&mut self, level: v0_1::host::LogLevel, message: String) {
-        let level = match level {
-            v0_1::host::LogLevel::Trace => host::LogLevel::Trace,
-            v0_1::host::LogLevel::Debug => host::LogLevel::Debug,
-            v0_1::host::LogLevel::Info => host::LogLevel::Info,
-            v0_1::host::LogLevel::Warn => host::LogLevel::Warn,
-            v0_1::host::LogLevel::Error => host::LogLevel::Error,
-        };
-        host::Host::log(self, level, message);
-    }
+        impl $old::host::Host for HostState {
+            fn log(&mut self, level: $old::host::LogLevel, message: String) {
+                let level = match level {
+                    $old::host::LogLevel::Trace => host::LogLevel::Trace,
+                    $old::host::LogLevel::Debug => host::LogLevel::Debug,
+                    $old::host::LogLevel::Info => host::LogLevel::Info,
+                    $old::host::LogLevel::Warn => host::LogLevel::Warn,
+                    $old::host::LogLevel::Error => host::LogLevel::Error,
+                };
+                host::Host::log(self, level, message);
+            }
+        }
+    };
 }
+
+frozen_host!(v0_1);
+frozen_host!(v0_2);
 
 impl host::Host for HostState {
     fn log(&mut self, level: host::LogLevel, message: String) {

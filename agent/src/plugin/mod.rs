@@ -1,11 +1,13 @@
 //! The WebAssembly plugin host: loads `plugins/*.wasm` components built against any supported
-//! version of the `testmeter:plugin` WIT world, and calls `describe` and `derive` in a sandbox.
+//! version of the `testmeter:plugin` WIT world, and calls `describe` and each run's derivation in a
+//! sandbox.
 
 pub mod bindings;
 pub mod cache;
 pub mod compat;
 pub mod compiler;
 pub mod conversions;
+pub mod derivation;
 pub mod host;
 pub mod quarantine;
 pub mod runtime;

@@ -1,26 +1,22 @@
-//! Compiles plugin components, and calls them in a fresh, limited store per call: memory is
-//! capped, CPU time is bounded by an epoch deadline, and the output size is checked.
+//! Compiles plugin components and links them against the WIT version they were built for, and
+//! makes the limited stores they run in: memory is capped, and CPU time is bounded by an epoch
+//! deadline on every call. Calls of a run's derivation are in `derivation`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::v0_2::testmeter::plugin::types as wit;
-use super::bindings::{v0_1, v0_2};
+use super::bindings::{v0_1, v0_2, v0_3};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
-use super::conversions::SuiteRunInput;
+use super::conversions::Reads;
 use super::host::HostState;
-use super::{compat, compiler, conversions};
-use crate::catalog::{PluginDecl, Sample};
+use super::{compat, compiler};
+use crate::catalog::PluginDecl;
 use crate::config::SandboxConfig;
-use crate::model::SuiteRun;
-
-/// What a 0.2.0 `derive` returns.
-type DeriveResult = Result<Vec<wit::Sample>, String>;
 
 /// How often the engine's epoch advances; the unit of the CPU deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -30,9 +26,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct SandboxLimits {
     /// Linear memory a plugin instance may grow to.
     pub memory_bytes: usize,
-    /// Wall-clock budget of one `describe` or `derive` call.
+    /// Wall-clock budget of one call: `describe`, or one step of a derivation (its start, a
+    /// batch of cases, its finish).
     pub call_timeout: Duration,
-    /// Most samples one `derive` may return.
+    /// Most sample values one derivation may return.
     pub max_samples: usize,
     /// Longest metric name, label key or label value in a returned sample.
     pub max_string_bytes: usize,
@@ -104,6 +101,7 @@ pub enum PluginError {
     },
     #[error("plugin {plugin} failed to derive: {message}")]
     Guest { plugin: String, message: String },
+
     #[error("failed to set up the plugin engine: {cause:#}")]
     Engine { cause: wasmtime::Error },
 }
@@ -144,18 +142,21 @@ impl PluginError {
 pub enum WitVersion {
     /// Frozen; adapted in `compat`.
     V0_1,
-    /// The current version, `wit/plugin.wit`.
+    /// Frozen; adapted in `compat`.
     V0_2,
+    /// The current version, `wit/plugin.wit`.
+    V0_3,
 }
 
 impl WitVersion {
     /// Every supported version, newest first.
-    pub const ALL: [WitVersion; 2] = [WitVersion::V0_2, WitVersion::V0_1];
+    pub const ALL: [WitVersion; 3] = [WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1 => "0.1.0",
             WitVersion::V0_2 => "0.2.0",
+            WitVersion::V0_3 => "0.3.0",
         }
     }
 
@@ -179,22 +180,57 @@ impl WitVersion {
 }
 
 /// The pre-instantiated component, typed by the WIT version it was built against.
-enum Pre {
+pub(crate) enum Pre {
     V0_1(v0_1::MetricsPluginPre<HostState>),
     V0_2(v0_2::MetricsPluginPre<HostState>),
+    V0_3 {
+        pre: v0_3::MetricsPluginPre<HostState>,
+        derivation: DerivationExports,
+    },
+}
+
+/// Where the `derivation` resource's functions are among a 0.3.0 component's exports, found
+/// once at load.
+#[derive(Debug, Clone)]
+pub(crate) struct DerivationExports {
+    pub constructor: ComponentExportIndex,
+    pub feed: ComponentExportIndex,
+    pub finish: ComponentExportIndex,
+}
+
+impl DerivationExports {
+    const INTERFACE: &'static str = "testmeter:plugin/derive@0.3.0";
+
+    fn of(component: &Component) -> Result<Self, wasmtime::Error> {
+        let interface = component
+            .get_export_index(None, Self::INTERFACE)
+            .ok_or_else(|| wasmtime::format_err!("no export {}", Self::INTERFACE))?;
+        let function = |name: &str| {
+            component
+                .get_export_index(Some(&interface), name)
+                .ok_or_else(|| wasmtime::format_err!("no export {}#{name}", Self::INTERFACE))
+        };
+        Ok(Self {
+            constructor: function("[constructor]derivation")?,
+            feed: function("[method]derivation.feed")?,
+            finish: function("[method]derivation.finish")?,
+        })
+    }
 }
 
 /// A compiled, linked plugin and what it declared.
 pub struct LoadedPlugin {
     pub path: PathBuf,
     pub decl: PluginDecl,
+    /// The optional case fields it reads (everything, for versions before 0.3.0).
+    pub reads: Reads,
     /// The WIT version the plugin was built against.
     pub wit: WitVersion,
     /// Time to compile (or load from the cache), link and describe the component.
     pub load_time: Duration,
     /// Whether the compiled component came from the cache.
     pub cache: CacheOutcome,
-    pre: Pre,
+    pub(crate) pre: Pre,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -252,6 +288,8 @@ impl PluginRuntime {
         let engine = Engine::new(&config).map_err(|cause| PluginError::Engine { cause })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|cause| PluginError::Engine { cause })?;
+        v0_3::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
         v0_2::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
@@ -346,7 +384,7 @@ impl PluginRuntime {
             }
             // Nothing names the package: link against the current version and let the
             // linker say what is missing.
-            None => WitVersion::V0_2,
+            None => WitVersion::V0_3,
         };
         let link_error = |cause| PluginError::Link {
             path: path.to_path_buf(),
@@ -360,6 +398,12 @@ impl PluginRuntime {
         let pre = match wit {
             WitVersion::V0_1 => v0_1::MetricsPluginPre::new(instance_pre).map(Pre::V0_1),
             WitVersion::V0_2 => v0_2::MetricsPluginPre::new(instance_pre).map(Pre::V0_2),
+            WitVersion::V0_3 => v0_3::MetricsPluginPre::new(instance_pre).and_then(|pre| {
+                Ok(Pre::V0_3 {
+                    pre,
+                    derivation: DerivationExports::of(&component)?,
+                })
+            }),
         }
         .map_err(link_error)?;
         let label = path.file_stem().map_or_else(
@@ -367,23 +411,34 @@ impl PluginRuntime {
             |s| s.to_string_lossy().into_owned(),
         );
         let mut store = self.store(&label);
-        let info = match &pre {
+        let described = match &pre {
+            Pre::V0_3 { pre, .. } => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance
+                    .call_describe(&mut store)
+                    .await
+                    .map(|info| (Reads::from(info.reads), PluginDecl::from(info))),
+                Err(error) => Err(error),
+            },
             Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance.call_describe(&mut store).await,
+                Ok(instance) => instance
+                    .call_describe(&mut store)
+                    .await
+                    .map(|info| (Reads::ALL, compat::plugin_info_v0_2(info))),
                 Err(error) => Err(error),
             },
             Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
                 Ok(instance) => instance
                     .call_describe(&mut store)
                     .await
-                    .map(compat::plugin_info),
+                    .map(|info| (Reads::ALL, compat::plugin_info_v0_1(info))),
                 Err(error) => Err(error),
             },
-        }
-        .map_err(|cause| self.classify(&label, &store, cause))?;
+        };
+        let (reads, decl) = described.map_err(|cause| self.classify(&label, &store, cause))?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
-            decl: info.into(),
+            decl,
+            reads,
             wit,
             load_time: started.elapsed(),
             cache,
@@ -391,92 +446,31 @@ impl PluginRuntime {
         })
     }
 
-    /// Calls the plugin's `derive` on one run in a fresh store.
-    pub async fn derive(
-        &self,
-        plugin: &LoadedPlugin,
-        run: &SuiteRun,
-    ) -> Result<Vec<Sample>, PluginError> {
-        self.derive_wit(plugin, &conversions::suite_run(run)).await
+    pub(crate) fn limits(&self) -> &SandboxLimits {
+        &self.limits
     }
 
-    /// Like [`Self::derive`], on a run already converted to WIT, so several plugins of one
-    /// system share one conversion.
-    pub async fn derive_wit(
-        &self,
-        plugin: &LoadedPlugin,
-        input: &SuiteRunInput<'_>,
-    ) -> Result<Vec<Sample>, PluginError> {
-        let name = plugin.decl.name.as_str();
-        let mut store = self.store(name);
-        let result = match &plugin.pre {
-            // Called through a typed func rather than the bindings' `call_derive`, so the
-            // borrowed input is lowered as it is, without an owned copy first.
-            Pre::V0_2(pre) => match pre.instance_pre().instantiate_async(&mut store).await {
-                Ok(instance) => match instance
-                    .get_typed_func::<(&SuiteRunInput<'_>,), (DeriveResult,)>(&mut store, "derive")
-                {
-                    Ok(derive) => derive
-                        .call_async(&mut store, (input,))
-                        .await
-                        .map(|(result,)| result),
-                    Err(error) => Err(error),
-                },
-                Err(error) => Err(error),
-            },
-            Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance
-                    .call_derive(&mut store, &compat::suite_run(input))
-                    .await
-                    .map(|result| result.map(|s| s.into_iter().map(compat::sample).collect())),
-                Err(error) => Err(error),
-            },
-        }
-        .map_err(|cause| self.classify(name, &store, cause))?;
-        let samples = result.map_err(|message| PluginError::Guest {
-            plugin: name.to_owned(),
-            message,
-        })?;
-        // Every value counts, and a sample without values counts as one.
-        let count: usize = samples.iter().map(|s| s.values.len().max(1)).sum();
-        if count > self.limits.max_samples {
-            return Err(PluginError::Output {
-                plugin: name.to_owned(),
-                count,
-                limit: self.limits.max_samples,
-            });
-        }
-        let longest = samples
-            .iter()
-            .flat_map(|s| {
-                std::iter::once(s.metric.len())
-                    .chain(s.labels.iter().flat_map(|(k, v)| [k.len(), v.len()]))
-            })
-            .max()
-            .unwrap_or(0);
-        if longest > self.limits.max_string_bytes {
-            return Err(PluginError::OutputString {
-                plugin: name.to_owned(),
-                length: longest,
-                limit: self.limits.max_string_bytes,
-            });
-        }
-        Ok(samples.into_iter().map(Sample::from).collect())
-    }
-
-    fn store(&self, plugin: &str) -> Store<HostState> {
+    /// A fresh store for one plugin, its memory capped. Every call on it needs
+    /// [`Self::arm`] first.
+    pub(crate) fn store(&self, plugin: &str) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
             HostState::new(plugin, self.limits.memory_bytes),
         );
         store.limiter(|state| &mut state.limiter);
-        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
+        self.arm(&mut store);
         store
     }
 
-    fn classify(
+    /// Gives the next call on `store` the whole call budget.
+    pub(crate) fn arm(&self, store: &mut Store<HostState>) {
+        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+    }
+
+    /// What a failed call was: the memory limit, the time budget, or another trap.
+    pub(crate) fn classify(
         &self,
         plugin: &str,
         store: &Store<HostState>,

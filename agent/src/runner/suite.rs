@@ -1,13 +1,14 @@
-//! Executes one configured suite: clears its stale report, runs its command, parses the
-//! report it wrote (a file, or its stdout) and collects its artifacts into a `SuiteRun`.
+//! Executes one configured suite: clears its stale report, runs its command, checks that it
+//! left a report (a file, or its stdout) and collects its artifacts into a `SuiteRun`. The
+//! report is read later, while plugins derive it (`crate::reading`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use testmeter_parse::{parse_bytes, parse_file, Limits, ParseError, Parsed};
+use testmeter_parse::{Limits, ParseError};
 
 use crate::config::SuiteConfig;
-use crate::model::SuiteRun;
+use crate::model::{ReportSource, RunReport, SuiteRun};
 use crate::runner::artifacts;
 use crate::runner::process::{self, ProcessError, ProcessOutcome, ProcessSpec};
 
@@ -43,6 +44,15 @@ pub enum RunError {
         #[source]
         source: ParseError,
     },
+    /// A report another job wrote (`testmeter ingest`) that cannot be read.
+    #[error("failed to parse report {report}")]
+    Ingest {
+        report: String,
+        #[source]
+        source: ParseError,
+    },
+    #[error("the report reader stopped unexpectedly: {message}")]
+    Reader { message: String },
 }
 
 impl RunError {
@@ -50,10 +60,12 @@ impl RunError {
     pub fn reason(&self) -> &'static str {
         match self {
             RunError::Process(ProcessError::Spawn { .. }) => "spawn_error",
-            RunError::Process(ProcessError::Wait { .. }) | RunError::ClearReport { .. } => "error",
+            RunError::Process(ProcessError::Wait { .. })
+            | RunError::ClearReport { .. }
+            | RunError::Reader { .. } => "error",
             RunError::Timeout { .. } => "timeout",
             RunError::NoReport { .. } | RunError::NoOutput { .. } => "no_report",
-            RunError::Report { source, .. } => match source {
+            RunError::Report { source, .. } | RunError::Ingest { source, .. } => match source {
                 ParseError::TooLarge { .. } => "report_too_large",
                 _ => "parse_error",
             },
@@ -83,7 +95,7 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
     let started = SystemTime::now();
     let fresh_since = started - Duration::from_secs(1);
     let argv = suite.argv();
-    let outcome = process::run(&ProcessSpec {
+    let mut outcome = process::run(&ProcessSpec {
         argv: &argv,
         working_dir: suite.working_dir(),
         env: &suite.env,
@@ -92,9 +104,9 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         keep_stdout: suite.report.is_none().then_some(suite.max_report_bytes),
     })
     .await?;
-    let parsed = match read_report(suite, &outcome) {
-        Ok(parsed) => parsed,
-        // A hung suite that was killed may still have left the cases it completed.
+    let report = match located_report(suite, &mut outcome) {
+        Ok(report) => report,
+        // A hung suite that was killed may have left no report at all.
         Err(_) if outcome.timed_out => {
             return Err(RunError::Timeout {
                 timeout: suite.timeout,
@@ -102,22 +114,6 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         }
         Err(error) => return Err(error),
     };
-    let partial = if outcome.timed_out {
-        let cut = format!("suite timed out after {:?} and was killed", suite.timeout);
-        Some(match parsed.partial {
-            Some(reason) => format!("{cut}; {reason}"),
-            None => cut,
-        })
-    } else {
-        parsed.partial
-    };
-    if let Some(reason) = &partial {
-        tracing::warn!(
-            suite = suite.name,
-            reason,
-            "partial run: only the cases that completed are reported"
-        );
-    }
     let (artifacts, artifact_errors) = artifacts::collect(
         suite.working_dir(),
         &suite.artifacts,
@@ -131,56 +127,66 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
         suite: suite.name.clone(),
         system: suite.system.clone(),
         labels: suite.labels.clone(),
-        started,
-        duration: outcome.duration,
+        started: Some(started),
+        duration: Some(outcome.duration),
         exit_code: outcome.exit_code,
         peak_rss_bytes: outcome.peak_rss_bytes,
-        report: parsed.report,
-        partial,
+        partial: outcome
+            .timed_out
+            .then(|| format!("suite timed out after {:?} and was killed", suite.timeout)),
+        timed_out: outcome.timed_out.then_some(suite.timeout),
+        status: Some(exit_status(&outcome)),
         artifacts,
+        report: RunReport {
+            source: report,
+            format: suite.format,
+            limits: Limits {
+                max_report_bytes: suite.max_report_bytes,
+            },
+        },
     })
 }
 
-/// Parses the suite's report file, or its stdout when it has no report file.
-fn read_report(suite: &SuiteConfig, outcome: &ProcessOutcome) -> Result<Parsed, RunError> {
-    let limits = Limits {
-        max_report_bytes: suite.max_report_bytes,
-    };
+/// The suite's report file, or its stdout when it has no report file; an error when it left
+/// none.
+fn located_report(
+    suite: &SuiteConfig,
+    outcome: &mut ProcessOutcome,
+) -> Result<ReportSource, RunError> {
     let status = exit_status(outcome);
-    let report_error = |source| RunError::Report {
-        report: suite
-            .report
-            .as_ref()
-            .map_or_else(|| "its stdout".to_owned(), |p| p.display().to_string()),
-        status: status.clone(),
-        source,
-    };
     match &suite.report {
         Some(path) => {
             if !path.exists() {
                 return Err(RunError::NoReport {
                     path: path.clone(),
-                    status: status.clone(),
+                    status,
                     stderr_tail: last_lines(&outcome.stderr_tail, 5),
                 });
             }
-            parse_file(path, suite.format, limits).map_err(report_error)
+            Ok(ReportSource::Files(vec![path.clone()]))
         }
         None => {
             if outcome.stdout_overflowed {
-                return Err(report_error(ParseError::TooLarge {
-                    size: suite.max_report_bytes.saturating_add(1),
-                    limit: suite.max_report_bytes,
-                }));
+                return Err(RunError::Report {
+                    report: "its stdout".to_owned(),
+                    status,
+                    source: ParseError::TooLarge {
+                        size: suite.max_report_bytes.saturating_add(1),
+                        limit: suite.max_report_bytes,
+                    },
+                });
             }
-            let stdout = outcome.stdout.as_deref().unwrap_or_default();
+            let stdout = outcome.stdout.take().unwrap_or_default();
             if stdout.iter().all(u8::is_ascii_whitespace) {
                 return Err(RunError::NoOutput {
-                    status: status.clone(),
+                    status,
                     stderr_tail: last_lines(&outcome.stderr_tail, 5),
                 });
             }
-            parse_bytes(stdout, suite.format, limits).map_err(report_error)
+            Ok(ReportSource::Bytes {
+                what: "its stdout".to_owned(),
+                bytes: stdout,
+            })
         }
     }
 }

@@ -92,6 +92,8 @@ fn build_test_plugins() -> &'static Path {
                 "-p",
                 "testmeter-plugin-legacy",
                 "-p",
+                "testmeter-plugin-whole-run",
+                "-p",
                 "testmeter-plugin-future-wit",
             ])
             .status()
@@ -103,6 +105,11 @@ fn build_test_plugins() -> &'static Path {
             ("testmeter_plugin_waltzrl.wasm", "plugins", "waltzrl.wasm"),
             ("testmeter_plugin_hostile.wasm", "fixtures", "hostile.wasm"),
             ("testmeter_plugin_legacy.wasm", "fixtures", "legacy.wasm"),
+            (
+                "testmeter_plugin_whole_run.wasm",
+                "fixtures",
+                "whole-run.wasm",
+            ),
             (
                 "testmeter_plugin_future_wit.wasm",
                 "fixtures",
@@ -654,20 +661,48 @@ pub fn fixture_run(
         suite: system.to_owned(),
         system: system.to_owned(),
         labels: std::collections::BTreeMap::new(),
-        started: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-        duration: Duration::from_millis(420),
+        started: Some(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        duration: Some(Duration::from_millis(420)),
         exit_code: Some(1),
         peak_rss_bytes,
-        report: testmeter::parse::parse_file(
-            junit,
-            testmeter::parse::Format::Junit,
-            testmeter::parse::Limits::default(),
-        )
-        .expect("fixture parses")
-        .report,
         partial: None,
+        timed_out: None,
+        status: Some("exit code 1".to_owned()),
         artifacts: Vec::new(),
+        report: testmeter::model::RunReport::parsed(
+            testmeter::parse::parse_file(
+                junit,
+                testmeter::parse::Format::Junit,
+                testmeter::parse::Limits::default(),
+            )
+            .expect("fixture parses"),
+        ),
     }
+}
+
+/// Applies `edit` to every case of a run whose report is already parsed.
+pub fn edit_cases(
+    run: &mut testmeter::model::SuiteRun,
+    mut edit: impl FnMut(&mut quick_junit::TestCase),
+) {
+    let testmeter::model::ReportSource::Parsed(parsed) = &mut run.report.source else {
+        panic!("the run's report is not parsed yet");
+    };
+    for suite in &mut parsed.report.test_suites {
+        for case in &mut suite.test_cases {
+            edit(case);
+        }
+    }
+}
+
+/// Derives `run` with one plugin, the way the agent does: its report streamed to the plugin
+/// in batches.
+pub async fn derive(
+    runtime: &testmeter::plugin::PluginRuntime,
+    plugin: &testmeter::plugin::LoadedPlugin,
+    run: &testmeter::model::SuiteRun,
+) -> Result<Vec<testmeter::catalog::Sample>, testmeter::plugin::PluginError> {
+    testmeter::reading::derive_one(runtime, plugin, run).await
 }
 
 /// A config in `dir` with `plugins_dir = "plugins"`, `/metrics` on `port`, and one suite

@@ -1,9 +1,9 @@
 //! A template testmeter plugin: declares a pass-rate gauge, a test counter and a duration
-//! histogram for one system, and derives them from the run's test cases.
+//! histogram for one system, and derives them from the run's test cases as they stream past.
 
 use testmeter_plugin_sdk::{
-    metric, percent, slo, Guest, MetricKind, Outcome, Outcomes, PluginInfo, Sample, Samples,
-    SuiteRun,
+    metric, percent, slo, Case, CaseFields, MetricKind, Outcome, Outcomes, Plugin, PluginInfo,
+    RunEnd, RunStart, Sample, Samples,
 };
 
 /// The system whose suites this plugin handles (a suite's `system` in the agent config).
@@ -12,9 +12,14 @@ const PASS_RATE: &str = "template_pass_rate";
 const TESTS: &str = "template_tests_total";
 const DURATION: &str = "template_test_duration_seconds";
 
-struct Plugin;
+/// What one run's derivation keeps while its cases stream past: counts and observations,
+/// never the cases themselves.
+struct Run {
+    outcomes: Outcomes,
+    samples: Samples,
+}
 
-impl Guest for Plugin {
+impl Plugin for Run {
     fn describe() -> PluginInfo {
         use MetricKind::{Counter, Gauge, Histogram};
         PluginInfo {
@@ -27,12 +32,30 @@ impl Guest for Plugin {
                 metric(DURATION, Histogram, "s", "Test duration", &[], &[0.01, 0.1, 1.0, 10.0, 60.0]),
             ],
             slos: vec![slo("TemplatePassRateLow", "template_pass_rate < 95", 300, "warning", "Pass rate below 95%")],
+            // Declare the optional case fields you read (messages, properties, output);
+            // the agent leaves the others empty.
+            reads: CaseFields::empty(),
         }
     }
 
-    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
-        let mut out = Samples::default();
-        let outcomes = Outcomes::of(&run.cases);
+    fn start(_run: RunStart) -> Self {
+        Run {
+            outcomes: Outcomes::default(),
+            samples: Samples::default(),
+        }
+    }
+
+    fn case(&mut self, case: Case<'_>) -> Result<(), String> {
+        self.outcomes.add(case.outcome());
+        if case.outcome() != Outcome::Skipped {
+            self.samples.push(DURATION, &[], case.duration_seconds());
+        }
+        Ok(())
+    }
+
+    fn finish(self, _end: RunEnd) -> Result<Vec<Sample>, String> {
+        let mut out = self.samples;
+        let outcomes = self.outcomes;
         let ran = outcomes.total() - outcomes.skipped;
         // No test ran: no pass rate, rather than a made-up 0 or 100.
         if let Some(rate) = percent(outcomes.passed, ran) {
@@ -45,11 +68,8 @@ impl Guest for Plugin {
         ] {
             out.push(TESTS, &[("outcome", outcome)], count as f64);
         }
-        for case in run.cases.iter().filter(|c| c.outcome != Outcome::Skipped) {
-            out.push(DURATION, &[], case.duration_seconds);
-        }
         Ok(out.into_vec())
     }
 }
 
-testmeter_plugin_sdk::export_plugin!(Plugin);
+testmeter_plugin_sdk::export!(Run);

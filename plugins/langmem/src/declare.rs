@@ -1,7 +1,7 @@
 //! What the langmem plugin declares: the exact metric names the LangMem dashboards and
 //! alerts query, and the SLOs from the deployment's audit.
 
-use testmeter_plugin_sdk::{metric, slo, MetricKind, PluginInfo};
+use testmeter_plugin_sdk::{metric, slo, CaseFields, MetricKind, PluginInfo};
 
 pub const DEDUP_RATE: &str = "genesis_langmem_dedup_rate";
 pub const EXACT_TOTAL: &str = "genesis_langmem_exact_dedup_total";
@@ -44,5 +44,7 @@ pub fn plugin_info() -> PluginInfo {
             slo("LangMemHighLatency", "genesis_langmem_p95_latency_ms > 67", 300, "critical", "LangMem P95 dedup latency above the 67 ms acceptable limit"),
             slo("LangMemMemoryHigh", "genesis_langmem_memory_usage_mb > 20", 300, "warning", "LangMem memory above 20 MB"),
         ],
+        // The operation log in each test's captured output, and the recorded properties.
+        reads: CaseFields::SYSTEM_OUT | CaseFields::SYSTEM_ERR | CaseFields::PROPERTIES,
     }
 }

@@ -8,39 +8,88 @@ mod declare;
 mod logs;
 
 use testmeter_plugin_sdk::{
-    log, property, Guest, LogLevel, Outcome, Outcomes, PluginInfo, Sample, Samples, SuiteRun,
+    log, Case, LogLevel, Outcome, Outcomes, Plugin, PluginInfo, RunEnd, RunStart, Sample, Samples,
 };
 
 use crate::logs::Log;
 
-struct LangMem;
+/// One run's derivation: what the cases' logs and properties said, as they stream past.
+struct LangMem {
+    peak_rss_bytes: Option<u64>,
+    log: Log,
+    outcomes: Outcomes,
+    /// `dedup_latency_seconds` properties, used when the log has no dedup passes.
+    property_latencies: Vec<f64>,
+    /// The latest `cache_size` property of a case that ran.
+    cache_size: Option<f64>,
+    /// The largest `memory_bytes` property.
+    memory_bytes: Option<f64>,
+}
 
-impl Guest for LangMem {
+impl Plugin for LangMem {
     fn describe() -> PluginInfo {
         declare::plugin_info()
     }
 
-    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
-        let mut log_lines = Log::default();
-        for case in &run.cases {
-            for text in [&case.system_out, &case.system_err].into_iter().flatten() {
-                log_lines.read(text);
+    fn start(run: RunStart) -> Self {
+        LangMem {
+            peak_rss_bytes: run.peak_rss_bytes,
+            log: Log::default(),
+            outcomes: Outcomes::default(),
+            property_latencies: Vec::new(),
+            cache_size: None,
+            memory_bytes: None,
+        }
+    }
+
+    fn case(&mut self, case: Case<'_>) -> Result<(), String> {
+        for text in [case.system_out(), case.system_err()].into_iter().flatten() {
+            self.log.read(text);
+        }
+        self.outcomes.add(case.outcome());
+        if let Some(value) = case.property("dedup_latency_seconds") {
+            self.property_latencies.extend(
+                value
+                    .split(',')
+                    .filter_map(|v| v.trim().parse::<f64>().ok())
+                    .filter(|v| v.is_finite() && *v >= 0.0),
+            );
+        }
+        // The last case in report order that recorded it is the latest value.
+        if case.outcome() != Outcome::Skipped {
+            if let Some(size) = number(case, "cache_size") {
+                self.cache_size = Some(size);
             }
         }
+        if let Some(bytes) = number(case, "memory_bytes") {
+            self.memory_bytes = Some(self.memory_bytes.map_or(bytes, |m| m.max(bytes)));
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, _end: RunEnd) -> Result<Vec<Sample>, String> {
         let mut out = Samples::default();
-        dedup(&run, &log_lines, &mut out);
-        cleanups(&log_lines, &mut out);
-        cache_and_memory(&run, &log_lines, &mut out);
-        let outcomes = Outcomes::of(&run.cases);
-        out.push(declare::TESTS_PASSED, &[], outcomes.passed as f64);
-        out.push(declare::TESTS_TOTAL, &[], outcomes.total() as f64);
+        dedup(
+            &self.log,
+            std::mem::take(&mut self.property_latencies),
+            &mut out,
+        );
+        cleanups(&self.log, &mut out);
+        cache_and_memory(&self, &mut out);
+        out.push(declare::TESTS_PASSED, &[], self.outcomes.passed as f64);
+        out.push(declare::TESTS_TOTAL, &[], self.outcomes.total() as f64);
         Ok(out.into_vec())
     }
 }
 
-testmeter_plugin_sdk::export_plugin!(LangMem);
+testmeter_plugin_sdk::export!(LangMem);
 
-fn dedup(run: &SuiteRun, log_lines: &Log, out: &mut Samples) {
+fn number(case: Case<'_>, key: &str) -> Option<f64> {
+    case.property(key)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+}
+
+fn dedup(log_lines: &Log, property_latencies: Vec<f64>, out: &mut Samples) {
     if let Some(first) = log_lines.malformed_dedup.first() {
         log(
             LogLevel::Warn,
@@ -71,7 +120,7 @@ fn dedup(run: &SuiteRun, log_lines: &Log, out: &mut Samples) {
         }
     }
     if latencies.is_empty() {
-        latencies = property_latencies(run);
+        latencies = property_latencies;
     }
     for seconds in &latencies {
         out.push(declare::LATENCY, &[], *seconds);
@@ -79,18 +128,6 @@ fn dedup(run: &SuiteRun, log_lines: &Log, out: &mut Samples) {
     if let Some(p95) = nearest_rank(&mut latencies, 0.95) {
         out.push(declare::P95_MS, &[], p95 * 1000.0);
     }
-}
-
-/// Latency samples a suite recorded as `dedup_latency_seconds` properties (one value, or
-/// several separated by commas), when the log has none.
-fn property_latencies(run: &SuiteRun) -> Vec<f64> {
-    run.cases
-        .iter()
-        .filter_map(|case| property(case, "dedup_latency_seconds"))
-        .flat_map(|value| value.split(','))
-        .filter_map(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .collect()
 }
 
 /// The nearest-rank percentile: the smallest value with at least `q` of the values at or
@@ -117,33 +154,16 @@ fn cleanups(log_lines: &Log, out: &mut Samples) {
     }
 }
 
-fn cache_and_memory(run: &SuiteRun, log_lines: &Log, out: &mut Samples) {
-    // The last case in report order that recorded it is the latest value.
-    let recorded = |key: &str| {
-        run.cases
-            .iter()
-            .rev()
-            .filter(|case| case.outcome != Outcome::Skipped)
-            .find_map(|case| property(case, key).and_then(|v| v.trim().parse::<f64>().ok()))
-    };
-    let configured = if log_lines.malformed_init.is_empty() {
-        log_lines.configured_cache_size.map(|size| size as f64)
+fn cache_and_memory(run: &LangMem, out: &mut Samples) {
+    let configured = if run.log.malformed_init.is_empty() {
+        run.log.configured_cache_size.map(|size| size as f64)
     } else {
         None
     };
-    if let Some(size) = recorded("cache_size").or(configured) {
+    if let Some(size) = run.cache_size.or(configured) {
         out.push(declare::CACHE_SIZE, &[], size);
     }
-    let peak_property = run
-        .cases
-        .iter()
-        .filter_map(|case| {
-            property(case, "memory_bytes").and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .fold(None, |max: Option<f64>, v| {
-            Some(max.map_or(v, |m| m.max(v)))
-        });
-    let bytes = peak_property.or(run.peak_rss_bytes.map(|b| b as f64));
+    let bytes = run.memory_bytes.or(run.peak_rss_bytes.map(|b| b as f64));
     if let Some(bytes) = bytes {
         out.push(declare::MEMORY_MB, &[], bytes / 1_048_576.0);
     }

@@ -1,6 +1,6 @@
 //! What the osworld plugin declares: its metrics, with the exact names dashboards query, and SLOs.
 
-use testmeter_plugin_sdk::{metric, slo, MetricKind, PluginInfo};
+use testmeter_plugin_sdk::{metric, slo, CaseFields, MetricKind, PluginInfo};
 
 pub const SUCCESS_RATE: &str = "genesis_osworld_success_rate";
 pub const TASKS_TOTAL: &str = "genesis_osworld_tasks_total";
@@ -36,5 +36,7 @@ pub fn plugin_info() -> PluginInfo {
             slo("OSWorldTaskDurationP95High", "histogram_quantile(0.95, sum by (le) (rate(genesis_osworld_task_duration_seconds_bucket[15m]))) > 30", 300, "warning", "OSWorld task P95 duration above 30 s"),
             slo("OSWorldMemoryHigh", "genesis_osworld_memory_usage_bytes / 1024 / 1024 > 20", 300, "warning", "OSWorld benchmark memory above 20 MB"),
         ],
+        // `category` and `steps` of each task.
+        reads: CaseFields::PROPERTIES,
     }
 }

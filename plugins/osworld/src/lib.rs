@@ -4,38 +4,160 @@
 mod declare;
 mod results;
 
+use std::collections::BTreeMap;
+
 use testmeter_plugin_sdk::{
-    log, percent, property, Guest, LogLevel, Outcome, PluginInfo, Sample, Samples, SuiteRun, Tally,
-    TestCase,
+    log, percent, Case, LogLevel, Outcome, Plugin, PluginInfo, RunEnd, RunStart, Sample, Samples,
+    Tally,
 };
 
-struct OsWorld;
+/// One run's derivation.
+struct OsWorld {
+    /// The harness may report its own memory figure; otherwise the run's measured peak RSS.
+    memory: Option<f64>,
+    source: Source,
+}
 
-impl Guest for OsWorld {
+/// Where the run's task results come from.
+enum Source {
+    /// The harness's results document: the cases are not needed.
+    Results(results::ResultsDoc),
+    /// One task per test case.
+    Cases(CaseTasks),
+    /// An artifact claimed to be a results document and was not one.
+    Invalid(String),
+}
+
+/// Tasks counted from test cases as they stream past. Skipped cases are not tasks.
+#[derive(Default)]
+struct CaseTasks {
+    all: Tally,
+    by_category: BTreeMap<String, Tally>,
+    durations: BTreeMap<String, Vec<f64>>,
+    steps: Vec<f64>,
+}
+
+impl CaseTasks {
+    fn add(&mut self, case: Case<'_>) {
+        let passed = match case.outcome() {
+            Outcome::Passed => true,
+            Outcome::Failed | Outcome::Errored => false,
+            Outcome::Skipped => return,
+        };
+        self.all.count(passed);
+        if let Some(category) = case.property("category") {
+            match self.by_category.get_mut(category) {
+                Some(tally) => tally.count(passed),
+                None => {
+                    let mut tally = Tally::default();
+                    tally.count(passed);
+                    self.by_category.insert(category.to_owned(), tally);
+                }
+            }
+            match self.durations.get_mut(category) {
+                Some(durations) => durations.push(case.duration_seconds()),
+                None => {
+                    self.durations
+                        .insert(category.to_owned(), vec![case.duration_seconds()]);
+                }
+            }
+        }
+        if let Some(steps) = case.property("steps").and_then(|s| s.parse::<f64>().ok()) {
+            self.steps.push(steps);
+        }
+    }
+
+    fn samples(self, out: &mut Samples) -> Vec<Sample> {
+        let mut extra = Vec::new();
+        for (category, durations) in self.durations {
+            extra.push(Sample {
+                metric: declare::TASK_DURATION.to_owned(),
+                labels: vec![("category".to_owned(), category)],
+                values: durations,
+            });
+        }
+        if !self.steps.is_empty() {
+            extra.push(Sample {
+                metric: declare::STEP_COUNT.to_owned(),
+                labels: vec![],
+                values: self.steps,
+            });
+        }
+        if self.all.total == 0 {
+            return extra;
+        }
+        if let Some(rate) = percent(self.all.passed, self.all.total) {
+            out.push(declare::SUCCESS_RATE, &[("task_category", "all")], rate);
+        }
+        for (category, tally) in &self.by_category {
+            if let Some(rate) = percent(tally.passed, tally.total) {
+                out.push(declare::SUCCESS_RATE, &[("task_category", category)], rate);
+            }
+        }
+        out.push(
+            declare::TASKS_TOTAL,
+            &[("status", "passed")],
+            self.all.passed as f64,
+        );
+        out.push(
+            declare::TASKS_TOTAL,
+            &[("status", "failed")],
+            (self.all.total - self.all.passed) as f64,
+        );
+        out.push(declare::TASKS_PASSED, &[], self.all.passed as f64);
+        extra
+    }
+}
+
+impl Plugin for OsWorld {
     fn describe() -> PluginInfo {
         declare::plugin_info()
     }
 
-    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
-        let mut out = Samples::default();
-        // The harness may report its own memory figure; otherwise the run's measured peak RSS.
-        let mut memory = run.peak_rss_bytes.map(|bytes| bytes as f64);
-        match results::find(&run.artifacts)? {
-            Some((name, doc)) => {
+    fn start(run: RunStart) -> Self {
+        let memory = run.peak_rss_bytes.map(|bytes| bytes as f64);
+        let source = match results::find(&run.artifacts) {
+            Ok(Some((name, doc))) => {
                 log(LogLevel::Debug, &format!("deriving from artifact {name}"));
+                Source::Results(doc)
+            }
+            Ok(None) => Source::Cases(CaseTasks::default()),
+            Err(error) => Source::Invalid(error),
+        };
+        OsWorld { memory, source }
+    }
+
+    fn case(&mut self, case: Case<'_>) -> Result<(), String> {
+        match &mut self.source {
+            Source::Cases(tasks) => tasks.add(case),
+            Source::Results(_) => {}
+            Source::Invalid(error) => return Err(error.clone()),
+        }
+        Ok(())
+    }
+
+    fn finish(self, _end: RunEnd) -> Result<Vec<Sample>, String> {
+        let mut out = Samples::default();
+        let mut memory = self.memory;
+        let extra = match self.source {
+            Source::Results(doc) => {
                 from_results(&doc, &mut out);
                 memory = doc.memory_usage_bytes.or(memory);
+                Vec::new()
             }
-            None => from_cases(&run.cases, &mut out),
-        }
+            Source::Cases(tasks) => tasks.samples(&mut out),
+            Source::Invalid(error) => return Err(error),
+        };
         if let Some(bytes) = memory {
             out.push(declare::MEMORY, &[], bytes);
         }
-        Ok(out.into_vec())
+        let mut samples = out.into_vec();
+        samples.extend(extra);
+        Ok(samples)
     }
 }
 
-testmeter_plugin_sdk::export_plugin!(OsWorld);
+testmeter_plugin_sdk::export!(OsWorld);
 
 fn from_results(doc: &results::ResultsDoc, out: &mut Samples) {
     out.push(
@@ -64,52 +186,4 @@ fn from_results(doc: &results::ResultsDoc, out: &mut Samples) {
         );
         out.push(declare::STEP_COUNT, &[], task.steps_taken as f64);
     }
-}
-
-/// Without a results artifact: one task per test case. Skipped cases are not tasks.
-fn from_cases(cases: &[TestCase], out: &mut Samples) {
-    let mut all = Tally::default();
-    let mut by_category = std::collections::BTreeMap::<&str, Tally>::new();
-    for case in cases {
-        let passed = match case.outcome {
-            Outcome::Passed => true,
-            Outcome::Failed | Outcome::Errored => false,
-            Outcome::Skipped => continue,
-        };
-        all.count(passed);
-        let category = property(case, "category");
-        if let Some(category) = category {
-            by_category.entry(category).or_default().count(passed);
-            out.push(
-                declare::TASK_DURATION,
-                &[("category", category)],
-                case.duration_seconds,
-            );
-        }
-        if let Some(steps) = property(case, "steps").and_then(|s| s.parse::<f64>().ok()) {
-            out.push(declare::STEP_COUNT, &[], steps);
-        }
-    }
-    if all.total == 0 {
-        return;
-    }
-    if let Some(rate) = percent(all.passed, all.total) {
-        out.push(declare::SUCCESS_RATE, &[("task_category", "all")], rate);
-    }
-    for (category, tally) in &by_category {
-        if let Some(rate) = percent(tally.passed, tally.total) {
-            out.push(declare::SUCCESS_RATE, &[("task_category", category)], rate);
-        }
-    }
-    out.push(
-        declare::TASKS_TOTAL,
-        &[("status", "passed")],
-        all.passed as f64,
-    );
-    out.push(
-        declare::TASKS_TOTAL,
-        &[("status", "failed")],
-        (all.total - all.passed) as f64,
-    );
-    out.push(declare::TASKS_PASSED, &[], all.passed as f64);
 }

@@ -1,9 +1,11 @@
 //! The guest side of `testmeter:plugin`: the generated bindings of the WIT world (one
-//! `generate!` for every plugin), the `export_plugin!` macro, and the helpers each plugin
-//! would otherwise write again: building samples, declaring metrics and SLOs, reading case
-//! properties.
+//! `generate!` for every plugin), the [`Plugin`] trait and `export!` macro that turn a
+//! plugin's per-run state into the WIT `derivation` resource, [`Case`], which reads a case of
+//! a columnar batch as if it were a record, and the helpers each plugin would otherwise write
+//! again: building samples, declaring metrics and SLOs.
 //!
-//! A plugin implements [`Guest`] and calls `testmeter_plugin_sdk::export_plugin!(MyPlugin);`.
+//! A plugin implements [`Plugin`] on the state it keeps while a run's cases stream past, and
+//! calls `testmeter_plugin_sdk::export!(MyPlugin);`.
 
 /// The generated bindings of the `metrics-plugin` world.
 pub mod bindings {
@@ -18,13 +20,189 @@ pub mod bindings {
 
 pub use bindings::testmeter::plugin::host::{log, LogLevel};
 pub use bindings::testmeter::plugin::types::{
-    Artifact, Metric, MetricKind, Outcome, Slo, TestCase,
+    Artifact, CaseBatch, CaseFields, Metric, MetricKind, Outcome, PluginInfo, RunEnd, RunStart,
+    Sample, Slo,
 };
-pub use bindings::{export_plugin, Guest, PluginInfo, Sample, SuiteRun};
 
+use bindings::testmeter::plugin::types::{Span, TestCase};
+
+use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+
+use bindings::exports::testmeter::plugin::derive::GuestDerivation;
+
+/// A plugin, implemented on the state of one run's derivation.
+///
+/// The agent calls [`Plugin::describe`] once when it loads the plugin. For every run of a
+/// system the plugin declares, it calls [`Plugin::start`], then [`Plugin::case`] for each test
+/// case in report order as the report is read, then [`Plugin::finish`] once. Keep what the
+/// samples need (counts, observations), not the cases: the run is never held whole, so a
+/// plugin's memory stays as small as its state.
+pub trait Plugin: Sized + 'static {
+    /// The plugin's name, version, systems, metrics, SLOs and the case fields it reads.
+    fn describe() -> PluginInfo;
+
+    /// A run begins: what the agent knows before its report is read.
+    fn start(run: RunStart) -> Self;
+
+    /// The next test case. An `Err` fails this run's derivation; nothing more is called.
+    fn case(&mut self, case: Case<'_>) -> Result<(), String>;
+
+    /// Every case has been seen: the samples of the run.
+    fn finish(self, end: RunEnd) -> Result<Vec<Sample>, String>;
+}
+
+/// The WIT `derivation` resource over a [`Plugin`]'s state. Used by [`export!`].
+#[doc(hidden)]
+pub struct Derivation<P>(RefCell<Option<P>>);
+
+impl<P: Plugin> GuestDerivation for Derivation<P> {
+    fn new(run: RunStart) -> Self {
+        Derivation(RefCell::new(Some(P::start(run))))
+    }
+
+    fn feed(&self, batch: CaseBatch) -> Result<(), String> {
+        let mut state = self.0.borrow_mut();
+        let state = state
+            .as_mut()
+            .ok_or_else(|| "cases fed to a finished derivation".to_owned())?;
+        for case in cases(&batch) {
+            state.case(case)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&self, end: RunEnd) -> Result<Vec<Sample>, String> {
+        let state = self
+            .0
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| "derivation finished twice".to_owned())?;
+        state.finish(end)
+    }
+}
+
+/// Exports a [`Plugin`] as the component's `describe` and `derive` exports:
+/// `testmeter_plugin_sdk::export!(MyPlugin);`.
+#[macro_export]
+macro_rules! export {
+    ($plugin:ty) => {
+        struct __TestmeterPluginExports;
+
+        impl $crate::bindings::Guest for __TestmeterPluginExports {
+            fn describe() -> $crate::PluginInfo {
+                <$plugin as $crate::Plugin>::describe()
+            }
+        }
+
+        impl $crate::bindings::exports::testmeter::plugin::derive::Guest
+            for __TestmeterPluginExports
+        {
+            type Derivation = $crate::Derivation<$plugin>;
+        }
+
+        $crate::bindings::export_plugin!(__TestmeterPluginExports);
+    };
+}
+
+/// Every case of a batch, in report order.
+pub fn cases(batch: &CaseBatch) -> impl Iterator<Item = Case<'_>> {
+    batch.cases.iter().map(move |raw| Case { batch, raw })
+}
+
+/// One test case of a batch, read through its batch: every string borrows the batch's text.
+#[derive(Clone, Copy)]
+pub struct Case<'b> {
+    batch: &'b CaseBatch,
+    raw: &'b TestCase,
+}
+
+impl std::fmt::Debug for Case<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Case")
+            .field("classname", &self.classname())
+            .field("name", &self.name())
+            .field("outcome", &self.outcome())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'b> Case<'b> {
+    /// The text of a span; an out-of-bounds span (which the agent never sends) reads as "".
+    fn text(&self, span: Span) -> &'b str {
+        let start = span.start as usize;
+        let end = start.saturating_add(span.length as usize);
+        self.batch.text.get(start..end).unwrap_or("")
+    }
+
+    /// Name of the `<testsuite>` the case belongs to.
+    pub fn suite(&self) -> &'b str {
+        self.text(self.raw.suite)
+    }
+
+    pub fn classname(&self) -> &'b str {
+        self.text(self.raw.classname)
+    }
+
+    pub fn name(&self) -> &'b str {
+        self.text(self.raw.name)
+    }
+
+    /// The final outcome, after retries.
+    pub fn outcome(&self) -> Outcome {
+        self.raw.outcome
+    }
+
+    /// Duration of the final attempt, in seconds.
+    pub fn duration_seconds(&self) -> f64 {
+        self.raw.duration_seconds
+    }
+
+    /// How many times the case ran: 1 unless the runner retried it.
+    pub fn attempts(&self) -> u32 {
+        self.raw.attempts
+    }
+
+    /// True when an earlier attempt failed and a later one passed.
+    pub fn flaky(&self) -> bool {
+        self.raw.flaky
+    }
+
+    /// The failure, error or skip message (with `reads: CaseFields::MESSAGE`).
+    pub fn message(&self) -> Option<&'b str> {
+        self.raw.message.map(|span| self.text(span))
+    }
+
+    /// The case's properties in report order (with `reads: CaseFields::PROPERTIES`).
+    pub fn properties(&self) -> impl Iterator<Item = (&'b str, &'b str)> + 'b {
+        let case = *self;
+        let first = self.raw.first_property as usize;
+        let count = self.raw.property_count as usize;
+        self.batch
+            .properties
+            .get(first..first.saturating_add(count))
+            .unwrap_or(&[])
+            .iter()
+            .map(move |p| (case.text(p.name), case.text(p.value)))
+    }
+
+    /// The first property named `key` (`record_property` in pytest, `<property>` in JUnit).
+    pub fn property(&self, key: &str) -> Option<&'b str> {
+        self.properties().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Captured standard output (with `reads: CaseFields::SYSTEM_OUT`).
+    pub fn system_out(&self) -> Option<&'b str> {
+        self.raw.system_out.map(|span| self.text(span))
+    }
+
+    /// Captured standard error (with `reads: CaseFields::SYSTEM_ERR`).
+    pub fn system_err(&self) -> Option<&'b str> {
+        self.raw.system_err.map(|span| self.text(span))
+    }
+}
 
 /// Samples under construction. Every value pushed for one metric and label set goes into one
 /// sample, so a histogram observed once per case is one sample per label set, not one per case.
@@ -106,14 +284,6 @@ pub fn slo(name: &str, expr: &str, for_seconds: u32, severity: &str, summary: &s
     }
 }
 
-/// A case property (`record_property` in pytest, `<property>` in JUnit).
-pub fn property<'a>(case: &'a TestCase, key: &str) -> Option<&'a str> {
-    case.properties
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 /// `100 × part / whole`, or `None` for an empty whole.
 pub fn percent(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
@@ -150,14 +320,6 @@ impl Outcomes {
             Outcome::Errored => self.errored += 1,
             Outcome::Skipped => self.skipped += 1,
         }
-    }
-
-    pub fn of<'a>(cases: impl IntoIterator<Item = &'a TestCase>) -> Self {
-        let mut outcomes = Outcomes::default();
-        for case in cases {
-            outcomes.add(case.outcome);
-        }
-        outcomes
     }
 
     pub fn total(&self) -> u64 {

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use testmeter_plugin_sdk::{
-    metric, percent, slo, Guest, MetricKind, Outcomes, PluginInfo, Sample, Samples, SuiteRun,
-    TestCase,
+    metric, percent, slo, Case, CaseFields, MetricKind, Outcomes, Plugin, PluginInfo, RunEnd,
+    RunStart, Sample, Samples,
 };
 
 pub const TESTS_TOTAL: &str = "genesis_tests_total";
@@ -23,9 +23,13 @@ pub const WALTZRL_PASSING: &str = "genesis_waltzrl_tests_passing";
 pub const MODULE_TESTS: &str = "genesis_waltzrl_module_tests";
 pub const MODULE_PASS_RATE: &str = "genesis_waltzrl_module_pass_rate";
 
-struct WaltzRl;
+/// One run's derivation: outcome counts overall and per module.
+struct WaltzRl {
+    all: Outcomes,
+    modules: BTreeMap<String, Outcomes>,
+}
 
-impl Guest for WaltzRl {
+impl Plugin for WaltzRl {
     fn describe() -> PluginInfo {
         use MetricKind::Gauge;
         PluginInfo {
@@ -49,12 +53,35 @@ impl Guest for WaltzRl {
                 "critical",
                 "Test pass rate below the 98% SLO",
             )],
+            // Outcomes and classnames only.
+            reads: CaseFields::empty(),
         }
     }
 
-    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
+    fn start(_run: RunStart) -> Self {
+        WaltzRl {
+            all: Outcomes::default(),
+            modules: BTreeMap::new(),
+        }
+    }
+
+    fn case(&mut self, case: Case<'_>) -> Result<(), String> {
+        self.all.add(case.outcome());
+        let module = module_of(case.classname());
+        match self.modules.get_mut(module) {
+            Some(outcomes) => outcomes.add(case.outcome()),
+            None => {
+                let mut outcomes = Outcomes::default();
+                outcomes.add(case.outcome());
+                self.modules.insert(module.to_owned(), outcomes);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self, _end: RunEnd) -> Result<Vec<Sample>, String> {
         let mut out = Samples::default();
-        let all = Outcomes::of(&run.cases);
+        let all = self.all;
         out.push(TESTS_TOTAL, &[], all.total() as f64);
         out.push(TESTS_PASSED, &[], all.passed as f64);
         out.push(TESTS_FAILED, &[], (all.failed + all.errored) as f64);
@@ -63,14 +90,7 @@ impl Guest for WaltzRl {
         if let Some(rate) = percent(all.passed, all.total()) {
             out.push(PASS_RATE, &[], rate);
         }
-        let mut modules: BTreeMap<&str, Outcomes> = BTreeMap::new();
-        for case in &run.cases {
-            modules
-                .entry(module_of(case))
-                .or_default()
-                .add(case.outcome);
-        }
-        for (module, outcomes) in &modules {
+        for (module, outcomes) in &self.modules {
             for (outcome, count) in [
                 ("passed", outcomes.passed),
                 ("failed", outcomes.failed + outcomes.errored),
@@ -90,13 +110,13 @@ impl Guest for WaltzRl {
     }
 }
 
-testmeter_plugin_sdk::export_plugin!(WaltzRl);
+testmeter_plugin_sdk::export!(WaltzRl);
 
 /// The module of a test: its test class without the `Test` prefix
 /// (`test_waltzrl_modules.TestFeedbackAgent` → `FeedbackAgent`), or its Python module when
 /// it is not in a class.
-fn module_of(case: &TestCase) -> &str {
-    let last = case.classname.rsplit('.').next().unwrap_or(&case.classname);
+fn module_of(classname: &str) -> &str {
+    let last = classname.rsplit('.').next().unwrap_or(classname);
     match last.strip_prefix("Test") {
         Some(rest) if rest.starts_with(|c: char| c.is_ascii_uppercase()) => rest,
         _ => last,

@@ -1,15 +1,28 @@
 //! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
 //! CPU, memory, stack or output, traps, escapes to files, environment and network, and samples
-//! that break the plugin's own declarations. Built as a real component for the sandbox tests.
+//! that break the plugin's own declarations. Most attack when the run finishes; the `-feed`
+//! ones attack while cases are fed, and `hostile-hoard` keeps every case it is fed. Built as a
+//! real component for the sandbox tests.
 
 wit_bindgen::generate!({
     path: "../../../wit/plugin.wit",
     world: "metrics-plugin",
 });
 
-use testmeter::plugin::types::{Metric, MetricKind};
+use std::cell::RefCell;
+
+use exports::testmeter::plugin::derive::GuestDerivation;
+use testmeter::plugin::types::{
+    CaseBatch, CaseFields, Metric, MetricKind, RunEnd, RunStart, Sample,
+};
 
 struct Hostile;
+
+/// One run: the attack is its system.
+struct Attack {
+    system: String,
+    hoard: RefCell<Vec<String>>,
+}
 
 const BEHAVIOURS: &[&str] = &[
     "hostile-loop",
@@ -24,6 +37,9 @@ const BEHAVIOURS: &[&str] = &[
     "hostile-undeclared",
     "hostile-cardinality",
     "hostile-clash",
+    "hostile-feed-loop",
+    "hostile-feed-panic",
+    "hostile-hoard",
 ];
 
 fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
@@ -67,11 +83,46 @@ impl Guest for Hostile {
                 metric("hostile-invalid-name", MetricKind::Gauge, &[]),
             ],
             slos: vec![],
+            reads: CaseFields::all(),
+        }
+    }
+}
+
+impl exports::testmeter::plugin::derive::Guest for Hostile {
+    type Derivation = Attack;
+}
+
+impl GuestDerivation for Attack {
+    fn new(run: RunStart) -> Self {
+        Attack {
+            system: run.system,
+            hoard: RefCell::new(Vec::new()),
         }
     }
 
-    fn derive(run: SuiteRun) -> Result<Vec<Sample>, String> {
-        match run.system.as_str() {
+    fn feed(&self, batch: CaseBatch) -> Result<(), String> {
+        match self.system.as_str() {
+            "hostile-feed-loop" => {
+                let mut spins: u64 = 0;
+                loop {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+            }
+            "hostile-feed-panic" => panic!("hostile plugin panics on a batch on purpose"),
+            // Keeps every batch's text (all fields), and a copy: memory grows with the run
+            // until the limit stops it.
+            "hostile-hoard" => {
+                let mut hoard = self.hoard.borrow_mut();
+                hoard.push(batch.text.clone());
+                hoard.push(batch.text);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn finish(&self, end: RunEnd) -> Result<Vec<Sample>, String> {
+        match self.system.as_str() {
             "hostile-loop" => {
                 let mut spins: u64 = 0;
                 loop {
@@ -139,12 +190,17 @@ impl Guest for Hostile {
                 .map(|i| {
                     sample(
                         "hostile_series",
-                        &[("id", format!("{}-{i}", run.started_unix_ms))],
+                        &[("id", format!("{}-{i}", end.started_unix_ms))],
                         1.0,
                     )
                 })
                 .collect()),
             "hostile-clash" => Ok(vec![sample("genesis_osworld_tasks_passed", &[], 0.0)]),
+            "hostile-hoard" => Ok(vec![sample(
+                "hostile_runs_total",
+                &[],
+                self.hoard.borrow().len() as f64,
+            )]),
             other => Err(format!("unknown behaviour {other}")),
         }
     }

@@ -1,0 +1,309 @@
+//! One plugin's derivation of one run, in its own limited store: made when the run's report
+//! starts to be read, fed each batch of cases, and finished once for the samples. Every step
+//! is one call with the whole call budget. A 0.3.0 plugin streams; a plugin built against an
+//! earlier WIT version keeps the batches and gets the run whole at the end (`compat`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Instance, ResourceAny};
+use wasmtime::Store;
+
+use super::bindings::v0_3::testmeter::plugin::types as wit;
+use super::compat;
+use super::conversions::{CaseBatch, CaseBatchInput, RunEndInput, RunStartInput};
+use super::host::HostState;
+use super::runtime::{DerivationExports, LoadedPlugin, PluginError, PluginRuntime, Pre};
+use crate::catalog::Sample;
+
+/// The batches of one stretch of a run: one per set of case fields the run's plugins read.
+pub type Batches = Arc<Vec<CaseBatch>>;
+
+/// What a `finish` (or a whole-run `derive`) returns.
+type Finished = Result<Vec<wit::Sample>, String>;
+
+/// A run's derivation by one plugin.
+pub struct Derivation<'r> {
+    runtime: &'r PluginRuntime,
+    plugin: &'r LoadedPlugin,
+    start: &'r RunStartInput<'r>,
+    /// Which of each stretch's [`Batches`] holds the fields this plugin reads.
+    class: usize,
+    stage: Stage,
+    /// Time spent in the plugin's calls so far.
+    busy: Duration,
+}
+
+enum Stage {
+    /// A 0.3.0 plugin's live `derivation` resource.
+    Streaming {
+        store: Store<HostState>,
+        instance: Instance,
+        exports: DerivationExports,
+        resource: ResourceAny,
+    },
+    /// A plugin built against an earlier WIT version: the batches it is derived from at the
+    /// end.
+    Whole(Vec<Batches>),
+    /// A step failed; nothing more is called.
+    Failed(PluginError),
+}
+
+impl std::fmt::Debug for Derivation<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Derivation")
+            .field("plugin", &self.plugin.decl.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r> Derivation<'r> {
+    /// Starts a derivation of the run that begins with `start`, to be fed the `class`th batch
+    /// of each stretch. A plugin that fails here is a failed derivation, not an error: its
+    /// error comes out of [`Self::finish`].
+    pub async fn start(
+        runtime: &'r PluginRuntime,
+        plugin: &'r LoadedPlugin,
+        start: &'r RunStartInput<'r>,
+        class: usize,
+    ) -> Derivation<'r> {
+        let mut derivation = Derivation {
+            runtime,
+            plugin,
+            start,
+            class,
+            stage: Stage::Whole(Vec::new()),
+            busy: Duration::ZERO,
+        };
+        derivation.stage = derivation.begin().await;
+        derivation
+    }
+
+    async fn begin(&mut self) -> Stage {
+        let Pre::V0_3 { pre, derivation } = &self.plugin.pre else {
+            return Stage::Whole(Vec::new());
+        };
+        let name = self.plugin.decl.name.as_str();
+        let mut store = self.runtime.store(name);
+        let started = Instant::now();
+        let made = async {
+            let instance = pre.instance_pre().instantiate_async(&mut store).await?;
+            let constructor = instance.get_typed_func::<(&RunStartInput<'_>,), (ResourceAny,)>(
+                &mut store,
+                &derivation.constructor,
+            )?;
+            let (resource,) = constructor.call_async(&mut store, (self.start,)).await?;
+            Ok::<_, wasmtime::Error>((instance, resource))
+        }
+        .await;
+        self.busy += started.elapsed();
+        match made {
+            Ok((instance, resource)) => Stage::Streaming {
+                store,
+                instance,
+                exports: derivation.clone(),
+                resource,
+            },
+            Err(cause) => Stage::Failed(self.runtime.classify(name, &store, cause)),
+        }
+    }
+
+    /// Time spent in the plugin's calls so far.
+    pub fn busy(&self) -> Duration {
+        self.busy
+    }
+
+    /// True when a step failed: the rest of the run is not fed.
+    pub fn failed(&self) -> bool {
+        matches!(self.stage, Stage::Failed(_))
+    }
+
+    /// Feeds the next cases.
+    pub async fn feed(&mut self, batches: &Batches) {
+        let name = self.plugin.decl.name.as_str();
+        let Some(batch) = batches.get(self.class) else {
+            return;
+        };
+        let result = match &mut self.stage {
+            Stage::Failed(_) => return,
+            Stage::Whole(kept) => {
+                kept.push(Arc::clone(batches));
+                return;
+            }
+            Stage::Streaming {
+                store,
+                instance,
+                exports,
+                resource,
+            } => {
+                self.runtime.arm(store);
+                let started = Instant::now();
+                let fed = async {
+                    let feed = instance.get_typed_func::<
+                        (ResourceAny, &CaseBatchInput<'_>),
+                        (Result<(), String>,),
+                    >(&mut *store, &exports.feed)?;
+                    let (result,) = feed
+                        .call_async(&mut *store, (*resource, &batch.input()))
+                        .await?;
+                    Ok::<_, wasmtime::Error>(result)
+                }
+                .await;
+                self.busy += started.elapsed();
+                match fed {
+                    Ok(Ok(())) => return,
+                    Ok(Err(message)) => PluginError::Guest {
+                        plugin: name.to_owned(),
+                        message,
+                    },
+                    Err(cause) => self.runtime.classify(name, store, cause),
+                }
+            }
+        };
+        self.stage = Stage::Failed(result);
+    }
+
+    /// Forgets every case fed: the run's report is read again from its start.
+    pub async fn restart(&mut self) {
+        self.stage = self.begin().await;
+    }
+
+    /// Every case has been fed: the run's samples, checked against the output limits.
+    pub async fn finish(
+        self,
+        end: &RunEndInput<'_>,
+    ) -> (Result<Vec<Sample>, PluginError>, Duration) {
+        let Derivation {
+            runtime,
+            plugin,
+            start,
+            class,
+            stage,
+            mut busy,
+        } = self;
+        let name = plugin.decl.name.as_str();
+        let started = Instant::now();
+        let finished = match stage {
+            Stage::Failed(error) => return (Err(error), busy),
+            Stage::Streaming {
+                mut store,
+                instance,
+                exports,
+                resource,
+            } => {
+                runtime.arm(&mut store);
+                let called = async {
+                    let finish = instance
+                        .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (Finished,)>(
+                            &mut store,
+                            &exports.finish,
+                        )?;
+                    let (result,) = finish.call_async(&mut store, (resource, end)).await?;
+                    Ok::<_, wasmtime::Error>(result)
+                }
+                .await;
+                called.map_err(|cause| runtime.classify(name, &store, cause))
+            }
+            Stage::Whole(kept) => {
+                let batches = kept.iter().filter_map(|stretch| stretch.get(class));
+                whole(runtime, plugin, start, batches, end).await
+            }
+        };
+        busy += started.elapsed();
+        let result = finished.and_then(|result| {
+            result.map_err(|message| PluginError::Guest {
+                plugin: name.to_owned(),
+                message,
+            })
+        });
+        (
+            result.and_then(|samples| checked(runtime, name, samples)),
+            busy,
+        )
+    }
+}
+
+/// Derives a run whole for a plugin built against a WIT version before 0.3.0.
+async fn whole<'b>(
+    runtime: &PluginRuntime,
+    plugin: &LoadedPlugin,
+    start: &RunStartInput<'_>,
+    batches: impl Iterator<Item = &'b CaseBatch>,
+    end: &RunEndInput<'_>,
+) -> Result<Finished, PluginError> {
+    let name = plugin.decl.name.as_str();
+    let cases = batches
+        .flat_map(|batch| {
+            batch
+                .cases
+                .iter()
+                .map(move |case| compat::test_case_v0_2(batch, case))
+        })
+        .collect();
+    let run = compat::suite_run_v0_2(start, cases, end);
+    let mut store = runtime.store(name);
+    let derived = match &plugin.pre {
+        // Called through a typed func rather than the bindings' `call_derive`, so the
+        // borrowed run is lowered as it is, without an owned copy first.
+        Pre::V0_2(pre) => {
+            async {
+                let instance = pre.instance_pre().instantiate_async(&mut store).await?;
+                let derive = instance.get_typed_func::<(&compat::SuiteRunV0_2<'_>,), (Finished,)>(
+                    &mut store, "derive",
+                )?;
+                let (result,) = derive.call_async(&mut store, (&run,)).await?;
+                Ok(result)
+            }
+            .await
+        }
+        Pre::V0_1(pre) => {
+            async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let result = instance
+                    .call_derive(&mut store, &compat::suite_run_v0_1(&run))
+                    .await?;
+                Ok(result.map(|samples| samples.into_iter().map(compat::sample_v0_1).collect()))
+            }
+            .await
+        }
+        Pre::V0_3 { .. } => Err(wasmtime::format_err!(
+            "a 0.3.0 plugin is derived as a stream"
+        )),
+    };
+    derived.map_err(|cause| runtime.classify(name, &store, cause))
+}
+
+/// The samples, unless they break the output limits: too many values in all, or a name or
+/// label longer than allowed.
+fn checked(
+    runtime: &PluginRuntime,
+    plugin: &str,
+    samples: Vec<wit::Sample>,
+) -> Result<Vec<Sample>, PluginError> {
+    let limits = runtime.limits();
+    // Every value counts, and a sample without values counts as one.
+    let count: usize = samples.iter().map(|s| s.values.len().max(1)).sum();
+    if count > limits.max_samples {
+        return Err(PluginError::Output {
+            plugin: plugin.to_owned(),
+            count,
+            limit: limits.max_samples,
+        });
+    }
+    let longest = samples
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.metric.len())
+                .chain(s.labels.iter().flat_map(|(k, v)| [k.len(), v.len()]))
+        })
+        .max()
+        .unwrap_or(0);
+    if longest > limits.max_string_bytes {
+        return Err(PluginError::OutputString {
+            plugin: plugin.to_owned(),
+            length: longest,
+            limit: limits.max_string_bytes,
+        });
+    }
+    Ok(samples.into_iter().map(Sample::from).collect())
+}

@@ -1,0 +1,418 @@
+//! Reading a run's report and deriving it with the plugins of its system at the same time.
+//! The report is parsed on a blocking thread, and its cases reach every plugin in batches
+//! while the next batch is parsed: neither the report nor the run is ever held whole, and the
+//! parser and the plugins each keep a core busy. Only what the plugins read is parsed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use quick_junit::{TestCase, TestCaseStatus};
+use testmeter_parse::{
+    hand_on, stream_bytes, stream_file, CaseSink, Fields, Format, Limits, ParseError, Streamed,
+    Summary,
+};
+use tokio::sync::mpsc;
+
+use crate::catalog::Sample;
+use crate::model::{FailedCase, ReportSource, RunRecord, SuiteRun};
+use crate::plugin::conversions::{self, CaseBatch, Reads, RunEndInput};
+use crate::plugin::derivation::{Batches, Derivation};
+use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
+use crate::runner::RunError;
+
+/// Cases in a batch, at most.
+const BATCH_CASES: usize = 512;
+/// Bytes of strings in a batch, about: a batch of long outputs is cut early.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches the parser may be ahead of the plugins.
+const BATCHES_AHEAD: usize = 2;
+
+/// A run read and derived.
+#[derive(Debug)]
+pub struct Reading {
+    /// What the agent keeps of the run, or why its report could not be read.
+    pub record: Result<RunRecord, RunError>,
+    /// Each plugin's samples or error, in the order the plugins were given; empty when the
+    /// report could not be read (nothing a plugin made of it counts).
+    pub derived: Vec<Derived>,
+}
+
+/// One plugin's result on a run.
+#[derive(Debug)]
+pub struct Derived {
+    pub result: Result<Vec<Sample>, PluginError>,
+    /// Time spent in the plugin's calls.
+    pub busy: Duration,
+}
+
+enum Message {
+    Batch(Batches),
+    Restart,
+}
+
+/// Reads `run`'s report and derives it with every plugin in `plugins`.
+pub async fn read(
+    runtime: &PluginRuntime,
+    plugins: &[&LoadedPlugin],
+    mut run: SuiteRun,
+) -> Reading {
+    let source = std::mem::replace(&mut run.report.source, ReportSource::Files(Vec::new()));
+    let (format, limits) = (run.report.format, run.report.limits);
+    // One batch per set of fields the plugins read: each gets only what it declared.
+    let mut classes: Vec<Reads> = Vec::new();
+    let class_of: Vec<usize> = plugins
+        .iter()
+        .map(
+            |plugin| match classes.iter().position(|r| *r == plugin.reads) {
+                Some(class) => class,
+                None => {
+                    classes.push(plugin.reads);
+                    classes.len() - 1
+                }
+            },
+        )
+        .collect();
+    let fields = classes
+        .iter()
+        .fold(Reads::default(), |all, reads| all.union(*reads))
+        .fields();
+    let (sender, mut receiver) = mpsc::channel(BATCHES_AHEAD);
+    let parse = tokio::task::spawn_blocking(move || {
+        let mut sink = Batcher::new(sender, classes);
+        let read = read_report(source, format, limits, fields, &mut sink);
+        sink.flush();
+        read.map(|read| (read, sink.failures))
+    });
+    let start = conversions::run_start(&run);
+    let mut derivations = Vec::with_capacity(plugins.len());
+    for (plugin, class) in plugins.iter().zip(class_of) {
+        derivations.push(Derivation::start(runtime, plugin, &start, class).await);
+    }
+    while let Some(message) = receiver.recv().await {
+        match message {
+            Message::Batch(batches) => {
+                for derivation in &mut derivations {
+                    derivation.feed(&batches).await;
+                }
+            }
+            Message::Restart => {
+                for derivation in &mut derivations {
+                    derivation.restart().await;
+                }
+            }
+        }
+    }
+    let (read, failures) = match parse.await {
+        Ok(Ok(read)) => read,
+        Ok(Err(unread)) => {
+            return Reading {
+                record: Err(run_error(&run, unread)),
+                derived: Vec::new(),
+            }
+        }
+        Err(panicked) => {
+            return Reading {
+                record: Err(RunError::Reader {
+                    message: panicked.to_string(),
+                }),
+                derived: Vec::new(),
+            }
+        }
+    };
+    let partial = match (run.partial.clone(), read.partial) {
+        (Some(cut), Some(reason)) => Some(format!("{cut}; {reason}")),
+        (cut, reason) => cut.or(reason),
+    };
+    if let Some(reason) = &partial {
+        tracing::warn!(
+            suite = run.suite,
+            reason,
+            "partial run: only the cases that completed are reported"
+        );
+    }
+    let started = run
+        .started
+        .or(read.timestamp)
+        .unwrap_or_else(SystemTime::now);
+    let duration = run.duration.unwrap_or(read.time);
+    let end = RunEndInput {
+        started_unix_ms: started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        duration_seconds: duration.as_secs_f64(),
+        properties: read
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+        partial: partial.as_deref(),
+    };
+    let mut derived = Vec::with_capacity(derivations.len());
+    for derivation in derivations {
+        let (result, busy) = derivation.finish(&end).await;
+        derived.push(Derived { result, busy });
+    }
+    Reading {
+        record: Ok(RunRecord {
+            suite: run.suite,
+            system: run.system,
+            labels: run.labels,
+            started,
+            duration,
+            exit_code: run.exit_code,
+            peak_rss_bytes: run.peak_rss_bytes,
+            summary: read.summary,
+            failures,
+            partial,
+        }),
+        derived,
+    }
+}
+
+/// A failed or errored test as the summary shows it; `None` for a test that passed or was
+/// skipped.
+fn failed_case(case: &TestCase) -> Option<FailedCase> {
+    let TestCaseStatus::NonSuccess { message, .. } = &case.status else {
+        return None;
+    };
+    let name = match &case.classname {
+        Some(classname) => format!("{}::{}", classname.as_str(), case.name.as_str()),
+        None => case.name.as_str().to_owned(),
+    };
+    let message = message
+        .as_ref()
+        .and_then(|m| m.as_str().lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "(no message)".to_owned());
+    Some(FailedCase { name, message })
+}
+
+/// Why a report could not be read, and which.
+struct Unread {
+    report: String,
+    error: ParseError,
+}
+
+fn run_error(run: &SuiteRun, unread: Unread) -> RunError {
+    if let Some(timeout) = run.timed_out {
+        // A hung suite that was killed may have left no readable report.
+        return RunError::Timeout { timeout };
+    }
+    match &run.status {
+        Some(status) => RunError::Report {
+            report: unread.report,
+            status: status.clone(),
+            source: unread.error,
+        },
+        None => RunError::Ingest {
+            report: unread.report,
+            source: unread.error,
+        },
+    }
+}
+
+/// What the report said besides its cases: every part of it together.
+struct Read {
+    summary: Summary,
+    partial: Option<String>,
+    /// The earliest suite timestamp.
+    timestamp: Option<SystemTime>,
+    /// The sum of the suites' times.
+    time: Duration,
+    /// The properties of its suites.
+    properties: Vec<(String, String)>,
+}
+
+impl Read {
+    fn of(parts: Vec<Streamed>) -> Read {
+        let mut summary = Summary::default();
+        let mut reasons = Vec::new();
+        let mut timestamp = None;
+        let mut time = Duration::ZERO;
+        let mut properties = Vec::new();
+        for part in parts {
+            summary.merge(&part.summary);
+            reasons.extend(part.partial);
+            if timestamp.is_none() {
+                timestamp = part.report.timestamp.map(SystemTime::from);
+            }
+            for suite in &part.report.test_suites {
+                time += suite.time.unwrap_or(Duration::ZERO);
+                properties.extend(
+                    suite
+                        .properties
+                        .iter()
+                        .map(|p| (p.name.as_str().to_owned(), p.value.as_str().to_owned())),
+                );
+            }
+        }
+        Read {
+            summary,
+            partial: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            timestamp,
+            time,
+            properties,
+        }
+    }
+}
+
+fn read_report(
+    source: ReportSource,
+    format: Format,
+    limits: Limits,
+    fields: Fields,
+    sink: &mut Batcher,
+) -> Result<Read, Unread> {
+    let streamed = match source {
+        ReportSource::Parsed(parsed) => vec![hand_on(parsed, sink)],
+        ReportSource::Bytes { what, bytes } => {
+            vec![
+                stream_bytes(&bytes, format, limits, fields, sink).map_err(|error| Unread {
+                    report: what,
+                    error,
+                })?,
+            ]
+        }
+        ReportSource::Files(paths) => {
+            let mut replay = Replay {
+                sink,
+                read: Vec::new(),
+                format,
+                limits,
+                fields,
+                failed: None,
+            };
+            let mut parts = Vec::with_capacity(paths.len());
+            for path in paths {
+                let part = stream_file(&path, format, limits, fields, &mut replay);
+                if let Some(unread) = replay.failed.take() {
+                    return Err(unread);
+                }
+                parts.push(part.map_err(|error| Unread {
+                    report: path.display().to_string(),
+                    error,
+                })?);
+                replay.read.push(path);
+            }
+            parts
+        }
+    };
+    Ok(Read::of(streamed))
+}
+
+/// Several report files read as one: when one has to be read again from its start, the
+/// files before it are streamed again first, so the plugins see every case once.
+struct Replay<'s> {
+    sink: &'s mut Batcher,
+    read: Vec<PathBuf>,
+    format: Format,
+    limits: Limits,
+    fields: Fields,
+    /// A file read before that cannot be read again (it changed on disk).
+    failed: Option<Unread>,
+}
+
+impl CaseSink for Replay<'_> {
+    fn case(&mut self, suite: &str, case: TestCase) {
+        self.sink.case(suite, case);
+    }
+
+    fn restart(&mut self) {
+        self.sink.restart();
+        for path in &self.read {
+            if let Err(error) = stream_file(path, self.format, self.limits, self.fields, self.sink)
+            {
+                self.failed.get_or_insert_with(|| Unread {
+                    report: path.display().to_string(),
+                    error,
+                });
+            }
+        }
+    }
+}
+
+/// Puts cases into batches, one per set of fields the plugins read, and sends them to the
+/// plugins when they are full. Each case is converted and dropped here, on the thread that
+/// parsed it. Also keeps the first failed tests for the summary.
+struct Batcher {
+    sender: mpsc::Sender<Message>,
+    classes: Vec<Reads>,
+    batches: Vec<CaseBatch>,
+    cases: usize,
+    failures: Vec<FailedCase>,
+}
+
+impl Batcher {
+    fn new(sender: mpsc::Sender<Message>, classes: Vec<Reads>) -> Self {
+        let batches = classes.iter().map(|_| CaseBatch::default()).collect();
+        Batcher {
+            sender,
+            classes,
+            batches,
+            cases: 0,
+            failures: Vec::new(),
+        }
+    }
+
+    fn send(&self, message: Message) {
+        // The receiving side only goes away when the agent stops: the rest is not needed.
+        let _ = self.sender.blocking_send(message);
+    }
+
+    fn flush(&mut self) {
+        if self.cases == 0 {
+            return;
+        }
+        let batches = self.classes.iter().map(|_| CaseBatch::default()).collect();
+        let full = std::mem::replace(&mut self.batches, batches);
+        self.cases = 0;
+        self.send(Message::Batch(Arc::new(full)));
+    }
+}
+
+impl CaseSink for Batcher {
+    fn case(&mut self, suite: &str, case: TestCase) {
+        if self.failures.len() < RunRecord::FAILURES_KEPT {
+            self.failures.extend(failed_case(&case));
+        }
+        let mut bytes = 0;
+        for (batch, reads) in self.batches.iter_mut().zip(&self.classes) {
+            batch.push(suite, &case, *reads);
+            bytes = bytes.max(batch.text_len());
+        }
+        self.cases += 1;
+        if self.cases >= BATCH_CASES || bytes >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    fn restart(&mut self) {
+        for batch in &mut self.batches {
+            *batch = CaseBatch::default();
+        }
+        self.cases = 0;
+        self.failures.clear();
+        self.send(Message::Restart);
+    }
+}
+
+/// Reads `run`'s report and derives it with one plugin: what `testmeter` does for each plugin
+/// of a system, for tests and benchmarks.
+pub async fn derive_one(
+    runtime: &PluginRuntime,
+    plugin: &LoadedPlugin,
+    run: &SuiteRun,
+) -> Result<Vec<Sample>, PluginError> {
+    let reading = read(runtime, &[plugin], run.clone()).await;
+    match (reading.record, reading.derived.into_iter().next()) {
+        (Ok(_), Some(derived)) => derived.result,
+        (Err(error), _) => Err(PluginError::Guest {
+            plugin: plugin.decl.name.clone(),
+            message: format!("the report could not be read: {error}"),
+        }),
+        (Ok(_), None) => Err(PluginError::Guest {
+            plugin: plugin.decl.name.clone(),
+            message: "no derivation".to_owned(),
+        }),
+    }
+}
