@@ -735,13 +735,19 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
     let set = agent.plugins();
     for plugin in &set.plugins {
         let decl = &plugin.decl;
+        let reads = plugin.reads.names();
         println!(
-            "{} {} (wit {}, {}) systems: {}",
+            "{} {} (wit {}, {}) systems: {}; reads: {}",
             decl.name,
             decl.version,
             plugin.wit.as_str(),
             plugin.path.display(),
-            decl.systems.join(", ")
+            decl.systems.join(", "),
+            if reads.is_empty() {
+                "outcomes and names only".to_owned()
+            } else {
+                reads.join(", ")
+            }
         );
         for metric in &decl.metrics {
             println!(
