@@ -98,7 +98,7 @@ def main():
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
     )
     log = open(work / "testmeter.log", "w")
-    binary = str(ROOT / "target" / "release" / "testmeter")
+    binary = os.environ.get("TESTMETER_BIN", str(ROOT / "target" / "release" / "testmeter"))
     env = {**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")}
     if warm:
         subprocess.run([binary, "plugins", "--config", str(work / "testmeter.toml")], env=env,
