@@ -360,7 +360,8 @@ impl Batcher {
     }
 
     fn flush(&mut self) {
-        if self.cases == 0 {
+        if self.cases == 0 || self.classes.is_empty() {
+            self.cases = 0;
             return;
         }
         let batches = self.classes.iter().map(|_| CaseBatch::default()).collect();

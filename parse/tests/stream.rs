@@ -183,3 +183,67 @@ fn tempfile_dir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+fn streamed(xml: &str, fields: Fields) -> (Collected, testmeter_parse::Streamed) {
+    let mut sink = Collected::default();
+    let streamed = stream_bytes(
+        xml.as_bytes(),
+        Format::Junit,
+        Limits::default(),
+        fields,
+        &mut sink,
+    )
+    .expect("streams");
+    (sink, streamed)
+}
+
+fn whole(xml: &str) -> Vec<(String, TestCase)> {
+    cases_of(&parse_bytes(xml.as_bytes(), Format::Junit, Limits::default()).expect("parses"))
+}
+
+#[test]
+fn adjacent_retries_fold_on_the_way() {
+    let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="a"/><testcase classname="c" name="b"/></testsuite>"#;
+    let (sink, streamed) = streamed(xml, Fields::ALL);
+    assert_eq!(sink.restarts, 0);
+    assert_eq!(sink.cases, whole(xml));
+    assert_eq!((streamed.summary.tests, streamed.summary.flaky), (2, 1));
+    assert_eq!(streamed.report.test_suites[0].tests, 2);
+    assert!(streamed.report.test_suites[0].test_cases.is_empty());
+}
+
+#[test]
+fn a_rerun_at_the_end_restarts_with_the_whole_report() {
+    let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="b"/><testcase classname="c" name="a"/></testsuite>"#;
+    let (sink, streamed) = streamed(xml, Fields::ALL);
+    assert_eq!(sink.restarts, 1);
+    assert_eq!(sink.cases, whole(xml));
+    assert_eq!((streamed.summary.tests, streamed.summary.flaky), (2, 1));
+}
+
+#[test]
+fn fields_nobody_reads_are_skipped() {
+    let xml = r#"<testsuite name="s"><properties><property name="p" value="1"/></properties><testcase name="a"><properties><property name="k" value="v"/></properties><failure message="m">trace</failure><system-out>out</system-out></testcase></testsuite>"#;
+    let none = Fields {
+        properties: false,
+        output: false,
+        descriptions: false,
+    };
+    let (sink, streamed) = streamed(xml, none);
+    let case = &sink.cases[0].1;
+    assert!(case.properties.is_empty());
+    assert!(case.system_out.is_none());
+    match &case.status {
+        quick_junit::TestCaseStatus::NonSuccess {
+            message,
+            description,
+            ..
+        } => {
+            assert_eq!(message.as_ref().map(|m| m.as_str()), Some("m"));
+            assert!(description.is_none());
+        }
+        other => panic!("{other:?}"),
+    }
+    // A suite's properties are always kept.
+    assert_eq!(streamed.report.test_suites[0].properties.len(), 1);
+}

@@ -108,16 +108,6 @@ impl<'r> Derivation<'r> {
         }
     }
 
-    /// Time spent in the plugin's calls so far.
-    pub fn busy(&self) -> Duration {
-        self.busy
-    }
-
-    /// True when a step failed: the rest of the run is not fed.
-    pub fn failed(&self) -> bool {
-        matches!(self.stage, Stage::Failed(_))
-    }
-
     /// Feeds the next cases.
     pub async fn feed(&mut self, batches: &Batches) {
         let name = self.plugin.decl.name.as_str();

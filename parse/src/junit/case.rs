@@ -14,6 +14,7 @@ use quick_junit::{
 use super::values::{self, BadReference};
 use super::xml::Tag;
 use crate::stream::Fields;
+use crate::text::non_blank;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ResultKind {
@@ -284,11 +285,11 @@ pub(super) fn build_case(open: OpenCase, fields: Fields) -> TestCase {
     let status = if let Some(skip) = skipped {
         // node:test marks a failing `todo` test with both <skipped> and <failure>: it is a
         // todo, not a failure. Keep the failure text as the description.
-        let description = non_empty(skip.text)
+        let description = non_blank(skip.text)
             .or_else(|| {
                 primary
                     .as_ref()
-                    .and_then(|p| p.message.clone().or_else(|| non_empty(p.text.clone())))
+                    .and_then(|p| p.message.clone().or_else(|| non_blank(p.text.clone())))
             })
             .filter(|_| fields.descriptions);
         TestCaseStatus::Skipped {
@@ -327,7 +328,7 @@ pub(super) fn build_case(open: OpenCase, fields: Fields) -> TestCase {
             kind,
             message: primary.message.map(XmlString::new),
             ty: primary.ty.map(XmlString::new),
-            description: non_empty(description)
+            description: non_blank(description)
                 .filter(|_| fields.descriptions)
                 .map(XmlString::new),
             reruns: NonSuccessReruns {
@@ -364,20 +365,12 @@ fn rerun_of(result: ResultElement, fields: Fields) -> TestRerun {
     rerun.message = result.message.map(XmlString::new);
     rerun.ty = result.ty.map(XmlString::new);
     if fields.descriptions {
-        rerun.stack_trace = non_empty(result.stack_trace).map(XmlString::new);
-        rerun.description = non_empty(result.text).map(XmlString::new);
+        rerun.stack_trace = non_blank(result.stack_trace).map(XmlString::new);
+        rerun.description = non_blank(result.text).map(XmlString::new);
     }
     rerun.system_out = result.system_out.map(XmlString::new);
     rerun.system_err = result.system_err.map(XmlString::new);
     rerun
-}
-
-fn non_empty(text: String) -> Option<String> {
-    if text.trim().is_empty() {
-        None
-    } else {
-        Some(text)
-    }
 }
 
 #[cfg(test)]
