@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # JUnit XML parse throughput of testmeter-parse against a Python baseline
 # (xml.etree.ElementTree.iterparse, bench/iterparse_baseline.py), measured in one run on the
-# same files: 1k, 10k and 100k pytest-style cases (bench/gen_junit.py; 100k is ~34 MB).
-# Prints the median time, MB/s and peak RSS of each, the speed ratio, and Rust's peak RSS
-# against the file size. Usage: bench/parse.sh [runs-for-100k]
+# same files: 1k, 10k and 100k pytest-style cases (bench/gen_junit.py; 100k is ~44 MB).
+# testmeter-parse is measured twice: reading the whole report into a quick_junit::Report
+# (`convert`'s path), and streaming it case by case into a sink that keeps nothing, with case
+# properties and messages but no output or tracebacks (what the agent does for the osworld
+# plugin). Prints the median time and peak RSS of each, and each speedup over Python.
+# Usage: bench/parse.sh [runs-for-100k]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -13,22 +16,23 @@ trap 'rm -rf "$work"' EXIT
 cargo build --quiet --release -p testmeter-parse --example parse_report
 parse="$root/target/release/examples/parse_report"
 python="${PYTHON:-python3}"
-printf '%-8s %8s | %10s %9s %10s | %10s %9s %10s | %7s %11s\n' \
-    cases MB "rust ms" "rust MB/s" "rust peak" "py ms" "py MB/s" "py peak" "speedup" "peak/file"
+printf '%-8s %6s | %9s %8s | %9s %8s | %9s %8s | %7s %7s\n' \
+    cases MB "whole ms" "peak" "stream ms" "peak" "py ms" "py peak" "whole×" "stream×"
 for cases in 1000 10000 100000; do
     file="$work/junit-$cases.xml"
     "$python" bench/gen_junit.py "$cases" "$file"
     case "$cases" in 1000) runs=41 ;; 10000) runs=11 ;; *) runs="$runs_100k" ;; esac
-    rust="$("$parse" "$file" "$runs")"
+    whole="$("$parse" "$file" "$runs")"
+    stream="$("$parse" --stream "$file" "$runs")"
     py="$("$python" bench/iterparse_baseline.py "$file" "$runs")"
-    "$python" - "$file" "$rust" "$py" <<'PY'
+    "$python" - "$file" "$whole" "$stream" "$py" <<'PY'
 import json, os, sys
-path, rust, py = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
-assert rust["cases"] == py["cases"], (rust, py)
-size = os.path.getsize(path)
-mb = size / 1e6
-print(f'{rust["cases"]:<8} {mb:8.1f} | {rust["median_s"]*1e3:10.1f} {mb/rust["median_s"]:9.0f} {rust["peak_rss_bytes"]/1e6:8.1f}MB | '
-      f'{py["median_s"]*1e3:10.1f} {mb/py["median_s"]:9.0f} {py["peak_rss_bytes"]/1e6:8.1f}MB | '
-      f'{py["median_s"]/rust["median_s"]:6.1f}x {rust["peak_rss_bytes"]/size:10.2f}x')
+path, whole, stream, py = sys.argv[1], *map(json.loads, sys.argv[2:])
+assert whole["cases"] == stream["cases"] == py["cases"], (whole, stream, py)
+mb = os.path.getsize(path) / 1e6
+ms = lambda r: r["median_s"] * 1e3
+peak = lambda r: f'{r["peak_rss_bytes"] / 1e6:.1f}MB'
+print(f'{whole["cases"]:<8} {mb:6.1f} | {ms(whole):9.1f} {peak(whole):>8} | {ms(stream):9.1f} {peak(stream):>8} | '
+      f'{ms(py):9.1f} {peak(py):>8} | {py["median_s"] / whole["median_s"]:6.1f}x {py["median_s"] / stream["median_s"]:6.1f}x')
 PY
 done
