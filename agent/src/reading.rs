@@ -364,7 +364,8 @@ impl Batcher {
             self.cases = 0;
             return;
         }
-        let batches = self.classes.iter().map(|_| CaseBatch::default()).collect();
+        // The next batches start as large as these ended: they fill alike, without growing.
+        let batches = self.batches.iter().map(CaseBatch::sized_like).collect();
         let full = std::mem::replace(&mut self.batches, batches);
         self.cases = 0;
         self.send(Message::Batch(Arc::new(full)));

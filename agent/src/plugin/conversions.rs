@@ -188,6 +188,17 @@ impl CaseBatch {
         });
     }
 
+    /// An empty batch with room for as much as `other` holds.
+    pub fn sized_like(other: &CaseBatch) -> CaseBatch {
+        CaseBatch {
+            text: String::with_capacity(other.text.len()),
+            cases: Vec::with_capacity(other.cases.len()),
+            properties: Vec::with_capacity(other.properties.len()),
+            last_suite: None,
+            last_classname: None,
+        }
+    }
+
     /// Bytes of text so far.
     pub fn text_len(&self) -> usize {
         self.text.len()
