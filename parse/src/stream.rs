@@ -125,7 +125,7 @@ pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
 
 /// `None` when the report has to be read whole to fold its retries.
 fn stream_junit(
-    input: impl std::io::Read,
+    input: impl std::io::Read + Send,
     size: u64,
     locate: junit::Locate<'_>,
     fields: Fields,

@@ -35,7 +35,7 @@ impl Cases for Collect {
 }
 
 /// Parses a whole JUnit report, every field of every case kept.
-pub(crate) fn parse<R: Read>(
+pub(crate) fn parse<R: Read + Send>(
     input: R,
     input_size: u64,
     locate: Locate<'_>,

@@ -9,6 +9,7 @@
 //! early (a killed suite) yields the cases that were complete, marked partial.
 
 mod case;
+mod chunks;
 mod collect;
 mod reader;
 mod values;

@@ -7,8 +7,9 @@ use std::io::Read;
 use quick_junit::{Property, Report, TestCase, TestSuite, XmlString};
 
 use super::case::{build_case, open_case, Interner, OpenCase, ResultElement, ResultKind};
+use super::chunks::{with_tokenizer_thread, ChunkTokens, THREADED_FROM_BYTES};
 use super::values::{self, BadReference};
-use super::xml::{Tag, Token, Tokenizer, XmlErrorKind};
+use super::xml::{Tag, Token, Tokenizer, XmlError, XmlErrorKind};
 use crate::error::ParseError;
 use crate::stream::Fields;
 
@@ -66,22 +67,67 @@ pub(crate) struct Ending {
     pub partial: Option<String>,
 }
 
+/// Where the reader takes its tokens from: the tokenizer on this thread, or the chunks it
+/// sends from another.
+trait Tokens {
+    /// The next token and its offset in the input.
+    fn next_located(&mut self) -> Result<(u64, Token<'_>), XmlError>;
+}
+
+impl<R: Read> Tokens for Tokenizer<R> {
+    fn next_located(&mut self) -> Result<(u64, Token<'_>), XmlError> {
+        Tokenizer::next_located(self)
+    }
+}
+
+impl Tokens for ChunkTokens {
+    fn next_located(&mut self) -> Result<(u64, Token<'_>), XmlError> {
+        ChunkTokens::next_located(self)
+    }
+}
+
 /// Reads a JUnit report. `locate` maps a byte offset to line and column and is only called
-/// when something is wrong. `Ok(Err(stop))` is a read that `cases` stopped.
-pub(crate) fn read<R: Read, C: Cases>(
+/// when something is wrong. `Ok(Err(stop))` is a read that `cases` stopped. A large report
+/// is tokenized on a thread of its own while it is read here.
+pub(crate) fn read<R: Read + Send, C: Cases>(
     input: R,
     input_size: u64,
     locate: Locate<'_>,
     fields: Fields,
     cases: &mut C,
 ) -> Result<Result<Ending, C::Stop>, ParseError> {
-    let mut tokens = Tokenizer::new(input);
+    let input = if input_size >= THREADED_FROM_BYTES {
+        let threaded = with_tokenizer_thread(input, |tokens| {
+            read_tokens(tokens, input_size, locate, fields, &mut *cases)
+        });
+        match threaded {
+            Ok(read) => return read,
+            Err(input) => input,
+        }
+    } else {
+        input
+    };
+    read_tokens(
+        &mut Tokenizer::new(input),
+        input_size,
+        locate,
+        fields,
+        cases,
+    )
+}
+
+fn read_tokens<T: Tokens, C: Cases>(
+    tokens: &mut T,
+    input_size: u64,
+    locate: Locate<'_>,
+    fields: Fields,
+    cases: &mut C,
+) -> Result<Result<Ending, C::Stop>, ParseError> {
     let mut state = State::new(fields, input_size, C::KEEPS_CASES);
     loop {
         // Problems found in a token are reported where it starts.
-        let at = tokens.position();
-        let token = match tokens.next_token() {
-            Ok(token) => token,
+        let (at, token) = match tokens.next_located() {
+            Ok(located) => located,
             Err(error) => {
                 if let XmlErrorKind::Truncated(_) = error.kind {
                     if state.seen_root {

@@ -14,7 +14,7 @@ use std::ops::Range;
 use memchr::memmem;
 
 /// The buffer starts this large and grows only for a tag (or declaration) that does not fit.
-const INITIAL_BUFFER: usize = 256 * 1024;
+pub(super) const INITIAL_BUFFER: usize = 256 * 1024;
 
 /// Text and CDATA longer than this come out in more than one piece.
 const MAX_PIECE: usize = 128 * 1024;
@@ -158,6 +158,60 @@ enum Next {
     Eof,
 }
 
+/// A token as the tokenizer found it: where its parts are in the buffer it was read into.
+#[derive(Debug, Clone)]
+pub(super) enum Raw {
+    /// `name` is relative to the tag; `attributes` indexes an attribute list, whose ranges
+    /// are relative to the tag too.
+    Start {
+        tag: Range<usize>,
+        name: Range<usize>,
+        attributes: Range<usize>,
+        empty: bool,
+    },
+    End,
+    Text(Range<usize>),
+    CData(Range<usize>),
+    DocType(Range<usize>),
+    Eof,
+}
+
+/// The token `raw` over the buffer it was found in (`text`: the same bytes, when known to be
+/// valid UTF-8) and its attribute list.
+pub(super) fn view<'a>(
+    buf: &'a [u8],
+    text: Option<&'a str>,
+    attributes: &'a [(Range<usize>, Range<usize>)],
+    raw: &Raw,
+) -> Token<'a> {
+    match raw {
+        Raw::Start {
+            tag,
+            name,
+            attributes: which,
+            empty,
+        } => {
+            let bytes = &buf[tag.clone()];
+            Token::Start(Tag {
+                buf: bytes,
+                text: match text {
+                    // Tags start at `<` and end after `>`: on character boundaries.
+                    Some(text) => text.get(tag.clone()),
+                    None => std::str::from_utf8(bytes).ok(),
+                },
+                name: name.clone(),
+                attributes: &attributes[which.clone()],
+                empty: *empty,
+            })
+        }
+        Raw::End => Token::End,
+        Raw::Text(range) => Token::Text(&buf[range.clone()]),
+        Raw::CData(range) => Token::CData(&buf[range.clone()]),
+        Raw::DocType(range) => Token::DocType(&buf[range.clone()]),
+        Raw::Eof => Token::Eof,
+    }
+}
+
 pub(crate) struct Tokenizer<R> {
     input: R,
     buf: Vec<u8>,
@@ -176,13 +230,21 @@ pub(crate) struct Tokenizer<R> {
     /// Inside a CDATA section that came out in pieces.
     in_cdata: bool,
     started: bool,
+    /// The size a buffer starts at.
+    buffer_size: usize,
 }
 
 impl<R: Read> Tokenizer<R> {
     pub fn new(input: R) -> Self {
+        Self::with_buffer(input, INITIAL_BUFFER)
+    }
+
+    /// A tokenizer whose buffer starts at `buffer_size` bytes (tests use small ones).
+    pub(super) fn with_buffer(input: R, buffer_size: usize) -> Self {
+        let buffer_size = buffer_size.max(16);
         Self {
             input,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; buffer_size],
             pos: 0,
             len: 0,
             base: 0,
@@ -192,6 +254,7 @@ impl<R: Read> Tokenizer<R> {
             attributes: Vec::new(),
             in_cdata: false,
             started: false,
+            buffer_size,
         }
     }
 
@@ -200,10 +263,31 @@ impl<R: Read> Tokenizer<R> {
         self.base + self.pos as u64
     }
 
+    /// The next token (the tests' view of the tokenizer).
+    #[cfg(test)]
     pub fn next_token(&mut self) -> Result<Token<'_>, XmlError> {
+        self.next_located().map(|(_, token)| token)
+    }
+
+    /// The next token and its offset in the input.
+    pub(super) fn next_located(&mut self) -> Result<(u64, Token<'_>), XmlError> {
+        loop {
+            match self.advance()? {
+                Some((at, raw)) => return Ok((at, view(&self.buf, None, &self.attributes, &raw))),
+                None => self.fill()?,
+            }
+        }
+    }
+
+    /// The next token, found in the buffer and consumed, at its offset in the input; `None`
+    /// when the buffer ends before the token does (more input is needed). A start tag's
+    /// attributes are in `self.attributes` until the next call.
+    pub(super) fn advance(&mut self) -> Result<Option<(u64, Raw)>, XmlError> {
         if !self.started {
+            if self.len - self.pos < 3 && !self.eof {
+                return Ok(None);
+            }
             self.started = true;
-            self.fill_at_least(3)?;
             if self.buf[self.pos..self.len].starts_with(b"\xEF\xBB\xBF") {
                 self.pos += 3;
             }
@@ -212,31 +296,25 @@ impl<R: Read> Tokenizer<R> {
             match self.scan()? {
                 Some(Next::Skip(len)) => self.pos += len,
                 Some(next) => break next,
-                None => {
-                    if self.eof {
-                        return Err(self.truncated());
-                    }
-                    self.fill()?;
-                }
+                None if self.eof => return Err(self.truncated()),
+                None => return Ok(None),
             }
         };
         let at = self.pos;
-        Ok(match next {
+        let raw = match next {
             Next::Start { len, name, empty } => {
                 self.pos += len;
-                let tag = &self.buf[at..at + len];
                 if !empty {
-                    self.open_names.extend_from_slice(&tag[name.clone()]);
+                    let name = &self.buf[at + name.start..at + name.end];
+                    self.open_names.extend_from_slice(name);
                     self.open_ends.push(self.open_names.len());
                 }
-                // The name and attribute ranges are relative to the tag.
-                Token::Start(Tag {
-                    buf: tag,
-                    text: std::str::from_utf8(tag).ok(),
+                Raw::Start {
+                    tag: at..at + len,
                     name,
-                    attributes: &self.attributes,
+                    attributes: 0..self.attributes.len(),
                     empty,
-                })
+                }
             }
             Next::End { len, name } => {
                 let found = &self.buf[at + name.start..at + name.end];
@@ -267,11 +345,11 @@ impl<R: Read> Tokenizer<R> {
                 self.open_ends.pop();
                 self.open_names.truncate(opened);
                 self.pos += len;
-                Token::End
+                Raw::End
             }
             Next::Text(range) => {
                 self.pos += range.end;
-                Token::Text(&self.buf[at + range.start..at + range.end])
+                Raw::Text(at + range.start..at + range.end)
             }
             Next::CData {
                 content,
@@ -280,15 +358,16 @@ impl<R: Read> Tokenizer<R> {
             } => {
                 self.in_cdata = !closed;
                 self.pos += consumed;
-                Token::CData(&self.buf[at + content.start..at + content.end])
+                Raw::CData(at + content.start..at + content.end)
             }
             Next::DocType { len, content } => {
                 self.pos += len;
-                Token::DocType(&self.buf[at + content.start..at + content.end])
+                Raw::DocType(at + content.start..at + content.end)
             }
             // The loop above consumes every comment and processing instruction.
-            Next::Skip(_) | Next::Eof => Token::Eof,
-        })
+            Next::Skip(_) | Next::Eof => Raw::Eof,
+        };
+        Ok(Some((self.base + at as u64, raw)))
     }
 
     /// Classifies the bytes at `pos`: `None` when the buffer ends before the token does.
@@ -521,7 +600,7 @@ impl<R: Read> Tokenizer<R> {
     }
 
     /// Reads more input, keeping the unread bytes; grows the buffer when they fill it.
-    fn fill(&mut self) -> Result<(), XmlError> {
+    pub(super) fn fill(&mut self) -> Result<(), XmlError> {
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.len, 0);
             self.len -= self.pos;
@@ -550,11 +629,28 @@ impl<R: Read> Tokenizer<R> {
         }
     }
 
-    fn fill_at_least(&mut self, bytes: usize) -> Result<(), XmlError> {
-        while self.len - self.pos < bytes && !self.eof {
-            self.fill()?;
+    /// The attributes of the latest start tag.
+    pub(super) fn attributes(&self) -> &[(Range<usize>, Range<usize>)] {
+        &self.attributes
+    }
+
+    /// Continues in `next` (emptied): the unread bytes move there, and the buffer read so far
+    /// is returned with `consumed`, the bytes of it the tokens found so far cover.
+    pub(super) fn swap_buffer(&mut self, mut next: Vec<u8>) -> (Vec<u8>, usize) {
+        let unread = self.len - self.pos;
+        // A reused buffer keeps its old bytes past `unread`: they are overwritten by reads
+        // before anything looks at them.
+        let size = self.buffer_size.max(unread * 2);
+        if next.len() < size {
+            next.resize(size, 0);
         }
-        Ok(())
+        next[..unread].copy_from_slice(&self.buf[self.pos..self.len]);
+        let consumed = self.pos;
+        let old = std::mem::replace(&mut self.buf, next);
+        self.base += consumed as u64;
+        self.len = unread;
+        self.pos = 0;
+        (old, consumed)
     }
 }
 

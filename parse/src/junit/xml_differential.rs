@@ -193,3 +193,94 @@ fn the_fuzz_corpus_tokenizes_as_quick_xml_does() {
         "{stricter} refused only here, {agree} alike"
     );
 }
+
+/// One token, exactly: where it starts, and everything in it.
+fn describe(at: u64, token: &Token<'_>) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match token {
+        Token::Start(tag) => {
+            let attributes: Vec<String> = tag
+                .attributes()
+                .map(|(k, v)| format!("{}={:?}/{}", text(k), text(v.bytes), v.text.is_some()))
+                .collect();
+            format!(
+                "{at} <{} {attributes:?} {}>",
+                text(tag.local_name()),
+                tag.empty
+            )
+        }
+        Token::End => format!("{at} end"),
+        Token::Text(t) => format!("{at} text {:?}", text(t)),
+        Token::CData(t) => format!("{at} cdata {:?}", text(t)),
+        Token::DocType(t) => format!("{at} doctype {:?}", text(t)),
+        Token::Eof => format!("{at} eof"),
+    }
+}
+
+fn on_this_thread(xml: &[u8], buffer: usize) -> Vec<String> {
+    let mut tokenizer = Tokenizer::with_buffer(xml, buffer);
+    let mut out = Vec::new();
+    loop {
+        match tokenizer.next_located() {
+            Ok((_, Token::Eof)) => return out,
+            Ok((at, token)) => out.push(describe(at, &token)),
+            Err(error) => {
+                out.push(format!("error at {}: {}", error.offset, error.kind));
+                return out;
+            }
+        }
+    }
+}
+
+fn through_chunks(xml: &[u8], buffer: usize) -> Vec<String> {
+    let read = |tokens: &mut super::chunks::ChunkTokens| {
+        let mut out = Vec::new();
+        loop {
+            match tokens.next_located() {
+                Ok((_, Token::Eof)) => return out,
+                Ok((at, token)) => out.push(describe(at, &token)),
+                Err(error) => {
+                    out.push(format!("error at {}: {}", error.offset, error.kind));
+                    return out;
+                }
+            }
+        }
+    };
+    super::chunks::with_tokenizer_thread_sized(xml, buffer, read)
+        .unwrap_or_else(|_| panic!("a tokenizer thread starts"))
+}
+
+/// Tokens handed over in chunks from another thread are the tokenizer's own, with the same
+/// positions and errors, for every fixture and corpus input, with buffers small enough to cut
+/// every token somewhere.
+#[test]
+fn tokens_from_another_thread_are_the_same() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut paths = Vec::new();
+    files(&root.join("../tests/fixtures"), &mut paths);
+    paths.retain(|p| p.extension().is_some_and(|e| e == "xml"));
+    let dir = std::env::temp_dir().join(format!("testmeter-chunks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let status = std::process::Command::new("tar")
+        .arg("-xJf")
+        .arg(root.join("fuzz/corpus.tar.xz"))
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    files(&dir.join("corpus/junit"), &mut paths);
+    for path in &paths {
+        let xml = std::fs::read(path).expect("input");
+        for buffer in [16, 100, 4096] {
+            assert_eq!(
+                through_chunks(&xml, buffer),
+                on_this_thread(&xml, buffer),
+                "{} with {buffer}-byte buffers",
+                path.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(paths.len() > 1000, "{} inputs", paths.len());
+}
