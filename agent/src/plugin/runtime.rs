@@ -3,8 +3,7 @@
 //! deadline on every call. Calls of a run's derivation are in `derivation`.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
@@ -251,13 +250,15 @@ impl LoadedPlugin {
 
 /// Advances the engine epoch until dropped.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the thread at once, rather than at its next tick: an `ingest`
+    /// would otherwise wait up to a tick to exit.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -295,15 +296,13 @@ impl PluginRuntime {
             .map_err(|cause| PluginError::Engine { cause })?;
         v0_1::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
         let thread = {
             let engine = engine.clone();
-            let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("testmeter-epoch".to_owned())
                 .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
+                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                         engine.increment_epoch();
                     }
                 })
@@ -315,7 +314,7 @@ impl PluginRuntime {
             limits,
             cache: None,
             _ticker: EpochTicker {
-                stop,
+                stop: Some(stop),
                 thread: Some(thread),
             },
         })
