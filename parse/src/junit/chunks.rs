@@ -88,6 +88,13 @@ impl Chunk {
     }
 }
 
+/// Hands the bytes the tokenizer has read to `chunk`, whose tokens cover them; the tokenizer
+/// goes on in `buffer`.
+fn seal<R: Read>(chunk: &mut Chunk, tokenizer: &mut Tokenizer<R>, buffer: Vec<u8>) {
+    let (bytes, consumed) = tokenizer.swap_buffer(buffer);
+    chunk.bytes = Bytes::of(bytes, consumed);
+}
+
 /// Runs on the tokenizer's thread: tokenizes `input` and sends the chunks, until the input
 /// ends, an error stops it, or the reader hangs up.
 fn tokenize<R: Read>(
@@ -118,8 +125,7 @@ fn tokenize<R: Read>(
                 chunk.tokens.push((at, raw));
                 chunk.end = tokenizer.position();
                 if eof {
-                    let (bytes, consumed) = tokenizer.swap_buffer(Vec::new());
-                    chunk.bytes = Bytes::of(bytes, consumed);
+                    seal(&mut chunk, &mut tokenizer, Vec::new());
                     let _ = chunks.send(chunk);
                     return;
                 }
@@ -133,21 +139,18 @@ fn tokenize<R: Read>(
             }
             Ok(None) => {
                 // The buffer is read: hand it over with its tokens and go on in another.
+                let at = tokenizer.position();
                 let (next, buffer) = match spent.try_recv() {
-                    Ok(done) => done.reuse(0),
-                    Err(_) => (Chunk::new(0), Vec::new()),
+                    Ok(done) => done.reuse(at),
+                    Err(_) => (Chunk::new(at), Vec::new()),
                 };
-                let (bytes, consumed) = tokenizer.swap_buffer(buffer);
-                chunk.bytes = Bytes::of(bytes, consumed);
-                let mut next = next;
-                next.end = tokenizer.position();
+                seal(&mut chunk, &mut tokenizer, buffer);
                 if chunks.send(std::mem::replace(&mut chunk, next)).is_err() {
                     return;
                 }
             }
             Err(error) => {
-                let (bytes, consumed) = tokenizer.swap_buffer(Vec::new());
-                chunk.bytes = Bytes::of(bytes, consumed);
+                seal(&mut chunk, &mut tokenizer, Vec::new());
                 chunk.error = Some(error);
                 let _ = chunks.send(chunk);
                 return;
