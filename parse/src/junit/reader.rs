@@ -69,7 +69,7 @@ pub(crate) struct Ending {
 
 /// Where the reader takes its tokens from: the tokenizer on this thread, or the chunks it
 /// sends from another.
-trait Tokens {
+pub(super) trait Tokens {
     /// The next token and its offset in the input.
     fn next_located(&mut self) -> Result<(u64, Token<'_>), XmlError>;
 }

@@ -1,5 +1,6 @@
 //! Our XML tokenizer against quick-xml's on every JUnit fixture and the junit fuzz corpus.
 
+use super::reader::Tokens;
 use super::xml::{Token, Tokenizer, XmlErrorKind};
 use quick_xml::events::Event;
 
@@ -117,16 +118,38 @@ fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[test]
-fn every_fixture_tokenizes_as_quick_xml_does() {
+/// The XML fixtures of the repository.
+fn xml_fixtures() -> Vec<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let mut paths = Vec::new();
     files(&root, &mut paths);
+    paths.retain(|p| p.extension().is_some_and(|e| e == "xml"));
+    paths
+}
+
+/// The fuzz corpus's JUnit inputs, unpacked into a directory of their own named after
+/// `test` (removed by the caller when done).
+fn junit_corpus(test: &str) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus.tar.xz");
+    let dir = std::env::temp_dir().join(format!("testmeter-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let status = std::process::Command::new("tar")
+        .arg("-xJf")
+        .arg(&corpus)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    let mut paths = Vec::new();
+    files(&dir.join("corpus/junit"), &mut paths);
+    (dir, paths)
+}
+
+#[test]
+fn every_fixture_tokenizes_as_quick_xml_does() {
     let mut compared = 0;
-    for path in paths
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
-    {
+    for path in &xml_fixtures() {
         let xml = std::fs::read(path).expect("fixture");
         let theirs = quick(&xml);
         assert!(!theirs.1, "quick-xml reads {}", path.display());
@@ -142,19 +165,7 @@ fn every_fixture_tokenizes_as_quick_xml_does() {
 /// which quick-xml only reports when the tag's attributes are read.
 #[test]
 fn the_fuzz_corpus_tokenizes_as_quick_xml_does() {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus.tar.xz");
-    let dir = std::env::temp_dir().join(format!("testmeter-corpus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let status = std::process::Command::new("tar")
-        .arg("-xJf")
-        .arg(&corpus)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .expect("tar runs");
-    assert!(status.success());
-    let mut paths = Vec::new();
-    files(&dir.join("corpus/junit"), &mut paths);
+    let (dir, paths) = junit_corpus("corpus");
     let (mut agree, mut stricter, mut differ) = (0, 0, Vec::new());
     for path in &paths {
         let xml = std::fs::read(path).expect("corpus file");
@@ -217,11 +228,11 @@ fn describe(at: u64, token: &Token<'_>) -> String {
     }
 }
 
-fn on_this_thread(xml: &[u8], buffer: usize) -> Vec<String> {
-    let mut tokenizer = Tokenizer::with_buffer(xml, buffer);
+/// Every token until the end of the input, or the error that stops it, described.
+fn described(tokens: &mut impl Tokens) -> Vec<String> {
     let mut out = Vec::new();
     loop {
-        match tokenizer.next_located() {
+        match tokens.next_located() {
             Ok((_, Token::Eof)) => return out,
             Ok((at, token)) => out.push(describe(at, &token)),
             Err(error) => {
@@ -232,21 +243,12 @@ fn on_this_thread(xml: &[u8], buffer: usize) -> Vec<String> {
     }
 }
 
+fn on_this_thread(xml: &[u8], buffer: usize) -> Vec<String> {
+    described(&mut Tokenizer::with_buffer(xml, buffer))
+}
+
 fn through_chunks(xml: &[u8], buffer: usize) -> Vec<String> {
-    let read = |tokens: &mut super::chunks::ChunkTokens| {
-        let mut out = Vec::new();
-        loop {
-            match tokens.next_located() {
-                Ok((_, Token::Eof)) => return out,
-                Ok((at, token)) => out.push(describe(at, &token)),
-                Err(error) => {
-                    out.push(format!("error at {}: {}", error.offset, error.kind));
-                    return out;
-                }
-            }
-        }
-    };
-    super::chunks::with_tokenizer_thread_sized(xml, buffer, read)
+    super::chunks::with_tokenizer_thread_sized(xml, buffer, described)
         .unwrap_or_else(|_| panic!("a tokenizer thread starts"))
 }
 
@@ -255,21 +257,9 @@ fn through_chunks(xml: &[u8], buffer: usize) -> Vec<String> {
 /// every token somewhere.
 #[test]
 fn tokens_from_another_thread_are_the_same() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut paths = Vec::new();
-    files(&root.join("../tests/fixtures"), &mut paths);
-    paths.retain(|p| p.extension().is_some_and(|e| e == "xml"));
-    let dir = std::env::temp_dir().join(format!("testmeter-chunks-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let status = std::process::Command::new("tar")
-        .arg("-xJf")
-        .arg(root.join("fuzz/corpus.tar.xz"))
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .expect("tar runs");
-    assert!(status.success());
-    files(&dir.join("corpus/junit"), &mut paths);
+    let (dir, corpus) = junit_corpus("chunks");
+    let mut paths = xml_fixtures();
+    paths.extend(corpus);
     for path in &paths {
         let xml = std::fs::read(path).expect("input");
         for buffer in [16, 100, 4096] {
