@@ -206,7 +206,13 @@ impl Agent {
     pub async fn run_suite(&self, suite: &SuiteConfig) -> SuiteOutcome {
         let started = Instant::now();
         tracing::info!(suite = suite.name, "suite started");
-        let run = runner::execute(suite).await;
+        let reads_output = self
+            .plugins()
+            .plugins
+            .iter()
+            .filter(|plugin| plugin.handles(&suite.system))
+            .any(|plugin| plugin.reads.system_out || plugin.reads.system_err);
+        let run = runner::execute(suite, reads_output).await;
         self.record_run(suite, run, started).await
     }
 

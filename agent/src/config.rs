@@ -213,11 +213,61 @@ pub struct SuiteConfig {
     /// Labels added to every sample derived from this suite's runs.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// When the command runs pytest and does not set `junit_logging` itself, add
-    /// `-o junit_logging=all`, so captured logs and output reach the JUnit report (plugins
-    /// such as langmem read log lines there). `false` leaves the command as written.
-    #[serde(default = "default_true")]
-    pub pytest_junit_logging: bool,
+    /// Whether to add `-o junit_logging=all` to a pytest command that writes a JUnit report
+    /// and does not set `junit_logging` itself, so captured logs and output reach the report
+    /// (plugins such as langmem read log lines there). `"auto"` (the default) adds it when a
+    /// plugin of the suite's system reads captured output, `true` always, `false` never.
+    #[serde(default)]
+    pub pytest_junit_logging: JunitLogging,
+}
+
+/// When the agent asks pytest to write captured output into its JUnit report
+/// (`pytest_junit_logging`): writing it costs the suite time, so by default only when a
+/// plugin reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JunitLogging {
+    /// When a plugin of the suite's system reads `system-out` or `system-err`.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl JunitLogging {
+    /// Whether to add the option, given whether a plugin of the suite reads captured output.
+    pub fn wanted(self, plugins_read_output: bool) -> bool {
+        match self {
+            JunitLogging::Auto => plugins_read_output,
+            JunitLogging::Always => true,
+            JunitLogging::Never => false,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JunitLogging {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Choice;
+        impl serde::de::Visitor<'_> for Choice {
+            type Value = JunitLogging;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"true, false or "auto""#)
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<JunitLogging, E> {
+                Ok(if value {
+                    JunitLogging::Always
+                } else {
+                    JunitLogging::Never
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<JunitLogging, E> {
+                match value {
+                    "auto" => Ok(JunitLogging::Auto),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(value), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Choice)
+    }
 }
 
 fn default_plugins_dir() -> PathBuf {
@@ -378,13 +428,15 @@ impl SuiteConfig {
             artifacts: Vec::new(),
             artifact_max_bytes: default_artifact_max_bytes(),
             labels,
-            pytest_junit_logging: true,
+            pytest_junit_logging: JunitLogging::Auto,
         }
     }
 
     /// The command to run: as configured, plus `-o junit_logging=all` for a pytest command
-    /// that writes a JUnit report and does not choose its own `junit_logging`.
-    pub fn argv(&self) -> Vec<String> {
+    /// that writes a JUnit report and does not choose its own `junit_logging`, when
+    /// `pytest_junit_logging` wants it (`plugins_read_output`: a plugin of the suite's system
+    /// reads captured output).
+    pub fn argv(&self, plugins_read_output: bool) -> Vec<String> {
         let mut argv = self.command.clone();
         let is_pytest = argv.iter().enumerate().any(|(index, arg)| {
             let program = Path::new(arg)
@@ -398,7 +450,8 @@ impl SuiteConfig {
             .iter()
             .any(|arg| arg.starts_with("--junitxml") || arg.starts_with("--junit-xml"));
         let chooses = argv.iter().any(|arg| arg.contains("junit_logging"));
-        if self.pytest_junit_logging && is_pytest && writes_junit && !chooses {
+        let wanted = self.pytest_junit_logging.wanted(plugins_read_output);
+        if wanted && is_pytest && writes_junit && !chooses {
             argv.push("-o".to_owned());
             argv.push("junit_logging=all".to_owned());
         }
@@ -467,26 +520,45 @@ mod tests {
     }
 
     #[test]
-    fn pytest_commands_get_junit_logging_unless_they_choose() {
-        let suite = |command: &str, extra: &str| {
+    fn pytest_commands_get_junit_logging_when_plugins_read_output_unless_they_choose() {
+        let config = |command: &str, extra: &str| {
             let text =
                 format!("[[suite]]\nname = \"a\"\nsystem = \"s\"\ncommand = {command}\n{extra}");
-            parse(&text).expect("valid config").suites[0].argv()
+            parse(&text).map(|config| config.suites[0].clone())
         };
+        let suite = |command: &str, extra: &str| config(command, extra).expect("valid config");
         let logged = ["-o".to_owned(), "junit_logging=all".to_owned()];
-        let argv = suite(r#"["python3", "-m", "pytest", "--junitxml=j.xml"]"#, "");
-        assert_eq!(argv[4..], logged);
-        let argv = suite(r#"["/venv/bin/pytest", "--junitxml", "j.xml"]"#, "");
+        let pytest = r#"["python3", "-m", "pytest", "--junitxml=j.xml"]"#;
+        assert_eq!(suite(pytest, "").argv(true)[4..], logged);
+        assert_eq!(
+            suite(pytest, "").argv(false).len(),
+            4,
+            "no plugin reads output"
+        );
+        let argv = suite(r#"["/venv/bin/pytest", "--junitxml", "j.xml"]"#, "").argv(true);
         assert_eq!(argv[3..], logged);
         let chosen = r#"["pytest", "--junitxml=j.xml", "-o", "junit_logging=system-out"]"#;
-        assert_eq!(suite(chosen, "").len(), 4);
-        assert_eq!(suite(r#"["pytest", "-v"]"#, "").len(), 2, "no JUnit report");
-        assert_eq!(suite(r#"["cargo", "test"]"#, "").len(), 2);
-        let off = suite(
-            r#"["pytest", "--junitxml=j.xml"]"#,
-            "pytest_junit_logging = false",
+        assert_eq!(suite(chosen, "").argv(true).len(), 4);
+        assert_eq!(
+            suite(r#"["pytest", "-v"]"#, "").argv(true).len(),
+            2,
+            "no JUnit report"
         );
-        assert_eq!(off.len(), 2);
+        assert_eq!(suite(r#"["cargo", "test"]"#, "").argv(true).len(), 2);
+        let never = suite(pytest, "pytest_junit_logging = false");
+        assert_eq!(never.argv(true).len(), 4);
+        let always = suite(pytest, "pytest_junit_logging = true");
+        assert_eq!(always.argv(false)[4..], logged);
+        let auto = suite(pytest, "pytest_junit_logging = \"auto\"");
+        assert_eq!(auto.pytest_junit_logging, JunitLogging::Auto);
+        let error = config(pytest, "pytest_junit_logging = \"yes\"").expect_err("not a choice");
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            cause
+                .as_deref()
+                .is_some_and(|c| c.contains(r#"expected true, false or "auto""#)),
+            "{cause:?}"
+        );
     }
 
     #[test]

@@ -73,8 +73,9 @@ impl RunError {
     }
 }
 
-/// Runs the suite once.
-pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
+/// Runs the suite once; `plugins_read_output` says whether a plugin of its system reads
+/// captured output (see [`SuiteConfig::argv`]).
+pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<SuiteRun, RunError> {
     if let Some(report) = &suite.report {
         match std::fs::remove_file(report) {
             Ok(()) => {}
@@ -94,7 +95,7 @@ pub async fn execute(suite: &SuiteConfig) -> Result<SuiteRun, RunError> {
     // File times can be coarser than the clock; allow for it when judging freshness.
     let started = SystemTime::now();
     let fresh_since = started - Duration::from_secs(1);
-    let argv = suite.argv();
+    let argv = suite.argv(plugins_read_output);
     let mut outcome = process::run(&ProcessSpec {
         argv: &argv,
         working_dir: suite.working_dir(),
