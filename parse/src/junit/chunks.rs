@@ -14,8 +14,10 @@ use super::xml::{view, Raw, Token, Tokenizer, XmlError, XmlErrorKind};
 const CHUNKS_AHEAD: usize = 2;
 
 /// Input bytes in a chunk: with its tokens, a chunk takes about three times this, and about
-/// five chunks are alive at once.
-const CHUNK_BYTES: usize = 64 * 1024;
+/// five chunks are alive at once. Each handover can wake the other thread; at 256 KiB a 100k
+/// case ingest was 4–10% faster than at 64 KiB (three interleaved runs of 15–41 rounds), for
+/// 0.7 MiB more peak RSS.
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// Reports at least this large are tokenized on a thread of their own; for smaller ones the
 /// thread would cost more than it saves.
