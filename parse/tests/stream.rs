@@ -2,7 +2,11 @@
 //! order, for every fixture and every input of the fuzz corpus (all formats): the same
 //! outcome, retries folded the same way, the same totals, the same partial reason.
 
-use std::path::{Path, PathBuf};
+mod support {
+    pub mod inputs;
+}
+
+use support::inputs;
 
 use quick_junit::TestCase;
 use testmeter_parse::{
@@ -84,22 +88,9 @@ fn compare(bytes: &[u8], format: Format, what: &str) -> Option<usize> {
     }
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
-
 #[test]
 fn every_fixture_streams_as_it_parses_whole() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
+    let paths = inputs::files(&inputs::fixtures_dir());
     let mut reports = 0;
     let mut restarted = Vec::new();
     for path in &paths {
@@ -146,18 +137,8 @@ fn every_fixture_streams_as_it_parses_whole() {
 
 #[test]
 fn the_fuzz_corpus_streams_as_it_parses_whole() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus.tar.xz");
-    let dir = tempfile_dir();
-    let status = std::process::Command::new("tar")
-        .arg("-xJf")
-        .arg(&corpus)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .expect("tar runs");
-    assert!(status.success());
-    let mut paths = Vec::new();
-    files(&dir.join("corpus"), &mut paths);
+    let dir = inputs::unpack_fuzz_corpus("stream-corpus");
+    let paths = inputs::files(&dir.join("corpus"));
     let mut read = 0;
     for path in &paths {
         let bytes = std::fs::read(path).expect("corpus file");
@@ -176,12 +157,6 @@ fn the_fuzz_corpus_streams_as_it_parses_whole() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(paths.len() > 10_000, "{} corpus files", paths.len());
     assert!(read > 1_000, "{read} read");
-}
-
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("testmeter-stream-corpus-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
 }
 
 fn streamed(xml: &str, fields: Fields) -> (Collected, testmeter_parse::Streamed) {

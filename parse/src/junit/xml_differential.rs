@@ -107,22 +107,12 @@ fn quick(xml: &[u8]) -> (Vec<T>, bool) {
     }
 }
 
-fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("fixture dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
-}
+#[path = "../../tests/support/inputs.rs"]
+mod inputs;
 
 /// The XML fixtures of the repository.
 fn xml_fixtures() -> Vec<std::path::PathBuf> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
+    let mut paths = inputs::files(&inputs::fixtures_dir());
     paths.retain(|p| p.extension().is_some_and(|e| e == "xml"));
     paths
 }
@@ -130,19 +120,8 @@ fn xml_fixtures() -> Vec<std::path::PathBuf> {
 /// The fuzz corpus's JUnit inputs, unpacked into a directory of their own named after
 /// `test` (removed by the caller when done).
 fn junit_corpus(test: &str) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
-    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus.tar.xz");
-    let dir = std::env::temp_dir().join(format!("testmeter-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let status = std::process::Command::new("tar")
-        .arg("-xJf")
-        .arg(&corpus)
-        .arg("-C")
-        .arg(&dir)
-        .status()
-        .expect("tar runs");
-    assert!(status.success());
-    let mut paths = Vec::new();
-    files(&dir.join("corpus/junit"), &mut paths);
+    let dir = inputs::unpack_fuzz_corpus(test);
+    let paths = inputs::files(&dir.join("corpus/junit"));
     (dir, paths)
 }
 
