@@ -211,7 +211,7 @@ impl Agent {
             .plugins
             .iter()
             .filter(|plugin| plugin.handles(&suite.system))
-            .any(|plugin| plugin.reads.system_out || plugin.reads.system_err);
+            .any(|plugin| plugin.reads.output());
         let run = runner::execute(suite, reads_output).await;
         self.record_run(suite, run, started).await
     }

@@ -39,11 +39,16 @@ impl Reads {
         }
     }
 
+    /// Whether captured output (`system-out` or `system-err`) is read.
+    pub fn output(self) -> bool {
+        self.system_out || self.system_err
+    }
+
     /// The parts of a report the parser has to keep for these reads.
     pub fn fields(self) -> testmeter_parse::Fields {
         testmeter_parse::Fields {
             properties: self.properties,
-            output: self.system_out || self.system_err,
+            output: self.output(),
             // No WIT version hands failure texts to plugins.
             descriptions: false,
         }
