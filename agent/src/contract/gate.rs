@@ -130,9 +130,9 @@ type RunSeries = (BTreeMap<String, String>, Vec<f64>);
 
 /// What a selector picked from the run: the metric's kind, its series, and whether the
 /// selector named the `_bucket` series of a histogram.
-struct Selected {
+struct Selected<'r> {
     kind: MetricKind,
-    series: Vec<RunSeries>,
+    series: Vec<&'r RunSeries>,
     bucket: bool,
 }
 
@@ -149,7 +149,7 @@ pub struct RunSamples<'a> {
 }
 
 impl<'a> RunSamples<'a> {
-    /// Groups the run's samples by metric and label set; the samples are borrowed, not copied.
+    /// Groups the run's samples by metric and label set, with each label set's values.
     pub fn new(contract: &'a Contract, samples: impl IntoIterator<Item = &'a Sample>) -> Self {
         let mut by_metric: BTreeMap<&str, Vec<RunSeries>> = BTreeMap::new();
         for sample in samples {
@@ -169,7 +169,7 @@ impl<'a> RunSamples<'a> {
     fn selected(
         &self,
         selector: &promql_parser::parser::VectorSelector,
-    ) -> Result<Selected, String> {
+    ) -> Result<Selected<'_>, String> {
         let name = promql::metric_name(selector).ok_or("a selector without a metric name")?;
         let (metric_name, bucket) = match name.strip_suffix("_bucket") {
             Some(base) if self.contract.series(name).is_some() => (base, true),
@@ -192,7 +192,6 @@ impl<'a> RunSamples<'a> {
                                 || m.is_match(labels.get(&m.name).map_or("", String::as_str))
                         })
                     })
-                    .cloned()
                     .collect()
             })
             .unwrap_or_default();
@@ -256,7 +255,7 @@ impl<'a> RunSamples<'a> {
                                 MetricKind::Counter => values.iter().sum(),
                                 _ => *values.last()?,
                             };
-                            Some((labels, value))
+                            Some((labels.clone(), value))
                         })
                         .collect(),
                 ))
@@ -370,19 +369,26 @@ impl<'a> RunSamples<'a> {
             .series(name)
             .map(|s| s.metric.decl.buckets.clone())
             .unwrap_or_default();
-        let mut groups: BTreeMap<BTreeMap<String, String>, Vec<f64>> = BTreeMap::new();
+        let mut groups: BTreeMap<BTreeMap<String, String>, BucketCounts> = BTreeMap::new();
         for (labels, values) in series {
             let key = match by {
-                Some(by) => labels.into_iter().filter(|(k, _)| by.contains(k)).collect(),
-                None => labels,
+                Some(by) => labels
+                    .iter()
+                    .filter(|(k, _)| by.contains(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                None => labels.clone(),
             };
-            groups.entry(key).or_default().extend(values);
+            groups
+                .entry(key)
+                .or_insert_with(|| BucketCounts::new(&buckets))
+                .observe(&buckets, values);
         }
         Ok(Value::Vector(
             groups
                 .into_iter()
-                .filter(|(_, values)| !values.is_empty())
-                .map(|(labels, values)| (labels, bucket_quantile(q, &buckets, &values)))
+                .filter(|(_, counts)| counts.total > 0)
+                .map(|(labels, counts)| (labels, counts.quantile(q, &buckets)))
                 .collect(),
         ))
     }
@@ -399,20 +405,62 @@ fn unparen(mut expr: &Expr) -> &Expr {
 /// linear interpolation inside the bucket holding rank `q × count`, the first bucket starting
 /// at 0, and the last finite bound when the rank falls into +Inf.
 pub fn bucket_quantile(q: f64, bounds: &[f64], observations: &[f64]) -> f64 {
-    if q.is_nan() || observations.is_empty() {
-        return f64::NAN;
+    let mut counts = BucketCounts::new(bounds);
+    counts.observe(bounds, observations);
+    counts.quantile(q, bounds)
+}
+
+/// Observations counted into ascending `bounds` as a histogram does, in one pass over them.
+struct BucketCounts {
+    /// Observations in each bucket (not cumulative); the last is +Inf, NaN included.
+    buckets: Vec<u64>,
+    total: u64,
+}
+
+impl BucketCounts {
+    fn new(bounds: &[f64]) -> Self {
+        BucketCounts {
+            buckets: vec![0; bounds.len() + 1],
+            total: 0,
+        }
     }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
+
+    fn observe(&mut self, bounds: &[f64], observations: &[f64]) {
+        for &value in observations {
+            // The first bucket whose bound is at least the value; NaN is `<=` no bound.
+            let index = if value.is_nan() {
+                bounds.len()
+            } else {
+                bounds.partition_point(|bound| *bound < value)
+            };
+            self.buckets[index] += 1;
+        }
+        self.total += observations.len() as u64;
     }
-    if q > 1.0 {
-        return f64::INFINITY;
+
+    fn quantile(&self, q: f64, bounds: &[f64]) -> f64 {
+        if q.is_nan() || self.total == 0 {
+            return f64::NAN;
+        }
+        if q < 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        if q > 1.0 {
+            return f64::INFINITY;
+        }
+        let counts: Vec<f64> = self.buckets[..bounds.len()]
+            .iter()
+            .scan(0u64, |below, count| {
+                *below += count;
+                Some(*below as f64)
+            })
+            .collect();
+        quantile_of_counts(q, bounds, &counts, self.total as f64)
     }
-    let counts: Vec<f64> = bounds
-        .iter()
-        .map(|bound| observations.iter().filter(|v| **v <= *bound).count() as f64)
-        .collect();
-    let total = observations.len() as f64;
+}
+
+/// The interpolation of [`bucket_quantile`] over cumulative counts per finite bound.
+fn quantile_of_counts(q: f64, bounds: &[f64], counts: &[f64], total: f64) -> f64 {
     let rank = q * total;
     let Some(index) = counts.iter().position(|count| *count >= rank) else {
         return bounds.last().copied().unwrap_or(f64::NAN);
@@ -520,5 +568,43 @@ mod tests {
         // Past the last bound: the last finite bound.
         assert_eq!(bucket_quantile(0.99, &bounds, &[100.0; 4]), 60.0);
         assert!(bucket_quantile(0.5, &bounds, &[]).is_nan());
+    }
+
+    #[test]
+    fn one_pass_counts_match_counting_each_bound() {
+        let bounds = [0.5, 1.0, 2.5, 10.0];
+        // On the bounds, between them, outside them, and the values no bucket holds.
+        let mut values = vec![
+            0.5,
+            1.0,
+            10.0,
+            -3.0,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NAN,
+            11.0,
+        ];
+        values.extend((0..200).map(|i| f64::from(i) * 0.07));
+        let mut counts = BucketCounts::new(&bounds);
+        counts.observe(&bounds, &values[..5]);
+        counts.observe(&bounds, &values[5..]);
+        // Prometheus' cumulative `le` counts, counted bound by bound.
+        let cumulative: Vec<f64> = bounds
+            .iter()
+            .map(|bound| values.iter().filter(|v| **v <= *bound).count() as f64)
+            .collect();
+        for (index, expected) in cumulative.iter().enumerate() {
+            let at_most: u64 = counts.buckets[..=index].iter().sum();
+            assert_eq!(
+                at_most as f64, *expected,
+                "observations <= {}",
+                bounds[index]
+            );
+        }
+        assert_eq!(counts.total, values.len() as u64);
+        for q in [0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0] {
+            let expected = quantile_of_counts(q, &bounds, &cumulative, values.len() as f64);
+            assert_eq!(counts.quantile(q, &bounds), expected, "q = {q}");
+        }
     }
 }

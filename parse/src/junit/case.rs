@@ -3,9 +3,11 @@
 //! dialects' quirks: pytest's separate teardown element, node's failing todos, Playwright's
 //! retries inside one failure text.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
+use memchr::memmem;
 use quick_junit::{
     FlakyOrRerun, NonSuccessKind, NonSuccessReruns, Property, TestCase, TestCaseStatus, TestRerun,
     XmlString,
@@ -71,12 +73,15 @@ struct Headings {
 impl Headings {
     fn scan(&mut self, raw: &[u8]) {
         const HEADING: &[u8] = b"Retry #";
+        // Built once: building a searcher for every piece of text cost more than searching.
+        static FINDER: LazyLock<memmem::Finder<'static>> =
+            LazyLock::new(|| memmem::Finder::new(HEADING));
         if !self.seen_text {
             self.seen_text = true;
             self.in_indent = true;
         }
         let mut from = 0;
-        for at in memchr::memmem::find_iter(raw, HEADING) {
+        for at in FINDER.find_iter(raw) {
             if at < from {
                 continue;
             }
