@@ -42,7 +42,9 @@ pub(crate) struct Tag<'a> {
     /// The same bytes as text, when the whole tag is valid UTF-8 (checked once per tag, not
     /// once per value).
     text: Option<&'a str>,
+    /// The local name: after the namespace prefix, if any (up to the first `:`).
     name: Range<usize>,
+    /// Each attribute's local name and raw value.
     attributes: &'a [(Range<usize>, Range<usize>)],
     pub empty: bool,
 }
@@ -58,7 +60,7 @@ pub(crate) struct RawValue<'a> {
 impl<'a> Tag<'a> {
     /// The name without a namespace prefix.
     pub fn local_name(&self) -> &'a [u8] {
-        local(&self.buf[self.name.clone()])
+        &self.buf[self.name.clone()]
     }
 
     /// Every attribute as (local name, raw value), in document order.
@@ -70,17 +72,8 @@ impl<'a> Tag<'a> {
                 // Values start and end at quotes, so they are on character boundaries.
                 text: text.and_then(|text| text.get(value.clone())),
             };
-            (local(&buf[key.clone()]), raw)
+            (&buf[key.clone()], raw)
         })
-    }
-}
-
-/// The name after its namespace prefix (up to the first `:`). Names are short: a plain loop
-/// beats memchr's setup.
-fn local(name: &[u8]) -> &[u8] {
-    match name.iter().position(|&byte| byte == b':') {
-        Some(colon) => &name[colon + 1..],
-        None => name,
     }
 }
 
@@ -136,7 +129,9 @@ impl std::fmt::Display for XmlErrorKind {
 enum Next {
     Start {
         len: usize,
+        /// The whole name, and where its local part starts.
         name: Range<usize>,
+        local: usize,
         empty: bool,
     },
     End {
@@ -161,8 +156,9 @@ enum Next {
 /// A token as the tokenizer found it: where its parts are in the buffer it was read into.
 #[derive(Debug, Clone)]
 pub(super) enum Raw {
-    /// `name` is relative to the tag; `attributes` indexes an attribute list, whose ranges
-    /// are relative to the tag too.
+    /// `name` (the local name, without a namespace prefix) is relative to the tag;
+    /// `attributes` indexes an attribute list, whose ranges (local names and values) are
+    /// relative to the tag too.
     Start {
         tag: Range<usize>,
         name: Range<usize>,
@@ -302,16 +298,22 @@ impl<R: Read> Tokenizer<R> {
         };
         let at = self.pos;
         let raw = match next {
-            Next::Start { len, name, empty } => {
+            Next::Start {
+                len,
+                name,
+                local,
+                empty,
+            } => {
                 self.pos += len;
                 if !empty {
+                    // End tags are matched on the whole name.
                     let name = &self.buf[at + name.start..at + name.end];
                     self.open_names.extend_from_slice(name);
                     self.open_ends.push(self.open_names.len());
                 }
                 Raw::Start {
                     tag: at..at + len,
-                    name,
+                    name: local..name.end,
                     attributes: 0..self.attributes.len(),
                     empty,
                 }
@@ -491,10 +493,10 @@ impl<R: Read> Tokenizer<R> {
     fn start_tag(&mut self) -> Result<Option<Next>, XmlError> {
         self.attributes.clear();
         let rest = &self.buf[self.pos..self.len];
-        let mut i = 1;
-        while i < rest.len() && !is_name_end(rest[i]) {
-            i += 1;
-        }
+        // Names are scanned once, here: the local part (after the first `:`) is found on the
+        // way, for the reader.
+        let (end, local) = scan_name(rest, 1);
+        let mut i = end;
         if i == rest.len() {
             return Ok(None);
         }
@@ -514,6 +516,7 @@ impl<R: Read> Tokenizer<R> {
                     return Ok(Some(Next::Start {
                         len: i + 1,
                         name,
+                        local,
                         empty: false,
                     }))
                 }
@@ -523,6 +526,7 @@ impl<R: Read> Tokenizer<R> {
                         Some(b'>') => Ok(Some(Next::Start {
                             len: i + 2,
                             name,
+                            local,
                             empty: true,
                         })),
                         Some(_) => {
@@ -533,9 +537,8 @@ impl<R: Read> Tokenizer<R> {
                 _ => {}
             }
             let key_start = i;
-            while i < rest.len() && !is_name_end(rest[i]) {
-                i += 1;
-            }
+            let (key_end, key_local) = scan_name(rest, i);
+            i = key_end;
             let key = key_start..i;
             while i < rest.len() && is_space(rest[i]) {
                 i += 1;
@@ -565,7 +568,7 @@ impl<R: Read> Tokenizer<R> {
             };
             let value = i + 1..i + 1 + length;
             i = value.end + 1;
-            self.attributes.push((key, value));
+            self.attributes.push((key_local..key.end, value));
         }
     }
 
@@ -629,7 +632,7 @@ impl<R: Read> Tokenizer<R> {
         }
     }
 
-    /// The attributes of the latest start tag.
+    /// The attributes of the latest start tag: local name and value ranges.
     pub(super) fn attributes(&self) -> &[(Range<usize>, Range<usize>)] {
         &self.attributes
     }
@@ -657,6 +660,7 @@ impl<R: Read> Tokenizer<R> {
 /// What each byte is to a tag scanner: one table lookup instead of a chain of compares.
 const SPACE: u8 = 1;
 const NAME_END: u8 = 2;
+const COLON: u8 = 4;
 const CLASSES: [u8; 256] = {
     let mut classes = [0u8; 256];
     let spaces = [b' ', b'\t', b'\n', b'\r'];
@@ -671,6 +675,7 @@ const CLASSES: [u8; 256] = {
         classes[ends[i] as usize] = NAME_END;
         i += 1;
     }
+    classes[b':' as usize] = COLON;
     classes
 };
 
@@ -678,8 +683,31 @@ fn is_space(byte: u8) -> bool {
     CLASSES[byte as usize] & SPACE != 0
 }
 
-fn is_name_end(byte: u8) -> bool {
-    CLASSES[byte as usize] & NAME_END != 0
+/// Scans the name that starts at `from`: where it ends (at the first byte that ends a name,
+/// or the end of `bytes`), and where its local part starts (after the first `:`, else at
+/// `from`).
+fn scan_name(bytes: &[u8], from: usize) -> (usize, usize) {
+    let mut i = from;
+    // The classes of the name's bytes, or-ed: one instruction a byte, where looking for the
+    // colon in the loop cost several.
+    let mut seen = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let class = CLASSES[byte as usize];
+        if class & NAME_END != 0 {
+            break;
+        }
+        seen |= class;
+        i += 1;
+    }
+    let local = if seen & COLON == 0 {
+        from
+    } else {
+        bytes[from..i]
+            .iter()
+            .position(|&byte| byte == b':')
+            .map_or(from, |colon| from + colon + 1)
+    };
+    (i, local)
 }
 
 /// True when the tag at the start of `bytes` ends inside a quoted attribute value.
@@ -822,6 +850,19 @@ mod tests {
                 "{chunk}"
             );
         }
+    }
+
+    #[test]
+    fn local_names_start_after_the_first_colon() {
+        let xml = "<a:b:c x:y:z='1' :k='2' n:='3' plain='4'></a:b:c>";
+        assert_eq!(
+            tokens(xml.as_bytes(), usize::MAX).expect("tokenizes"),
+            ["<b:c y:z=1 k=2 =3 plain=4>", "</>"]
+        );
+        assert!(
+            tokens(b"<a:b></a:c>", usize::MAX).is_err(),
+            "end tags match whole names"
+        );
     }
 
     #[test]
