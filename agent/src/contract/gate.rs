@@ -401,15 +401,6 @@ fn unparen(mut expr: &Expr) -> &Expr {
     expr
 }
 
-/// Prometheus' `histogram_quantile` over observations counted into `bounds` (+Inf implied):
-/// linear interpolation inside the bucket holding rank `q × count`, the first bucket starting
-/// at 0, and the last finite bound when the rank falls into +Inf.
-pub fn bucket_quantile(q: f64, bounds: &[f64], observations: &[f64]) -> f64 {
-    let mut counts = BucketCounts::new(bounds);
-    counts.observe(bounds, observations);
-    counts.quantile(q, bounds)
-}
-
 /// Observations counted into ascending `bounds` as a histogram does, in one pass over them.
 struct BucketCounts {
     /// Observations in each bucket (not cumulative); the last is +Inf, NaN included.
@@ -438,6 +429,9 @@ impl BucketCounts {
         self.total += observations.len() as u64;
     }
 
+    /// Prometheus' `histogram_quantile` over these counts (+Inf implied): linear
+    /// interpolation inside the bucket holding rank `q × count`, the first bucket starting at
+    /// 0, and the last finite bound when the rank falls into +Inf.
     fn quantile(&self, q: f64, bounds: &[f64]) -> f64 {
         if q.is_nan() || self.total == 0 {
             return f64::NAN;
@@ -459,7 +453,7 @@ impl BucketCounts {
     }
 }
 
-/// The interpolation of [`bucket_quantile`] over cumulative counts per finite bound.
+/// The interpolation of [`BucketCounts::quantile`] over cumulative counts per finite bound.
 fn quantile_of_counts(q: f64, bounds: &[f64], counts: &[f64], total: f64) -> f64 {
     let rank = q * total;
     let Some(index) = counts.iter().position(|count| *count >= rank) else {
@@ -557,6 +551,12 @@ pub fn render(results: &[SloResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bucket_quantile(q: f64, bounds: &[f64], observations: &[f64]) -> f64 {
+        let mut counts = BucketCounts::new(bounds);
+        counts.observe(bounds, observations);
+        counts.quantile(q, bounds)
+    }
 
     #[test]
     fn quantiles_interpolate_like_prometheus() {
