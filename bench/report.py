@@ -176,12 +176,17 @@ def once_overhead(work, reps, rows):
     configured, as_run, once = [], [], []
     # One untimed `once` first: it fills the compiled-plugin cache and warms the page cache.
     run_measured([BIN, "once", "--config", examples / "testmeter.toml"], env={**env, "XDG_CACHE_HOME": str(work / "cache")})
-    for _ in range(reps):
-        configured.append(bare(False))
-        as_run.append(bare(True))
+    def agent():
         t, _, _ = run_measured([BIN, "once", "--config", examples / "testmeter.toml"],
                                env={**env, "XDG_CACHE_HOME": str(work / "cache")})
-        once.append(t)
+        return t
+
+    legs = [(configured, lambda: bare(False)), (as_run, lambda: bare(True)), (once, agent)]
+    for round_ in range(reps):
+        # The legs' order rotates from round to round, so none is always the first (or the
+        # last) of a round, after the same neighbour.
+        for times, leg in legs[round_ % 3:] + legs[:round_ % 3]:
+            times.append(leg())
     _, o_text = spread(once, 1e-3, "{:.0f}")
     for label, times in (("as the agent runs them", as_run), ("as configured", configured)):
         _, b_text = spread(times, 1e-3, "{:.0f}")
@@ -328,7 +333,7 @@ def main():
             return
         ingest(work, [1_000, 10_000, 100_000], {1_000: 11, 10_000: 9, 100_000: 9}, rows, notes)
         base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
-        once_overhead(work, 15, rows)
+        once_overhead(work, 21, rows)
         for cache in ("warm", "cold"):
             idle = [idle_rss(work, cache) for _ in range(3)]
             _, idle_text = spread(idle, 1, "{:.1f}")
