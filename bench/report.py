@@ -14,6 +14,9 @@ the same run):
   5. derive() per 10k cases for each plugin (agent/benches/derive.rs)
   6. start-up with a cold and a warm compiled-plugin cache (bench/startup.sh)
 
+The ingest and `once` figures also note the CPU steal while they were measured: the machine
+is shared, and a ratio measured under steal is noisier, not testmeter slower.
+
 `--quick` (CI) runs the 10k case of figure 1 once and figure 4 for 5 s, checks that the two
 sides agree, prints the table and writes nothing. It asserts no timing.
 
@@ -49,6 +52,25 @@ def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     return elapsed, usage.ru_maxrss * 1024, proc.returncode
+
+
+class Steal:
+    """The share of all CPU time the hypervisor gave to other guests (steal, from /proc/stat)
+    while a figure was measured: on a shared machine it tells a noisy figure from a slow one."""
+
+    def __init__(self):
+        self.start = self.read()
+
+    @staticmethod
+    def read():
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal (guest time is already in user).
+        return fields[7] if len(fields) > 7 else 0, sum(fields[:8])
+
+    def share(self):
+        (steal0, total0), (steal1, total1) = self.start, self.read()
+        return (steal1 - steal0) / max(total1 - total0, 1)
 
 
 def spread(values, unit=1.0, fmt="{:.1f}"):
@@ -98,6 +120,7 @@ def ingest(work, cases_list, reps, rows, notes):
         subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", str(cases), report], check=True)
         base_out, tm_out = work / "baseline.prom", work / "testmeter.prom"
         b_times, b_rss, t_times, t_rss = [], [], [], []
+        steal = Steal()
         # One untimed run of each first: the compiled-plugin cache and the page cache warm up,
         # as they are for every ingest after a machine's first.
         for rep in range(reps[cases] + 1):
@@ -136,7 +159,8 @@ def ingest(work, cases_list, reps, rows, notes):
                      f"{b_med / t_med:.1f}× faster", "≥ 10× faster at 100k" if cases == 100_000 else ""))
         rows.append((f"ingest, {cases:,} cases, peak RSS MiB", br_text, tr_text,
                      f"{tr_med / br_med:.2f}× the baseline's", "less memory"))
-        notes.append(f"{cases:,} cases: both sides export the same {len(base)} series with the same values.")
+        notes.append(f"{cases:,} cases: both sides export the same {len(base)} series with the same values; "
+                     f"CPU steal while measuring: {steal.share():.1%} of all CPU time.")
 
 
 def systems_reading_output(config):
@@ -151,7 +175,7 @@ def systems_reading_output(config):
     return systems
 
 
-def once_overhead(work, reps, rows):
+def once_overhead(work, reps, rows, notes):
     """`testmeter once` on the example config against its three pytest commands run bare, one
     after another, two ways: exactly as configured, and as the agent runs them (plus the
     `-o junit_logging=all` it adds for the suites whose plugins read captured output)."""
@@ -182,6 +206,7 @@ def once_overhead(work, reps, rows):
         return t
 
     legs = [(configured, lambda: bare(False)), (as_run, lambda: bare(True)), (once, agent)]
+    steal = Steal()
     for round_ in range(reps):
         # The legs' order rotates from round to round, so none is always the first (or the
         # last) of a round, after the same neighbour.
@@ -195,6 +220,7 @@ def once_overhead(work, reps, rows):
         paired = statistics.median(o / b for o, b in zip(once, times))
         rows.append((f"`once` on the 3 example suites vs their pytest commands {label}, wall ms", b_text, o_text,
                      f"{(paired - 1) * 100:+.1f}% wall time (median of {reps} paired rounds)", "≤ +3%"))
+    notes.append(f"`once`: CPU steal while measuring: {steal.share():.1%} of all CPU time.")
 
 
 def idle_rss(work, cache):
@@ -333,7 +359,7 @@ def main():
             return
         ingest(work, [1_000, 10_000, 100_000], {1_000: 11, 10_000: 9, 100_000: 9}, rows, notes)
         base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
-        once_overhead(work, 21, rows)
+        once_overhead(work, 21, rows, notes)
         for cache in ("warm", "cold"):
             idle = [idle_rss(work, cache) for _ in range(3)]
             _, idle_text = spread(idle, 1, "{:.1f}")
