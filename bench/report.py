@@ -120,7 +120,6 @@ def ingest(work, cases_list, reps, rows, notes):
         subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", str(cases), report], check=True)
         base_out, tm_out = work / "baseline.prom", work / "testmeter.prom"
         b_times, b_rss, t_times, t_rss = [], [], [], []
-        steal = Steal()
         # One untimed run of each first: the compiled-plugin cache and the page cache warm up,
         # as they are for every ingest after a machine's first.
         for rep in range(reps[cases] + 1):
@@ -129,6 +128,8 @@ def ingest(work, cases_list, reps, rows, notes):
                 subprocess.run([BIN, "ingest", report, "--system", "osworld", "--config", config, "--print",
                                 "--max-report-bytes", str(1 << 30)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "off"})
+                # Steal is counted over the measured runs only, not over the warm-up.
+                steal = Steal()
                 continue
             with open(base_out, "w") as out:
                 t, rss, code = run_measured([PYTHON, ROOT / "bench" / "osworld_baseline.py", report], stdout=out)
@@ -144,6 +145,7 @@ def ingest(work, cases_list, reps, rows, notes):
             assert code == 0, "testmeter ingest failed"
             t_times.append(t)
             t_rss.append(rss)
+        stolen = steal.share()
         base = series(base_out.read_text())
         ours = {k: v for k, v in series(tm_out.read_text()).items()
                 if k.startswith("genesis_osworld") and "memory_usage" not in k}
@@ -160,7 +162,7 @@ def ingest(work, cases_list, reps, rows, notes):
         rows.append((f"ingest, {cases:,} cases, peak RSS MiB", br_text, tr_text,
                      f"{tr_med / br_med:.2f}× the baseline's", "less memory"))
         notes.append(f"{cases:,} cases: both sides export the same {len(base)} series with the same values; "
-                     f"CPU steal while measuring: {steal.share():.1%} of all CPU time.")
+                     f"CPU steal while measuring: {stolen:.1%} of all CPU time.")
 
 
 def systems_reading_output(config):
