@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use testmeter::model::{RunReport, SuiteRun};
-use testmeter::parse::Parsed;
+use testmeter::parse::{CaseView, Parsed};
 use testmeter::plugin::conversions::{self, CaseBatch, RunEndInput};
 use testmeter::plugin::derivation::Derivation;
 use testmeter::plugin::{PluginRuntime, SandboxLimits};
@@ -85,7 +85,7 @@ fn batches(run: &SuiteRun, reads: conversions::Reads) -> Vec<Arc<Vec<CaseBatch>>
         for chunk in suite.test_cases.chunks(BATCH) {
             let mut batch = CaseBatch::default();
             for case in chunk {
-                batch.push(suite.name.as_str(), case, reads);
+                batch.push(suite.name.as_str(), &CaseView::of(case), reads);
             }
             out.push(Arc::new(vec![batch]));
         }

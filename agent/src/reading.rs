@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use quick_junit::{TestCase, TestCaseStatus};
+use quick_junit::TestCaseStatus;
 use testmeter_parse::{
-    hand_on, stream_bytes, stream_file, CaseSink, Fields, Format, Limits, ParseError, Streamed,
-    Summary,
+    hand_on, stream_bytes, stream_file, CaseSink, CaseView, Fields, Format, Limits, ParseError,
+    Streamed, Summary,
 };
 use tokio::sync::mpsc;
 
@@ -172,13 +172,13 @@ pub async fn read(
 
 /// A failed or errored test as the summary shows it; `None` for a test that passed or was
 /// skipped.
-fn failed_case(case: &TestCase) -> Option<FailedCase> {
-    let TestCaseStatus::NonSuccess { message, .. } = &case.status else {
+fn failed_case(case: &CaseView<'_>) -> Option<FailedCase> {
+    let TestCaseStatus::NonSuccess { message, .. } = case.status else {
         return None;
     };
-    let name = match &case.classname {
-        Some(classname) => format!("{}::{}", classname.as_str(), case.name.as_str()),
-        None => case.name.as_str().to_owned(),
+    let name = match case.classname {
+        Some(classname) => format!("{classname}::{}", case.name),
+        None => case.name.to_owned(),
     };
     let message = message
         .as_ref()
@@ -313,7 +313,7 @@ struct Replay<'s> {
 }
 
 impl CaseSink for Replay<'_> {
-    fn case(&mut self, suite: &str, case: TestCase) {
+    fn case(&mut self, suite: &str, case: CaseView<'_>) {
         self.sink.case(suite, case);
     }
 
@@ -373,7 +373,7 @@ impl Batcher {
 }
 
 impl CaseSink for Batcher {
-    fn case(&mut self, suite: &str, case: TestCase) {
+    fn case(&mut self, suite: &str, case: CaseView<'_>) {
         if self.failures.len() < RunRecord::FAILURES_KEPT {
             self.failures.extend(failed_case(&case));
         }

@@ -6,13 +6,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use testmeter_parse::{parse_file, stream_file, CaseSink, Fields, Format, Limits, Summary};
+use testmeter_parse::{
+    parse_file, stream_file, CaseSink, CaseView, Fields, Format, Limits, Summary,
+};
 
 /// Counts what it receives and keeps nothing.
 struct Count(usize);
 
 impl CaseSink for Count {
-    fn case(&mut self, _suite: &str, case: quick_junit::TestCase) {
+    fn case(&mut self, _suite: &str, case: CaseView<'_>) {
         self.0 += case.properties.len();
     }
     fn restart(&mut self) {

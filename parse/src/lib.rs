@@ -3,6 +3,7 @@
 //! module and returns the one retry-aware model, `quick_junit::Report`, inside a [`Parsed`].
 
 mod attempts;
+mod bytes;
 mod convert;
 mod error;
 mod format;
@@ -16,6 +17,7 @@ mod pytest_text;
 mod stream;
 mod tap;
 mod text;
+mod view;
 
 pub use convert::{to_junit_xml, PARTIAL_PROPERTY};
 pub use error::ParseError;
@@ -23,3 +25,4 @@ pub use format::{Format, UnknownFormat};
 pub use input::{parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES};
 pub use parsed::{Parsed, Summary};
 pub use stream::{hand_on, stream_bytes, stream_file, CaseSink, Fields, Streamed};
+pub use view::{CaseView, Properties};

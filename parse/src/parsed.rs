@@ -62,9 +62,14 @@ impl Summary {
 
     /// Counts one more test.
     pub fn add(&mut self, case: &TestCase) {
+        self.count(&case.status);
+    }
+
+    /// Counts one more test with this outcome.
+    pub fn count(&mut self, status: &TestCaseStatus) {
         self.tests += 1;
         self.attempts += 1;
-        match &case.status {
+        match status {
             TestCaseStatus::Success { flaky_runs } => {
                 self.passed += 1;
                 self.attempts += flaky_runs.len();

@@ -16,8 +16,9 @@ use crate::attempts::merge_attempts;
 use crate::error::ParseError;
 use crate::format::Format;
 use crate::input::{self, Limits};
-use crate::junit::{self, merge_teardown, Cases, SuiteSlot};
+use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::{Parsed, Summary};
+use crate::view::CaseView;
 
 /// The parts of each case a caller reads. The others are skipped while reading: less work,
 /// less memory, and nothing handed on that nobody asked for.
@@ -43,8 +44,9 @@ impl Fields {
 /// What receives a report's cases as they are read.
 pub trait CaseSink {
     /// One test, its attempts folded into one case, in report order. `suite` is the name of
-    /// its `<testsuite>` (nested suites joined with ` > `).
-    fn case(&mut self, suite: &str, case: TestCase);
+    /// its `<testsuite>` (nested suites joined with ` > `). The view borrows what the reader
+    /// holds only until this returns: [`CaseView::to_case`] keeps it.
+    fn case(&mut self, suite: &str, case: CaseView<'_>);
 
     /// Forget every case received so far: the report is read again from its start, whole.
     fn restart(&mut self);
@@ -113,7 +115,7 @@ pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
     for suite in &mut parsed.report.test_suites {
         for case in std::mem::take(&mut suite.test_cases) {
             summary.add(&case);
-            sink.case(suite.name.as_str(), case);
+            sink.case(suite.name.as_str(), CaseView::of(&case));
         }
     }
     Streamed {
@@ -135,6 +137,7 @@ fn stream_junit(
         sink,
         fields,
         held: None,
+        single: OpenCase::default(),
         attempts: Vec::new(),
         seen: foldhash::HashSet::default(),
         hasher: foldhash::fast::FixedState::default(),
@@ -162,12 +165,18 @@ fn stream_junit(
 struct Refold;
 
 /// Hands cases on as they complete, holding back the latest test until the next one starts:
-/// its retry or teardown error, if it has one, comes next.
+/// its retry or teardown error, if it has one, comes next. A test read once (nearly all) is
+/// handed on as a view of the reader's buffer; only one with several attempts is built into
+/// `TestCase`s to be folded.
 struct Stream<'s> {
     sink: &'s mut dyn CaseSink,
     fields: Fields,
-    /// The suite of the latest test, and its attempts (kept in one list for the whole read).
+    /// The suite of the latest test.
     held: Option<usize>,
+    /// The latest test while it has one attempt.
+    single: OpenCase,
+    /// The latest test's attempts once it has more than one (empty otherwise; kept in one
+    /// list for the whole read).
     attempts: Vec<TestCase>,
     /// Hashes of (suite, classname, name) of every test handed on. A collision can only
     /// cause a needless whole read, never a wrong fold.
@@ -177,12 +186,18 @@ struct Stream<'s> {
 }
 
 impl Stream<'_> {
-    fn key(&self, suite: usize, case: &TestCase) -> u64 {
-        self.hasher.hash_one((
-            suite,
-            case.classname.as_ref().map_or("", |c| c.as_str()),
-            case.name.as_str(),
-        ))
+    /// Whether `case` is another attempt of the held test (a retry or a teardown error).
+    fn holds_test_of(&self, suite: usize, case: &OpenCase) -> bool {
+        if self.held != Some(suite) {
+            return false;
+        }
+        match self.attempts.last() {
+            Some(last) => case.same_test(
+                last.name.as_str(),
+                last.classname.as_ref().map(|c| c.as_str()),
+            ),
+            None => case.same_test(self.single.name(), self.single.classname()),
+        }
     }
 
     /// Folds the held test's attempts and hands it on.
@@ -190,31 +205,44 @@ impl Stream<'_> {
         let Some(suite) = self.held.take() else {
             return;
         };
-        let case = if self.attempts.len() == 1 {
-            self.attempts.pop()
-        } else {
-            merge_attempts(std::mem::take(&mut self.attempts))
-        };
-        let Some(case) = case else {
-            return;
-        };
         let slot = &mut suites[suite].suite;
-        slot.tests += 1;
-        match &case.status {
-            TestCaseStatus::Success { .. } => {}
-            TestCaseStatus::NonSuccess {
-                kind: NonSuccessKind::Failure,
-                ..
-            } => slot.failures += 1,
-            TestCaseStatus::NonSuccess {
-                kind: NonSuccessKind::Error,
-                ..
-            } => slot.errors += 1,
-            TestCaseStatus::Skipped { .. } => slot.skipped += 1,
+        if self.attempts.is_empty() {
+            let status = self.single.status(self.fields);
+            let case = self.single.view(&status);
+            hand_on_one(&mut *self.sink, &mut self.summary, slot, case);
+        } else if let Some(case) = merge_attempts(std::mem::take(&mut self.attempts)) {
+            hand_on_one(
+                &mut *self.sink,
+                &mut self.summary,
+                slot,
+                CaseView::of(&case),
+            );
         }
-        self.summary.add(&case);
-        self.sink.case(slot.name.as_str(), case);
     }
+}
+
+/// Counts a test in its suite and in the summary, and gives it to the sink.
+fn hand_on_one(
+    sink: &mut dyn CaseSink,
+    summary: &mut Summary,
+    suite: &mut quick_junit::TestSuite,
+    case: CaseView<'_>,
+) {
+    suite.tests += 1;
+    match case.status {
+        TestCaseStatus::Success { .. } => {}
+        TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Failure,
+            ..
+        } => suite.failures += 1,
+        TestCaseStatus::NonSuccess {
+            kind: NonSuccessKind::Error,
+            ..
+        } => suite.errors += 1,
+        TestCaseStatus::Skipped { .. } => suite.skipped += 1,
+    }
+    summary.count(case.status);
+    sink.case(suite.name.as_str(), case);
 }
 
 impl Cases for Stream<'_> {
@@ -225,26 +253,29 @@ impl Cases for Stream<'_> {
         &mut self,
         suites: &mut [SuiteSlot],
         suite: usize,
-        case: TestCase,
+        case: &mut OpenCase,
+        builder: &mut Builder,
     ) -> Result<(), Refold> {
-        let mut case = case;
-        if self.held == Some(suite) {
-            let Some(next) = merge_teardown(self.attempts.last_mut(), case, self.fields) else {
-                return Ok(());
-            };
-            let last = self.attempts.last();
-            if last.is_some_and(|last| last.name == next.name && last.classname == next.classname) {
-                self.attempts.push(next);
-                return Ok(());
+        if self.holds_test_of(suite, case) {
+            if self.attempts.is_empty() {
+                let first = builder.build(&mut self.single, self.fields);
+                self.attempts.push(first);
             }
-            case = next;
+            let next = builder.build(case, self.fields);
+            if let Some(next) = merge_teardown(self.attempts.last_mut(), next, self.fields) {
+                self.attempts.push(next);
+            }
+            return Ok(());
         }
         self.release(suites);
-        if !self.seen.insert(self.key(suite, &case)) {
+        let key = self
+            .hasher
+            .hash_one((suite, case.classname().unwrap_or(""), case.name()));
+        if !self.seen.insert(key) {
             return Err(Refold);
         }
         self.held = Some(suite);
-        self.attempts.push(case);
+        std::mem::swap(&mut self.single, case);
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use support::inputs;
 
 use quick_junit::TestCase;
 use testmeter_parse::{
-    parse_bytes, stream_bytes, stream_file, CaseSink, Fields, Format, Limits, Parsed,
+    parse_bytes, stream_bytes, stream_file, CaseSink, CaseView, Fields, Format, Limits, Parsed,
 };
 
 #[derive(Default)]
@@ -20,8 +20,8 @@ struct Collected {
 }
 
 impl CaseSink for Collected {
-    fn case(&mut self, suite: &str, case: TestCase) {
-        self.cases.push((suite.to_owned(), case));
+    fn case(&mut self, suite: &str, case: CaseView<'_>) {
+        self.cases.push((suite.to_owned(), case.to_case()));
     }
     fn restart(&mut self) {
         self.cases.clear();

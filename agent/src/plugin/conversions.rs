@@ -4,6 +4,7 @@
 //! types in `compat`.
 
 use quick_junit::{NonSuccessKind, TestCaseStatus};
+use testmeter_parse::CaseView;
 use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::v0_3::testmeter::plugin::types as wit;
@@ -142,39 +143,39 @@ pub struct CaseBatch {
 
 impl CaseBatch {
     /// Appends one case of suite `suite`, with the optional fields `reads` asks for.
-    pub fn push(&mut self, suite: &str, case: &quick_junit::TestCase, reads: Reads) {
-        let (outcome, attempts, flaky, message) = outcome_of(case);
+    pub fn push(&mut self, suite: &str, case: &CaseView<'_>, reads: Reads) {
+        let (outcome, attempts, flaky, message) = outcome_of(case.status);
         let suite = match self.last_suite {
             Some(span) if self.text_of(span) == suite => span,
             _ => self.append(suite),
         };
         self.last_suite = Some(suite);
-        let classname = case.classname.as_ref().map_or("", |c| c.as_str());
+        let classname = case.classname.unwrap_or("");
         let classname = match self.last_classname {
             Some(span) if self.text_of(span) == classname => span,
             _ => self.append(classname),
         };
         self.last_classname = Some(classname);
-        let name = self.append(case.name.as_str());
+        let name = self.append(case.name);
         let message = message
             .filter(|_| reads.message)
             .map(|message| self.append(message));
         let first_property = u32::try_from(self.properties.len()).unwrap_or(u32::MAX);
         let mut property_count = 0u32;
         if reads.properties {
-            for property in &case.properties {
-                let name = self.append(property.name.as_str());
-                let value = self.append(property.value.as_str());
+            for (name, value) in case.properties.iter() {
+                let name = self.append(name);
+                let value = self.append(value);
                 self.properties.push(PropertyRecord { name, value });
                 property_count = property_count.saturating_add(1);
             }
         }
-        let system_out = match &case.system_out {
-            Some(text) if reads.system_out => Some(self.append(text.as_str())),
+        let system_out = match case.system_out {
+            Some(text) if reads.system_out => Some(self.append(text)),
             _ => None,
         };
-        let system_err = match &case.system_err {
-            Some(text) if reads.system_err => Some(self.append(text.as_str())),
+        let system_err = match case.system_err {
+            Some(text) if reads.system_err => Some(self.append(text)),
             _ => None,
         };
         self.cases.push(CaseRecord {
@@ -302,9 +303,9 @@ fn artifact(artifact: &Artifact) -> ArtifactInput<'_> {
     }
 }
 
-/// The final outcome, attempts, flakiness and message of a case.
-pub fn outcome_of(case: &quick_junit::TestCase) -> (wit::Outcome, u32, bool, Option<&str>) {
-    let (outcome, attempts, flaky, message) = match &case.status {
+/// The final outcome, attempts, flakiness and message of a case with this status.
+pub fn outcome_of(status: &TestCaseStatus) -> (wit::Outcome, u32, bool, Option<&str>) {
+    let (outcome, attempts, flaky, message) = match status {
         TestCaseStatus::Success { flaky_runs } => (
             wit::Outcome::Passed,
             1 + flaky_runs.len(),

@@ -17,6 +17,7 @@ use super::values::{self, BadReference};
 use super::xml::Tag;
 use crate::stream::Fields;
 use crate::text::non_blank;
+use crate::view::{self, CaseView, Properties, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ResultKind {
@@ -141,19 +142,82 @@ impl ResultElement {
     }
 }
 
-/// The `<testcase>` being read.
+/// The `<testcase>` being read. Its name, classname and properties are kept in one text,
+/// cleaned as `XmlString::new` cleans them as they arrive: a case handed on as a
+/// [`CaseView`] costs no allocation of its own, and the reader reuses the buffer.
 #[derive(Debug, Default)]
-pub(super) struct OpenCase {
-    pub suite: usize,
-    pub name: Option<XmlString>,
-    pub classname: Option<XmlString>,
-    pub time: Option<Duration>,
-    pub timestamp: Option<DateTime<FixedOffset>>,
-    pub assertions: Option<usize>,
-    pub properties: Vec<Property>,
-    pub results: Vec<ResultElement>,
-    pub system_out: Option<String>,
-    pub system_err: Option<String>,
+pub(crate) struct OpenCase {
+    pub(super) suite: usize,
+    text: String,
+    name: Option<Span>,
+    classname: Option<Span>,
+    pub(super) time: Option<Duration>,
+    pub(super) timestamp: Option<DateTime<FixedOffset>>,
+    pub(super) assertions: Option<usize>,
+    properties: Vec<(Span, Span)>,
+    pub(super) results: Vec<ResultElement>,
+    /// Cleaned when set.
+    pub(super) system_out: Option<String>,
+    pub(super) system_err: Option<String>,
+}
+
+impl OpenCase {
+    /// Empties the buffer for a new case of `suite`, keeping its room.
+    fn reset(&mut self, suite: usize) {
+        self.suite = suite;
+        self.text.clear();
+        self.name = None;
+        self.classname = None;
+        self.time = None;
+        self.timestamp = None;
+        self.assertions = None;
+        self.properties.clear();
+        self.results.clear();
+        self.system_out = None;
+        self.system_err = None;
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.name.map_or("", |span| span.of(&self.text))
+    }
+
+    pub(crate) fn classname(&self) -> Option<&str> {
+        self.classname.map(|span| span.of(&self.text))
+    }
+
+    /// Whether this is a case of the test with `name` and `classname`.
+    pub(crate) fn same_test(&self, name: &str, classname: Option<&str>) -> bool {
+        self.name() == name && self.classname() == classname
+    }
+
+    /// Keeps a string of the case (cleaned) and says where it is.
+    pub(super) fn keep(&mut self, text: &str) -> Span {
+        view::push_clean(&mut self.text, text)
+    }
+
+    pub(super) fn add_property(&mut self, name: Span, value: Span) {
+        self.properties.push((name, value));
+    }
+
+    /// The case's outcome from its result elements, which it takes.
+    pub(crate) fn status(&mut self, fields: Fields) -> TestCaseStatus {
+        status_of(self.results.drain(..), fields)
+    }
+
+    /// The case with `status` (from [`OpenCase::status`]), borrowed.
+    pub(crate) fn view<'a>(&'a self, status: &'a TestCaseStatus) -> CaseView<'a> {
+        CaseView {
+            name: self.name(),
+            classname: self.classname(),
+            time: self.time,
+            timestamp: self.timestamp,
+            assertions: self.assertions,
+            status,
+            properties: Properties::spans(&self.text, &self.properties),
+            system_out: self.system_out.as_deref(),
+            system_err: self.system_err.as_deref(),
+        }
+    }
 }
 
 /// Shares the short strings that repeat across cases (classnames, property names and
@@ -185,20 +249,54 @@ impl Interner {
     }
 }
 
+/// Builds the model's cases from open ones, for the reads that keep them.
+#[derive(Default)]
+pub(crate) struct Builder {
+    interner: Interner,
+}
+
+impl Builder {
+    /// Suite properties share strings with case properties.
+    pub(super) fn interner(&mut self) -> &mut Interner {
+        &mut self.interner
+    }
+
+    /// The case `open` holds, with the `fields` read; leaves `open` to be reset.
+    pub(crate) fn build(&mut self, open: &mut OpenCase, fields: Fields) -> TestCase {
+        let status = open.status(fields);
+        let mut case = TestCase::new(open.name(), status);
+        case.classname = open.classname().map(|c| self.interner.get(c));
+        case.time = open.time;
+        case.timestamp = open.timestamp;
+        case.assertions = open.assertions;
+        case.properties = open
+            .properties
+            .iter()
+            .map(|(name, value)| {
+                Property::new(
+                    self.interner.get(name.of(&open.text)),
+                    self.interner.get(value.of(&open.text)),
+                )
+            })
+            .collect();
+        case.system_out = open.system_out.take().map(XmlString::new);
+        case.system_err = open.system_err.take().map(XmlString::new);
+        case
+    }
+}
+
+/// Starts reading a case of `suite` into `case`, from its `<testcase>` tag.
 pub(super) fn open_case(
+    case: &mut OpenCase,
     tag: &Tag<'_>,
     suite: usize,
-    interner: &mut Interner,
-) -> Result<OpenCase, BadReference> {
-    let mut case = OpenCase {
-        suite,
-        ..OpenCase::default()
-    };
+) -> Result<(), BadReference> {
+    case.reset(suite);
     // The hot path: only the attributes that are kept get unescaped and decoded.
     for (key, raw) in tag.attributes() {
         match key {
-            b"name" => case.name = Some(XmlString::new(values::attribute(raw)?)),
-            b"classname" => case.classname = Some(interner.get(&values::attribute(raw)?)),
+            b"name" => case.name = Some(case.keep(&values::attribute(raw)?)),
+            b"classname" => case.classname = Some(case.keep(&values::attribute(raw)?)),
             b"time" => case.time = values::seconds(&values::attribute(raw)?),
             b"timestamp" => case.timestamp = values::timestamp(&values::attribute(raw)?),
             b"assertions" => case.assertions = values::attribute(raw)?.trim().parse().ok(),
@@ -208,7 +306,7 @@ pub(super) fn open_case(
             _ => {}
         }
     }
-    Ok(case)
+    Ok(())
 }
 
 /// pytest writes a test whose call failed and whose teardown then raised as two
@@ -263,13 +361,14 @@ fn describe_status(status: &TestCaseStatus) -> String {
     }
 }
 
-pub(super) fn build_case(open: OpenCase, fields: Fields) -> TestCase {
+/// A case's outcome, reruns and flaky runs from its result elements.
+fn status_of(results: impl Iterator<Item = ResultElement>, fields: Fields) -> TestCaseStatus {
     let mut primary: Option<ResultElement> = None;
     let mut skipped: Option<ResultElement> = None;
     let mut also: Vec<ResultElement> = Vec::new();
     let mut flaky = Vec::new();
     let mut reruns = Vec::new();
-    for result in open.results {
+    for result in results {
         match result.kind {
             ResultKind::Skipped => skipped = skipped.or(Some(result)),
             ResultKind::Failure | ResultKind::Error => {
@@ -287,7 +386,7 @@ pub(super) fn build_case(open: OpenCase, fields: Fields) -> TestCase {
             }
         }
     }
-    let status = if let Some(skip) = skipped {
+    if let Some(skip) = skipped {
         // node:test marks a failing `todo` test with both <skipped> and <failure>: it is a
         // todo, not a failure. Keep the failure text as the description.
         let description = non_blank(skip.text)
@@ -344,17 +443,7 @@ pub(super) fn build_case(open: OpenCase, fields: Fields) -> TestCase {
     } else {
         flaky.extend(reruns);
         TestCaseStatus::Success { flaky_runs: flaky }
-    };
-    let name = open.name.unwrap_or_else(|| XmlString::new(""));
-    let mut case = TestCase::new(name, status);
-    case.classname = open.classname;
-    case.time = open.time;
-    case.timestamp = open.timestamp;
-    case.assertions = open.assertions;
-    case.properties = open.properties;
-    case.system_out = open.system_out.map(XmlString::new);
-    case.system_err = open.system_err.map(XmlString::new);
-    case
+    }
 }
 
 fn rerun_of(result: ResultElement, fields: Fields) -> TestRerun {

@@ -2,9 +2,7 @@
 
 use std::io::Read;
 
-use quick_junit::TestCase;
-
-use super::case::merge_teardown;
+use super::case::{merge_teardown, Builder, OpenCase};
 use super::reader::{read, Cases, Locate, SuiteSlot};
 use crate::attempts::finish_report;
 use crate::error::ParseError;
@@ -22,8 +20,10 @@ impl Cases for Collect {
         &mut self,
         suites: &mut [SuiteSlot],
         suite: usize,
-        case: TestCase,
+        case: &mut OpenCase,
+        builder: &mut Builder,
     ) -> Result<(), Self::Stop> {
+        let case = builder.build(case, Fields::ALL);
         let cases = &mut suites[suite].suite.test_cases;
         if let Some(case) = merge_teardown(cases.last_mut(), case, Fields::ALL) {
             cases.push(case);

@@ -4,14 +4,15 @@
 
 use std::io::Read;
 
-use quick_junit::{Property, Report, TestCase, TestSuite, XmlString};
+use quick_junit::{Property, Report, TestSuite, XmlString};
 
-use super::case::{build_case, open_case, Interner, OpenCase, ResultElement, ResultKind};
+use super::case::{open_case, Builder, OpenCase, ResultElement, ResultKind};
 use super::chunks::{with_tokenizer_thread, ChunkTokens, THREADED_FROM_BYTES};
 use super::values::{self, BadReference};
 use super::xml::{Tag, Token, Tokenizer, XmlError, XmlErrorKind};
 use crate::error::ParseError;
 use crate::stream::Fields;
+use crate::view::{self, Span};
 
 /// Deeper nesting than this is refused; real reports nest a handful of levels.
 pub(crate) const MAX_DEPTH: usize = 256;
@@ -38,12 +39,15 @@ pub(crate) trait Cases {
     /// Why the output may stop a read.
     type Stop;
 
-    /// A case of `suites[suite]` is complete. An error stops the read.
+    /// A case of `suites[suite]` is complete: `builder` makes a `TestCase` of it when one is
+    /// needed. The output may swap the buffer for another; the reader resets whichever it
+    /// gets back. An error stops the read.
     fn push(
         &mut self,
         suites: &mut [SuiteSlot],
         suite: usize,
-        case: TestCase,
+        case: &mut OpenCase,
+        builder: &mut Builder,
     ) -> Result<(), Self::Stop>;
 
     /// The document has ended, whole or cut short.
@@ -108,7 +112,7 @@ pub(crate) fn read<R: Read + Send, C: Cases>(
         input
     };
     read_tokens(
-        &mut Tokenizer::new(input),
+        &mut Tokenizer::for_size(input, input_size),
         input_size,
         locate,
         fields,
@@ -255,6 +259,17 @@ enum OutputStream {
     Err,
 }
 
+/// A `<property>` being read: its name, and its value unless that is the element's text.
+enum OpenProperty {
+    /// Of the open case, kept in its text.
+    Case { name: Span, value: Option<Span> },
+    /// Of a suite: names and short values repeat from suite to suite, so they are shared.
+    Suite {
+        name: XmlString,
+        value: Option<XmlString>,
+    },
+}
+
 struct State {
     fields: Fields,
     report_name: Option<String>,
@@ -266,10 +281,12 @@ struct State {
     /// The suite that collects cases written directly under `<testsuites>` (node:test).
     loose_suite: Option<usize>,
     case: Option<OpenCase>,
+    /// The buffer the next case is read into.
+    spare: OpenCase,
     text: String,
-    /// The open `<property>`: its name, and its value unless it is the element's text.
-    property: Option<(XmlString, Option<XmlString>)>,
-    interner: Interner,
+    /// The open `<property>`.
+    property: Option<OpenProperty>,
+    builder: Builder,
     /// Cases that `tests` attributes may still reserve room for, over all suites: bounded by
     /// the input's size, so a lying attribute (or a thousand of them) cannot allocate more
     /// than the input could hold. Zero when cases are not kept.
@@ -295,9 +312,10 @@ impl State {
             suites: Vec::new(),
             loose_suite: None,
             case: None,
+            spare: OpenCase::default(),
             text: String::new(),
             property: None,
-            interner: Interner::default(),
+            builder: Builder::default(),
             reserve_budget,
         }
     }
@@ -332,7 +350,9 @@ impl State {
                     Some(suite) => suite,
                     None => self.loose_suite(),
                 };
-                self.case = Some(open_case(tag, suite, &mut self.interner)?);
+                let mut case = std::mem::take(&mut self.spare);
+                open_case(&mut case, tag, suite)?;
+                self.case = Some(case);
                 Element::Testcase
             }
             b"properties" => Element::Properties,
@@ -340,18 +360,7 @@ impl State {
                 if self.stack.last() == Some(&Element::Properties)
                     && (self.fields.properties || !in_case) =>
             {
-                // Names and short values repeat from case to case: share them.
-                let mut key = None;
-                let mut value = None;
-                for (k, raw) in tag.attributes() {
-                    match k {
-                        b"name" => key = Some(self.interner.get(&values::attribute(raw)?)),
-                        b"value" => value = Some(self.interner.get(&values::attribute(raw)?)),
-                        _ => {}
-                    }
-                }
-                let key = key.unwrap_or_else(|| self.interner.get(""));
-                self.property = Some((key, value));
+                self.property = Some(self.open_property(tag)?);
                 self.text.clear();
                 Element::Property
             }
@@ -393,6 +402,31 @@ impl State {
             self.close(cases).map_err(Stop::Cases)?;
         }
         Ok(())
+    }
+
+    fn open_property(&mut self, tag: &Tag<'_>) -> Result<OpenProperty, BadReference> {
+        let (mut name, mut value) = (None, None);
+        for (key, raw) in tag.attributes() {
+            match key {
+                b"name" => name = Some(values::attribute(raw)?),
+                b"value" => value = Some(values::attribute(raw)?),
+                _ => {}
+            }
+        }
+        let name = name.unwrap_or_default();
+        Ok(match &mut self.case {
+            Some(case) => OpenProperty::Case {
+                name: case.keep(&name),
+                value: value.map(|value| case.keep(&value)),
+            },
+            None => {
+                let interner = self.builder.interner();
+                OpenProperty::Suite {
+                    name: interner.get(&name),
+                    value: value.map(|value| interner.get(&value)),
+                }
+            }
+        })
     }
 
     fn open_suite(&mut self, tag: &Tag<'_>) -> Result<usize, BadReference> {
@@ -501,25 +535,31 @@ impl State {
         };
         match element {
             Element::Testcase => {
-                if let Some(case) = self.case.take() {
+                if let Some(mut case) = self.case.take() {
                     let suite = case.suite;
-                    let case = build_case(case, self.fields);
                     self.suites[suite].cases += 1;
-                    cases.push(&mut self.suites, suite, case)?;
+                    let pushed = cases.push(&mut self.suites, suite, &mut case, &mut self.builder);
+                    self.spare = case;
+                    pushed?;
                 }
             }
-            Element::Property => {
-                if let Some((name, value)) = self.property.take() {
+            Element::Property => match self.property.take() {
+                Some(OpenProperty::Case { name, value }) => {
+                    if let Some(case) = &mut self.case {
+                        let value = value.unwrap_or_else(|| case.keep(&self.text));
+                        case.add_property(name, value);
+                    }
+                }
+                Some(OpenProperty::Suite { name, value }) => {
                     let value =
                         value.unwrap_or_else(|| XmlString::new(std::mem::take(&mut self.text)));
-                    let property = Property::new(name, value);
-                    if let Some(case) = &mut self.case {
-                        case.properties.push(property);
-                    } else if let Some(suite) = self.current_suite() {
+                    if let Some(suite) = self.current_suite() {
+                        let property = Property::new(name, value);
                         self.suites[suite].suite.properties.push(property);
                     }
                 }
-            }
+                None => {}
+            },
             Element::Result => {
                 if let Some(result) = self.case.as_mut().and_then(|c| c.results.last_mut()) {
                     result.text = std::mem::take(&mut self.text);
@@ -542,9 +582,10 @@ impl State {
                     }
                     OutputTarget::Case => {
                         if let Some(case) = &mut self.case {
+                            let text = Some(view::clean(text));
                             match stream {
-                                OutputStream::Out => case.system_out = Some(text),
-                                OutputStream::Err => case.system_err = Some(text),
+                                OutputStream::Out => case.system_out = text,
+                                OutputStream::Err => case.system_err = text,
                             }
                         }
                     }

@@ -21,15 +21,11 @@ pub(super) fn utf8_lossy(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// The bytes an attribute value needs work for: references and literal whitespace.
-const ATTRIBUTE_WORK: [bool; 256] = {
-    let mut work = [false; 256];
-    work[b'&' as usize] = true;
-    work[b'\t' as usize] = true;
-    work[b'\n' as usize] = true;
-    work[b'\r' as usize] = true;
-    work
-};
+/// Whether an attribute value may need work: a reference, or literal whitespace to normalise.
+/// Other control characters also say yes; the work then leaves them as they are.
+fn needs_work(bytes: &[u8]) -> bool {
+    crate::bytes::any_control_or(bytes, b"&")
+}
 
 /// Unescapes an attribute value: predefined entities and character references; literal
 /// tabs and newlines become spaces, as XML attribute-value normalisation requires.
@@ -39,7 +35,7 @@ pub(super) fn attribute(raw: RawValue<'_>) -> Result<Cow<'_, str>, BadReference>
         None => utf8_lossy(raw.bytes),
     };
     // Most values need nothing.
-    if !raw.bytes.iter().any(|&byte| ATTRIBUTE_WORK[byte as usize]) {
+    if !needs_work(raw.bytes) {
         return Ok(text);
     }
     let mut out = String::with_capacity(text.len());
