@@ -1,6 +1,6 @@
 //! Scanning the short strings of a report (names, attribute values) for control characters,
-//! a few other bytes, or a quote, eight bytes at a time: a scan byte by byte was a fifth of a streamed
-//! read's instructions (callgrind), for strings of a few dozen bytes.
+//! a few other bytes, or a quote, eight bytes at a time: a scan byte by byte was a fifth of a
+//! streamed read's instructions (callgrind), for strings of a few dozen bytes.
 
 const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);

@@ -66,7 +66,7 @@ impl Summary {
     }
 
     /// Counts one more test with this outcome.
-    pub fn count(&mut self, status: &TestCaseStatus) {
+    pub(crate) fn count(&mut self, status: &TestCaseStatus) {
         self.tests += 1;
         self.attempts += 1;
         match status {

@@ -98,15 +98,25 @@ impl<'a> CaseView<'a> {
 
     /// The case as the model holds it, owned.
     pub fn to_case(&self) -> TestCase {
-        let mut case = TestCase::new(self.name, self.status.clone());
-        case.classname = self.classname.map(XmlString::new);
+        self.build(self.status.clone(), |text| XmlString::new(text))
+    }
+
+    /// The owned case with `status` in place of the view's (moved in, not copied), its
+    /// classname and property strings made by `share` (which may hand out shared copies).
+    pub(crate) fn build(
+        &self,
+        status: TestCaseStatus,
+        mut share: impl FnMut(&str) -> XmlString,
+    ) -> TestCase {
+        let mut case = TestCase::new(self.name, status);
+        case.classname = self.classname.map(&mut share);
         case.time = self.time;
         case.timestamp = self.timestamp;
         case.assertions = self.assertions;
         case.properties = self
             .properties
             .iter()
-            .map(|(name, value)| Property::new(name, value))
+            .map(|(name, value)| Property::new(share(name), share(value)))
             .collect();
         case.system_out = self.system_out.map(XmlString::new);
         case.system_err = self.system_err.map(XmlString::new);
