@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::v0_1::testmeter::plugin as v0_1;
 use super::bindings::v0_2::testmeter::plugin as v0_2;
 use super::bindings::v0_3::testmeter::plugin::{host, types};
+use super::epoch::Ticking;
 
 /// The data of one plugin store. A fresh one is made for every call.
 pub struct HostState {
@@ -15,6 +16,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
+    /// Keeps the engine's epoch advancing, and so this store's deadline live, while it exists.
+    _ticking: Ticking,
 }
 
 /// Caps linear memory and tables, and remembers a denied growth so the failure that follows
@@ -53,7 +56,7 @@ impl ResourceLimiter for Limiter {
 }
 
 impl HostState {
-    pub fn new(plugin: &str, memory_bytes: usize) -> Self {
+    pub(crate) fn new(plugin: &str, memory_bytes: usize, ticking: Ticking) -> Self {
         Self {
             plugin: plugin.to_owned(),
             // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
@@ -63,6 +66,7 @@ impl HostState {
                 max_memory_bytes: memory_bytes,
                 memory_exceeded: false,
             },
+            _ticking: ticking,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod compat;
 pub mod compiler;
 pub mod conversions;
 pub mod derivation;
+mod epoch;
 pub mod host;
 pub mod quarantine;
 pub mod runtime;

@@ -3,7 +3,6 @@
 //! deadline on every call. Calls of a run's derivation are in `derivation`.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
@@ -12,13 +11,11 @@ use wasmtime::{Engine, Store, Trap};
 use super::bindings::{v0_1, v0_2, v0_3};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
 use super::conversions::Reads;
+use super::epoch::{EpochClock, EPOCH_TICK};
 use super::host::HostState;
 use super::{compat, compiler};
 use crate::catalog::PluginDecl;
 use crate::config::SandboxConfig;
-
-/// How often the engine's epoch advances; the unit of the CPU deadline.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Per-call limits.
 #[derive(Debug, Clone)]
@@ -248,30 +245,13 @@ impl LoadedPlugin {
     }
 }
 
-/// Advances the engine epoch until dropped.
-struct EpochTicker {
-    /// Dropping it wakes the thread at once, rather than at its next tick: an `ingest`
-    /// would otherwise wait up to a tick to exit.
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 /// The engine, linker and limits shared by all plugins.
 pub struct PluginRuntime {
     engine: Engine,
     linker: Linker<HostState>,
     limits: SandboxLimits,
     cache: Option<CompiledCache>,
-    _ticker: EpochTicker,
+    clock: EpochClock,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -296,27 +276,14 @@ impl PluginRuntime {
             .map_err(|cause| PluginError::Engine { cause })?;
         v0_1::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = {
-            let engine = engine.clone();
-            std::thread::Builder::new()
-                .name("testmeter-epoch".to_owned())
-                .spawn(move || {
-                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| PluginError::Engine { cause: e.into() })?
-        };
+        let clock = EpochClock::start(engine.clone())
+            .map_err(|e| PluginError::Engine { cause: e.into() })?;
         Ok(Self {
             engine,
             linker,
             limits,
             cache: None,
-            _ticker: EpochTicker {
-                stop: Some(stop),
-                thread: Some(thread),
-            },
+            clock,
         })
     }
 
@@ -450,11 +417,11 @@ impl PluginRuntime {
     }
 
     /// A fresh store for one plugin, its memory capped. Every call on it needs
-    /// [`Self::arm`] first.
+    /// [`Self::arm`] first. The epoch advances while the store lives.
     pub(crate) fn store(&self, plugin: &str) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(plugin, self.limits.memory_bytes),
+            HostState::new(plugin, self.limits.memory_bytes, self.clock.hold()),
         );
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
