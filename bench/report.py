@@ -8,7 +8,10 @@ the same run):
      through the osworld plugin against bench/osworld_baseline.py (iterparse + prometheus_client);
      both expositions must agree series by series, or the bench stops
   2. `testmeter once` on the example suites against the same pytest commands run bare, in
-     alternating rounds; the overhead is the median of each round's ratio
+     alternating rounds; the overhead is the median of each round's ratio, with a bootstrap
+     95% interval. The agent's own share, which the suites' noise hides there, is measured
+     twice more: its CPU time in those runs (its suites' excluded), and `once` over the same
+     suites' reports replayed by `cp`, against the `cp`s bare
   3. RSS of the idle daemon with the 3 plugins, and after 1,000 runs (bench/soak.py)
   4. /metrics under wrk with 10k+ series, against prometheus_client's own HTTP server
   5. derive() per 10k cases for each plugin (agent/benches/derive.rs)
@@ -25,9 +28,11 @@ Usage: bench/report.py [--quick] [--out docs/performance.md]
 
 import argparse
 import datetime
+import json
 import os
 import pathlib
 import platform
+import random
 import re
 import shutil
 import socket
@@ -177,19 +182,49 @@ def systems_reading_output(config):
     return systems
 
 
+def run_agent(argv, env):
+    """Wall seconds of one agent process, and its own CPU seconds apart from its suites'. The
+    exited agent is read from /proc before it is reaped (waitid with WNOWAIT): `utime + stime`
+    there is the agent's, all threads; `cutime + cstime` its waited-for suites'. Both are in
+    clock ticks, so one run's figure is coarse and only a mean over many runs says much."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    elapsed = time.perf_counter() - start
+    # The fields after the parenthesised command name: utime is the 12th, stime, cutime and
+    # cstime follow (proc(5) numbers them 14 to 17).
+    fields = pathlib.Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    own, suites = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+    _, status, _ = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) in (0, 1), f"{argv} failed"
+    return elapsed, own, suites
+
+
+def median_ci(values, level=0.95, draws=4000):
+    """A bootstrap confidence interval of the median: the rounds resampled with replacement
+    (seeded, so a report is reproducible from its figures)."""
+    rng = random.Random(8)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    return medians[int(draws * (1 - level) / 2)], medians[int(draws * (1 + level) / 2) - 1]
+
+
 def once_overhead(work, reps, rows, notes):
     """`testmeter once` on the example config against its three pytest commands run bare, one
     after another, two ways: exactly as configured, and as the agent runs them (plus the
-    `-o junit_logging=all` it adds for the suites whose plugins read captured output)."""
+    `-o junit_logging=all` it adds for the suites whose plugins read captured output). Then
+    the agent's own share, measured two ways that the suites' noise does not reach: its CPU
+    time in those runs, and `once` over the same suites' reports replayed by `cp`."""
     examples = ROOT / "examples"
     env = {**os.environ, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}", "RUST_LOG": "off",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": str(work / "cache")}
     # In the example config each suite's name is its system's.
     logged = systems_reading_output(examples / "testmeter.toml")
+    names = ("osworld", "langmem", "waltzrl")
 
     def bare(as_run):
         start = time.perf_counter()
-        for name in ("osworld", "langmem", "waltzrl"):
+        for name in names:
             extra = {"OSWORLD_RESULTS": str(work / "results.json")} if name == "osworld" else {}
             extra_args = ["-o", "junit_logging=all"] if as_run and name in logged else []
             subprocess.run(
@@ -199,12 +234,15 @@ def once_overhead(work, reps, rows, notes):
             )
         return time.perf_counter() - start
 
-    configured, as_run, once = [], [], []
+    configured, as_run, once, own, suites = [], [], [], [], []
+    agent_argv = [BIN, "once", "--config", examples / "testmeter.toml"]
     # One untimed `once` first: it fills the compiled-plugin cache and warms the page cache.
-    run_measured([BIN, "once", "--config", examples / "testmeter.toml"], env={**env, "XDG_CACHE_HOME": str(work / "cache")})
+    run_agent(agent_argv, env)
+
     def agent():
-        t, _, _ = run_measured([BIN, "once", "--config", examples / "testmeter.toml"],
-                               env={**env, "XDG_CACHE_HOME": str(work / "cache")})
+        t, own_cpu, suites_cpu = run_agent(agent_argv, env)
+        own.append(own_cpu)
+        suites.append(suites_cpu)
         return t
 
     legs = [(configured, lambda: bare(False)), (as_run, lambda: bare(True)), (once, agent)]
@@ -214,15 +252,71 @@ def once_overhead(work, reps, rows, notes):
         # last) of a round, after the same neighbour.
         for times, leg in legs[round_ % 3:] + legs[:round_ % 3]:
             times.append(leg())
+    stolen = steal.share()
     _, o_text = spread(once, 1e-3, "{:.0f}")
     for label, times in (("as the agent runs them", as_run), ("as configured", configured)):
         _, b_text = spread(times, 1e-3, "{:.0f}")
         # Each `once` against the bare commands of the same round: the machine's load drifts
         # over the minutes this takes, and a paired ratio cancels the drift medians keep.
-        paired = statistics.median(o / b for o, b in zip(once, times))
+        ratios = [o / b for o, b in zip(once, times)]
+        low, high = median_ci(ratios)
         rows.append((f"`once` on the 3 example suites vs their pytest commands {label}, wall ms", b_text, o_text,
-                     f"{(paired - 1) * 100:+.1f}% wall time (median of {reps} paired rounds)", "≤ +3%"))
-    notes.append(f"`once`: CPU steal while measuring: {steal.share():.1%} of all CPU time.")
+                     f"{(statistics.median(ratios) - 1) * 100:+.1f}% wall time (median of {reps} paired rounds; "
+                     f"95% CI {(low - 1) * 100:+.1f} to {(high - 1) * 100:+.1f}%)", "≤ +3%"))
+    mean_own, mean_suites = statistics.fmean(own), statistics.fmean(suites)
+    rows.append(("`once`: the agent's own CPU time in those runs, its suites' excluded, ms (mean; 10 ms ticks)",
+                 f"suites {mean_suites * 1e3:.0f}", f"{mean_own * 1e3:.1f} (range {min(own) * 1e3:.0f}–"
+                 f"{max(own) * 1e3:.0f}, n={reps})", f"{mean_own / mean_suites:.1%} of the suites' CPU", ""))
+    notes.append(f"`once`: CPU steal while measuring: {stolen:.1%} of all CPU time.")
+    replayed(work, env, reps, statistics.median(as_run), rows)
+
+
+def replayed(work, env, reps, pytest_wall, rows):
+    """The agent's own wall time in `once`: the example suites' reports (and osworld's results
+    artifact), as the last `once` left them, replayed by suites whose command is a `cp` of
+    the report, against the same `cp` commands run bare. Everything the agent does around its
+    suites is in it: start-up, plugins, reading, deriving, exporting, printing, exit."""
+    examples = ROOT / "examples"
+    lines = [f'plugins_dir = "{ROOT / "plugins"}"', "[prometheus]", f'listen = "127.0.0.1:{free_port()}"']
+    commands = []
+    for name in ("osworld", "langmem", "waltzrl"):
+        suite = work / "replay" / name
+        shutil.rmtree(suite, ignore_errors=True)
+        (suite / "reports").mkdir(parents=True)
+        shutil.copy(examples / name / "reports" / "junit.xml", suite / "saved.xml")
+        artifacts = ""
+        if (examples / name / "results").is_dir():
+            shutil.copytree(examples / name / "results", suite / "results")
+            artifacts = 'artifacts = ["results/*.json"]\n'
+        command = ["cp", "saved.xml", "reports/junit.xml"]
+        commands.append((command, suite))
+        lines.append(f'[[suite]]\nname = "{name}"\nsystem = "{name}"\ncommand = {json.dumps(command)}\n'
+                     f'working_dir = "{suite}"\nreport = "reports/junit.xml"\n{artifacts}')
+    config = work / "replay.toml"
+    config.write_text("\n".join(lines) + "\n")
+    argv = [BIN, "once", "--config", config]
+    run_agent(argv, env)
+    agent, bare = [], []
+
+    def bare_leg():
+        start = time.perf_counter()
+        for command, cwd in commands:
+            subprocess.run(command, cwd=cwd, check=True)
+        return time.perf_counter() - start
+
+    for round_ in range(reps):
+        legs = [(agent, lambda: run_agent(argv, env)[0]), (bare, bare_leg)]
+        for times, leg in legs[round_ % 2:] + legs[:round_ % 2]:
+            times.append(leg())
+    b_med, b_text = spread(bare, 1e-3)
+    a_med, a_text = spread(agent, 1e-3)
+    diffs = [a - b for a, b in zip(agent, bare)]
+    added = statistics.median(diffs)
+    low, high = median_ci(diffs)
+    rows.append(("`once` on the same suites' reports replayed (each command a `cp` of its report) vs the `cp`s "
+                 "bare, wall ms", b_text, a_text,
+                 f"{added * 1e3:+.1f} ms (95% CI {low * 1e3:+.1f} to {high * 1e3:+.1f}), {added / pytest_wall:.1%} "
+                 "of the pytest commands' median wall time", ""))
 
 
 def idle_rss(work, cache):
@@ -361,7 +455,7 @@ def main():
             return
         ingest(work, [1_000, 10_000, 100_000], {1_000: 11, 10_000: 9, 100_000: 9}, rows, notes)
         base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
-        once_overhead(work, 21, rows, notes)
+        once_overhead(work, 41, rows, notes)
         for cache in ("warm", "cold"):
             idle = [idle_rss(work, cache) for _ in range(3)]
             _, idle_text = spread(idle, 1, "{:.1f}")
