@@ -41,22 +41,46 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 START, END = "<!-- bench/report.py: generated from here -->", "<!-- bench/report.py: generated up to here -->"
 BIN = pathlib.Path(os.environ.get("TESTMETER_BIN", ROOT / "target" / "release" / "testmeter"))
 PYTHON = ROOT / ".venv" / "bin" / "python"
+# The example suites, each named after its system (examples/testmeter.toml).
+EXAMPLE_SUITES = ("osworld", "langmem", "waltzrl")
+
+
+class Measured(typing.NamedTuple):
+    wall: float
+    """Seconds from start to exit."""
+    peak_rss: int
+    """Bytes, of the largest process among it and its waited-for children (wait4's rusage)."""
+    code: int
+    own_cpu: float
+    """CPU seconds of the process itself, all its threads."""
+    children_cpu: float
+    """CPU seconds of its children that it waited for (a suite, for the agent)."""
 
 
 def run_measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
-    """Wall seconds and peak RSS (bytes) of one process, from wait4's rusage."""
+    """One process, run to its end and measured. The exited process is read from /proc before
+    it is reaped (waitid with WNOWAIT): `utime + stime` there is its own CPU, `cutime + cstime`
+    its waited-for children's. Both are in clock ticks, so one run's CPU figures are coarse and
+    only a mean over many runs says much."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
     elapsed = time.perf_counter() - start
+    # The fields after the parenthesised command name: utime is the 12th, stime, cutime and
+    # cstime follow (proc(5) numbers them 14 to 17).
+    fields = pathlib.Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss * 1024, proc.returncode
+    return Measured(elapsed, usage.ru_maxrss * 1024, proc.returncode,
+                    (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick)
 
 
 class Steal:
@@ -137,19 +161,19 @@ def ingest(work, cases_list, reps, rows, notes):
                 steal = Steal()
                 continue
             with open(base_out, "w") as out:
-                t, rss, code = run_measured([PYTHON, ROOT / "bench" / "osworld_baseline.py", report], stdout=out)
-            assert code == 0, "the baseline failed"
-            b_times.append(t)
-            b_rss.append(rss)
+                run = run_measured([PYTHON, ROOT / "bench" / "osworld_baseline.py", report], stdout=out)
+            assert run.code == 0, "the baseline failed"
+            b_times.append(run.wall)
+            b_rss.append(run.peak_rss)
             with open(tm_out, "w") as out:
-                t, rss, code = run_measured(
+                run = run_measured(
                     [BIN, "ingest", report, "--system", "osworld", "--config", config, "--print",
                      "--max-report-bytes", str(1 << 30)],
                     stdout=out, env={**os.environ, "RUST_LOG": "off"},
                 )
-            assert code == 0, "testmeter ingest failed"
-            t_times.append(t)
-            t_rss.append(rss)
+            assert run.code == 0, "testmeter ingest failed"
+            t_times.append(run.wall)
+            t_rss.append(run.peak_rss)
         stolen = steal.share()
         base = series(base_out.read_text())
         ours = {k: v for k, v in series(tm_out.read_text()).items()
@@ -183,22 +207,20 @@ def systems_reading_output(config):
 
 
 def run_agent(argv, env):
-    """Wall seconds of one agent process, and its own CPU seconds apart from its suites'. The
-    exited agent is read from /proc before it is reaped (waitid with WNOWAIT): `utime + stime`
-    there is the agent's, all threads; `cutime + cstime` its waited-for suites'. Both are in
-    clock ticks, so one run's figure is coarse and only a mean over many runs says much."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-    elapsed = time.perf_counter() - start
-    # The fields after the parenthesised command name: utime is the 12th, stime, cutime and
-    # cstime follow (proc(5) numbers them 14 to 17).
-    fields = pathlib.Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    own, suites = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
-    _, status, _ = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) in (0, 1), f"{argv} failed"
-    return elapsed, own, suites
+    """`testmeter once`, measured; its exit code is 1 when a suite failed, as osworld's does."""
+    run = run_measured(argv, env=env)
+    assert run.code in (0, 1), f"{argv} failed"
+    return run
+
+
+def rotated(legs, reps):
+    """Runs `reps` rounds of every `(times, leg)` pair, appending each leg's time to its list.
+    The legs' order rotates from round to round, so none is always the first (or the last) of
+    a round, after the same neighbour."""
+    for round_ in range(reps):
+        shift = round_ % len(legs)
+        for times, leg in legs[shift:] + legs[:shift]:
+            times.append(leg())
 
 
 def median_ci(values, level=0.95, draws=4000):
@@ -220,11 +242,10 @@ def once_overhead(work, reps, rows, notes):
            "PYTHONDONTWRITEBYTECODE": "1", "XDG_CACHE_HOME": str(work / "cache")}
     # In the example config each suite's name is its system's.
     logged = systems_reading_output(examples / "testmeter.toml")
-    names = ("osworld", "langmem", "waltzrl")
 
     def bare(as_run):
         start = time.perf_counter()
-        for name in names:
+        for name in EXAMPLE_SUITES:
             extra = {"OSWORLD_RESULTS": str(work / "results.json")} if name == "osworld" else {}
             extra_args = ["-o", "junit_logging=all"] if as_run and name in logged else []
             subprocess.run(
@@ -240,18 +261,13 @@ def once_overhead(work, reps, rows, notes):
     run_agent(agent_argv, env)
 
     def agent():
-        t, own_cpu, suites_cpu = run_agent(agent_argv, env)
-        own.append(own_cpu)
-        suites.append(suites_cpu)
-        return t
+        run = run_agent(agent_argv, env)
+        own.append(run.own_cpu)
+        suites.append(run.children_cpu)
+        return run.wall
 
-    legs = [(configured, lambda: bare(False)), (as_run, lambda: bare(True)), (once, agent)]
     steal = Steal()
-    for round_ in range(reps):
-        # The legs' order rotates from round to round, so none is always the first (or the
-        # last) of a round, after the same neighbour.
-        for times, leg in legs[round_ % 3:] + legs[:round_ % 3]:
-            times.append(leg())
+    rotated([(configured, lambda: bare(False)), (as_run, lambda: bare(True)), (once, agent)], reps)
     stolen = steal.share()
     _, o_text = spread(once, 1e-3, "{:.0f}")
     for label, times in (("as the agent runs them", as_run), ("as configured", configured)):
@@ -279,7 +295,7 @@ def replayed(work, env, reps, pytest_wall, rows):
     examples = ROOT / "examples"
     lines = [f'plugins_dir = "{ROOT / "plugins"}"', "[prometheus]", f'listen = "127.0.0.1:{free_port()}"']
     commands = []
-    for name in ("osworld", "langmem", "waltzrl"):
+    for name in EXAMPLE_SUITES:
         suite = work / "replay" / name
         shutil.rmtree(suite, ignore_errors=True)
         (suite / "reports").mkdir(parents=True)
@@ -304,12 +320,9 @@ def replayed(work, env, reps, pytest_wall, rows):
             subprocess.run(command, cwd=cwd, check=True)
         return time.perf_counter() - start
 
-    for round_ in range(reps):
-        legs = [(agent, lambda: run_agent(argv, env)[0]), (bare, bare_leg)]
-        for times, leg in legs[round_ % 2:] + legs[:round_ % 2]:
-            times.append(leg())
-    b_med, b_text = spread(bare, 1e-3)
-    a_med, a_text = spread(agent, 1e-3)
+    rotated([(agent, lambda: run_agent(argv, env).wall), (bare, bare_leg)], reps)
+    _, b_text = spread(bare, 1e-3)
+    _, a_text = spread(agent, 1e-3)
     diffs = [a - b for a, b in zip(agent, bare)]
     added = statistics.median(diffs)
     low, high = median_ci(diffs)
