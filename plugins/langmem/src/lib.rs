@@ -1,8 +1,9 @@
 //! testmeter plugin for LangMem's TTL and deduplication: reads the operation log lines in
-//! each test's captured output (see `logs`) and the properties a suite records
-//! (`cache_size`, `memory_bytes`, `dedup_latency_seconds`), and derives the
-//! `genesis_langmem_*` metrics. A value whose source is missing, or whose log lines are
-//! malformed, is left out rather than guessed.
+//! each test's captured output, once per operation however the project logs (see `logs`),
+//! and the properties a suite records (`cache_size`, `memory_bytes`,
+//! `dedup_latency_seconds`), and derives the `genesis_langmem_*` metrics. A value whose
+//! source is missing, or whose log lines are malformed, is left out rather than guessed or
+//! filled from another quantity.
 
 mod declare;
 mod logs;
@@ -15,7 +16,6 @@ use crate::logs::Log;
 
 /// One run's derivation: what the cases' logs and properties said, as they stream past.
 struct LangMem {
-    peak_rss_bytes: Option<u64>,
     log: Log,
     outcomes: Outcomes,
     /// `dedup_latency_seconds` properties, used when the log has no dedup passes.
@@ -31,9 +31,8 @@ impl Plugin for LangMem {
         declare::plugin_info()
     }
 
-    fn start(run: RunStart) -> Self {
+    fn start(_run: RunStart) -> Self {
         LangMem {
-            peak_rss_bytes: run.peak_rss_bytes,
             log: Log::default(),
             outcomes: Outcomes::default(),
             property_latencies: Vec::new(),
@@ -43,8 +42,9 @@ impl Plugin for LangMem {
     }
 
     fn case(&mut self, case: Case<'_>) -> Result<(), String> {
-        for text in [case.system_out(), case.system_err()].into_iter().flatten() {
-            self.log.read(text);
+        // One place of the case's output: pytest's captured log, else one stream.
+        if let Some(log) = case.output().read_once(Log::of) {
+            self.log.append(log);
         }
         self.outcomes.add(case.outcome());
         if let Some(value) = case.property("dedup_latency_seconds") {
@@ -154,17 +154,14 @@ fn cleanups(log_lines: &Log, out: &mut Samples) {
     }
 }
 
+/// The store's own figures, from the suite's properties only: the configured capacity is not
+/// a number of entries, and the suite's peak RSS is not the store's memory (the agent exports
+/// it as `testmeter_suite_peak_rss_bytes`).
 fn cache_and_memory(run: &LangMem, out: &mut Samples) {
-    let configured = if run.log.malformed_init.is_empty() {
-        run.log.configured_cache_size.map(|size| size as f64)
-    } else {
-        None
-    };
-    if let Some(size) = run.cache_size.or(configured) {
+    if let Some(size) = run.cache_size {
         out.push(declare::CACHE_SIZE, &[], size);
     }
-    let bytes = run.memory_bytes.or(run.peak_rss_bytes.map(|b| b as f64));
-    if let Some(bytes) = bytes {
+    if let Some(bytes) = run.memory_bytes {
         out.push(declare::MEMORY_MB, &[], bytes / 1_048_576.0);
     }
 }

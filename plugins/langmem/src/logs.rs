@@ -2,14 +2,13 @@
 //! Formats (`→` is U+2192):
 //! - `Deduplication complete: {input} → {output} (exact={e}, semantic={s}) in {seconds:.3f}s`
 //! - `TTL cleanup complete: deleted {n} entries from {m} namespaces in {seconds:.2f}s`
-//! - `LangMemDedup initialized with threshold={t}, cache_size={c}`
 //!
 //! A line that starts like one of these but does not parse is counted as malformed, never
-//! guessed at.
+//! guessed at. A case's output is read from one place only (`Output::read_once`): the same
+//! record copied to pytest's log capture and to a stream handler is one operation.
 
 const DEDUP: &str = "Deduplication complete: ";
 const CLEANUP: &str = "TTL cleanup complete: ";
-const INIT: &str = "LangMemDedup initialized with ";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dedup {
@@ -32,16 +31,32 @@ pub struct Cleanup {
 pub struct Log {
     pub dedups: Vec<Dedup>,
     pub cleanups: Vec<Cleanup>,
-    /// The cache size of the last `LangMemDedup initialized` line.
-    pub configured_cache_size: Option<u64>,
     pub malformed_dedup: Vec<String>,
     pub malformed_cleanup: Vec<String>,
-    pub malformed_init: Vec<String>,
 }
 
 impl Log {
+    /// The operation lines of one text, or `None` when it has none (well formed or not).
+    pub fn of(text: &str) -> Option<Log> {
+        let mut log = Log::default();
+        log.read(text);
+        let found = !(log.dedups.is_empty()
+            && log.cleanups.is_empty()
+            && log.malformed_dedup.is_empty()
+            && log.malformed_cleanup.is_empty());
+        found.then_some(log)
+    }
+
+    /// Adds what another text said, after what this one said.
+    pub fn append(&mut self, mut other: Log) {
+        self.dedups.append(&mut other.dedups);
+        self.cleanups.append(&mut other.cleanups);
+        self.malformed_dedup.append(&mut other.malformed_dedup);
+        self.malformed_cleanup.append(&mut other.malformed_cleanup);
+    }
+
     /// Reads every line of `text` (log prefixes such as `INFO langmem:file.py:12` are fine).
-    pub fn read(&mut self, text: &str) {
+    fn read(&mut self, text: &str) {
         for line in text.lines() {
             if let Some(at) = line.find(DEDUP) {
                 let rest = &line[at + DEDUP.len()..];
@@ -54,12 +69,6 @@ impl Log {
                 match parse_cleanup(rest) {
                     Some(cleanup) => self.cleanups.push(cleanup),
                     None => self.malformed_cleanup.push(line.trim().to_owned()),
-                }
-            } else if let Some(at) = line.find(INIT) {
-                let rest = &line[at + INIT.len()..];
-                match parse_init(rest) {
-                    Some(size) => self.configured_cache_size = Some(size),
-                    None => self.malformed_init.push(line.trim().to_owned()),
                 }
             }
         }
@@ -95,14 +104,6 @@ fn parse_cleanup(rest: &str) -> Option<Cleanup> {
     })
 }
 
-/// `threshold={t}, cache_size={c}`
-fn parse_init(rest: &str) -> Option<u64> {
-    let rest = rest.strip_prefix("threshold=")?;
-    let (threshold, rest) = rest.split_once(", cache_size=")?;
-    threshold.parse::<f64>().ok()?;
-    rest.trim().parse().ok()
-}
-
 /// `0.123s`, the whole rest of the line.
 fn seconds(rest: &str) -> Option<f64> {
     let value: f64 = rest.trim().strip_suffix('s')?.parse().ok()?;
@@ -114,13 +115,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_the_three_formats_behind_log_prefixes() {
-        let mut log = Log::default();
-        log.read(
+    fn reads_both_formats_behind_log_prefixes() {
+        let log = Log::of(
             "INFO     langmem:langmem_store.py:95 Deduplication complete: 10 \u{2192} 7 (exact=2, semantic=1) in 0.004s\n\
              INFO     langmem:langmem_store.py:127 TTL cleanup complete: deleted 3 entries from 2 namespaces in 0.00s\n\
              LangMemDedup initialized with threshold=0.8, cache_size=256\n",
-        );
+        )
+        .expect("has operations");
         assert_eq!(
             log.dedups,
             vec![Dedup {
@@ -132,7 +133,15 @@ mod tests {
             }]
         );
         assert_eq!(log.cleanups.len(), 1);
-        assert_eq!(log.configured_cache_size, Some(256));
+    }
+
+    #[test]
+    fn text_without_operation_lines_is_none() {
+        assert!(Log::of(
+            "INFO something else\nLangMemDedup initialized with threshold=0.8, cache_size=256\n"
+        )
+        .is_none());
+        assert!(Log::of("Deduplication complete: garbage\n").is_some());
     }
 
     #[test]

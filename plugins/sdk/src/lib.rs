@@ -2,7 +2,8 @@
 //! `generate!` for every plugin), the [`Plugin`] trait and `export!` macro that turn a
 //! plugin's per-run state into the WIT `derivation` resource, [`Case`], which reads a case of
 //! a columnar batch as if it were a record, and the helpers each plugin would otherwise write
-//! again: building samples, declaring metrics and SLOs.
+//! again: building samples, declaring metrics and SLOs, and reading captured output once
+//! (`output`).
 //!
 //! A plugin implements [`Plugin`] on the state it keeps while a run's cases stream past, and
 //! calls `testmeter_plugin_sdk::export!(MyPlugin);`.
@@ -25,6 +26,9 @@ pub use bindings::testmeter::plugin::types::{
 };
 
 use bindings::testmeter::plugin::types::{Span, TestCase};
+
+mod output;
+pub use output::{Output, Source};
 
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
@@ -201,6 +205,14 @@ impl<'b> Case<'b> {
     /// Captured standard error (with `reads: CaseFields::SYSTEM_ERR`).
     pub fn system_err(&self) -> Option<&'b str> {
         self.raw.system_err.map(|span| self.text(span))
+    }
+
+    /// The captured output split by where it came from (pytest's captured log, stdout,
+    /// stderr). A plugin that counts logged operations reads them with
+    /// [`Output::read_once`], so a record that the project's logging copied to several
+    /// places counts once.
+    pub fn output(&self) -> Output<'b> {
+        Output::new(self.system_out(), self.system_err())
     }
 }
 
