@@ -272,6 +272,9 @@ impl Agent {
             Ok(record) => {
                 let counts = &record.summary;
                 self.self_metrics.suite_tests(&suite.name, counts);
+                if let Some(bytes) = record.peak_rss_bytes {
+                    self.self_metrics.suite_peak_rss(&suite.name, bytes);
+                }
                 let extra: Vec<KeyValue> = suite
                     .labels
                     .iter()

@@ -141,3 +141,64 @@ async fn a_corrupt_wasm_file_is_a_load_error_naming_the_path() {
         "{message}"
     );
 }
+
+/// The harness's memory figure is the only source of `genesis_osworld_memory_usage_bytes`:
+/// a measured suite RSS is another quantity and never stands in for it.
+#[tokio::test]
+async fn memory_is_the_harness_figure_never_the_suite_rss() {
+    let (runtime, plugin) = load().await;
+    let content = std::fs::read(fixture("osworld_results.json")).expect("fixture");
+    let results: serde_json::Value = serde_json::from_slice(&content).expect("json");
+    let harness = results["memory_usage_bytes"]
+        .as_f64()
+        .expect("the example harness reports its memory");
+    let memory = |samples: &[testmeter::catalog::Sample]| -> Option<Vec<f64>> {
+        samples
+            .iter()
+            .find(|s| s.metric == "genesis_osworld_memory_usage_bytes")
+            .map(|s| s.values.clone())
+    };
+    let with_doc = support::derive(
+        &runtime,
+        &plugin,
+        &run_with(vec![results_artifact(content)], Some(40_000_000)),
+    )
+    .await
+    .expect("derives");
+    assert_eq!(memory(&with_doc), Some(vec![harness]));
+    let without = support::derive(&runtime, &plugin, &run_with(vec![], Some(40_000_000)))
+        .await
+        .expect("derives");
+    assert_eq!(
+        memory(&without),
+        None,
+        "the suite's RSS is not the harness's memory"
+    );
+}
+
+/// A results document of no tasks (the harness writes `success_rate: 0.0` for it) has no
+/// success rate: a 0 would fire the rollback alert for a run that judged nothing.
+#[tokio::test]
+async fn an_empty_results_document_has_no_success_rate() {
+    let (runtime, plugin) = load().await;
+    let empty = std::fs::read(fixture("osworld_results_empty.json")).expect("fixture");
+    let samples = support::derive(
+        &runtime,
+        &plugin,
+        &run_with(vec![results_artifact(empty)], None),
+    )
+    .await
+    .expect("derives");
+    assert_declared(&plugin, &samples);
+    let lines = lines(&samples);
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("genesis_osworld_success_rate")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"genesis_osworld_tasks_passed{} 0".to_owned()),
+        "{lines:?}"
+    );
+}

@@ -178,8 +178,9 @@ def run_task(task: Task, workdir: Path) -> TaskResult:
     return TaskResult(task.task_id, task.category, success, env.steps, elapsed, error)
 
 
-def summarize(results: list[TaskResult]) -> dict:
-    """The OSWorld results document: overall and per-category success, and every task's details."""
+def summarize(results: list[TaskResult], memory_usage_bytes: int | None = None) -> dict:
+    """The OSWorld results document: overall and per-category success, every task's details,
+    and the harness's own peak memory when it was measured."""
     categories: dict[str, dict[str, int]] = {}
     for result in results:
         stats = categories.setdefault(result.category, {"total": 0, "passed": 0})
@@ -187,7 +188,7 @@ def summarize(results: list[TaskResult]) -> dict:
         stats["passed"] += int(result.success)
     total = len(results)
     passed = sum(int(r.success) for r in results)
-    return {
+    doc = {
         "success_rate": passed / total if total else 0.0,
         "total_tasks": total,
         "passed_tasks": passed,
@@ -197,8 +198,11 @@ def summarize(results: list[TaskResult]) -> dict:
             {k: v for k, v in asdict(r).items() if k != "error"} for r in results
         ],
     }
+    if memory_usage_bytes is not None:
+        doc["memory_usage_bytes"] = memory_usage_bytes
+    return doc
 
 
-def write_results(results: list[TaskResult], path: Path) -> None:
+def write_results(results: list[TaskResult], path: Path, memory_usage_bytes: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summarize(results), indent=2), encoding="utf-8")
+    path.write_text(json.dumps(summarize(results, memory_usage_bytes), indent=2), encoding="utf-8")

@@ -109,6 +109,13 @@ pub const SUITE_TESTS: SelfMetricSpec = SelfMetricSpec::new(
     &["suite", "outcome"],
     "Test cases of the suite's latest report, by outcome",
 );
+pub const SUITE_PEAK_RSS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_suite_peak_rss_bytes",
+    G,
+    "By",
+    &["suite"],
+    "Peak resident set size of the largest process of the suite's latest run, as the agent measured it (absent for reports another job wrote)",
+);
 pub const LAST_SUCCESS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_last_success_timestamp_seconds",
     G,
@@ -177,6 +184,7 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     SUITE_SKIPS,
     SUITE_RUN_DURATION,
     SUITE_TESTS,
+    SUITE_PEAK_RSS,
     LAST_SUCCESS,
     PLUGIN_CALLS,
     PLUGIN_ERRORS,
@@ -193,6 +201,7 @@ pub struct SelfMetrics {
     suite_skips: Counter<u64>,
     suite_run_duration: Histogram<f64>,
     suite_tests: Gauge<u64>,
+    suite_peak_rss: Gauge<u64>,
     last_success: Gauge<f64>,
     plugin_calls: Counter<u64>,
     plugin_errors: Counter<u64>,
@@ -258,6 +267,11 @@ impl SelfMetrics {
             suite_skips: counter(&meter, &SUITE_SKIPS),
             suite_run_duration: histogram(&meter, &SUITE_RUN_DURATION),
             suite_tests: u64_gauge(&meter, &SUITE_TESTS),
+            suite_peak_rss: meter
+                .u64_gauge(SUITE_PEAK_RSS.name)
+                .with_unit(SUITE_PEAK_RSS.unit)
+                .with_description(SUITE_PEAK_RSS.description)
+                .build(),
             last_success: meter
                 .f64_gauge(LAST_SUCCESS.name)
                 .with_unit(LAST_SUCCESS.unit)
@@ -297,6 +311,10 @@ impl SelfMetrics {
                 &[kv("suite", suite), kv("outcome", outcome)],
             );
         }
+    }
+
+    pub fn suite_peak_rss(&self, suite: &str, bytes: u64) {
+        self.suite_peak_rss.record(bytes, &[kv("suite", suite)]);
     }
 
     pub fn suite_success(&self, suite: &str, at: SystemTime) {
@@ -369,6 +387,7 @@ mod tests {
         metrics.suite_run("s", "passed", Duration::from_millis(5));
         metrics.suite_skipped("s", "overlap", 1);
         metrics.suite_tests("s", &Summary::default());
+        metrics.suite_peak_rss("s", 1 << 20);
         metrics.suite_success("s", SystemTime::now());
         metrics.plugin_call("p", Duration::from_millis(1));
         metrics.plugin_error("p", "trap");

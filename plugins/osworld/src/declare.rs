@@ -28,7 +28,7 @@ pub fn plugin_info() -> PluginInfo {
             metric(TASKS_PASSED, Gauge, "1", "OSWorld tasks passed in the latest run", &[], &[]),
             metric(TASK_DURATION, Histogram, "s", "OSWorld task execution time", &["category"], DURATION_BUCKETS),
             metric(STEP_COUNT, Histogram, "1", "Actions an agent took per OSWorld task", &[], STEP_BUCKETS),
-            metric(MEMORY, Gauge, "By", "Peak memory of the OSWorld benchmark run", &[], &[]),
+            metric(MEMORY, Gauge, "By", "Peak memory of the OSWorld harness in the latest run, as the harness measured it (the results document's memory_usage_bytes, else the largest memory_bytes property)", &[], &[]),
         ],
         slos: vec![
             slo("OSWorldSuccessRateLow", "genesis_osworld_success_rate{task_category=\"all\"} < 90", 300, "critical", "OSWorld benchmark success rate below the 90% target"),

@@ -13,7 +13,9 @@ use testmeter_plugin_sdk::{
 
 /// One run's derivation.
 struct OsWorld {
-    /// The harness may report its own memory figure; otherwise the run's measured peak RSS.
+    /// The harness's own memory figure: the results document's `memory_usage_bytes`, else the
+    /// largest `memory_bytes` property. Never the suite's peak RSS, which is another quantity
+    /// (the agent exports it as `testmeter_suite_peak_rss_bytes`).
     memory: Option<f64>,
     source: Source,
 }
@@ -115,7 +117,6 @@ impl Plugin for OsWorld {
     }
 
     fn start(run: RunStart) -> Self {
-        let memory = run.peak_rss_bytes.map(|bytes| bytes as f64);
         let source = match results::find(&run.artifacts) {
             Ok(Some((name, doc))) => {
                 log(LogLevel::Debug, &format!("deriving from artifact {name}"));
@@ -124,10 +125,20 @@ impl Plugin for OsWorld {
             Ok(None) => Source::Cases(CaseTasks::default()),
             Err(error) => Source::Invalid(error),
         };
-        OsWorld { memory, source }
+        OsWorld {
+            memory: None,
+            source,
+        }
     }
 
     fn case(&mut self, case: Case<'_>) -> Result<(), String> {
+        if let Some(bytes) = case
+            .property("memory_bytes")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+        {
+            self.memory = Some(self.memory.map_or(bytes, |m| m.max(bytes)));
+        }
         match &mut self.source {
             Source::Cases(tasks) => tasks.add(case),
             Source::Results(_) => {}
@@ -142,7 +153,9 @@ impl Plugin for OsWorld {
         let extra = match self.source {
             Source::Results(doc) => {
                 from_results(&doc, &mut out);
-                memory = doc.memory_usage_bytes.or(memory);
+                if doc.memory_usage_bytes.is_some() {
+                    memory = doc.memory_usage_bytes;
+                }
                 Vec::new()
             }
             Source::Cases(tasks) => tasks.samples(&mut out),
@@ -160,11 +173,15 @@ impl Plugin for OsWorld {
 testmeter_plugin_sdk::export!(OsWorld);
 
 fn from_results(doc: &results::ResultsDoc, out: &mut Samples) {
-    out.push(
-        declare::SUCCESS_RATE,
-        &[("task_category", "all")],
-        doc.success_rate * 100.0,
-    );
+    // A document of no tasks has no success rate (the harness writes 0 for it): a 0 would fire
+    // the rollback alert for a run that judged nothing.
+    if doc.total_tasks > 0 {
+        out.push(
+            declare::SUCCESS_RATE,
+            &[("task_category", "all")],
+            doc.success_rate * 100.0,
+        );
+    }
     for (category, stats) in &doc.category_stats {
         if let Some(rate) = percent(stats.passed, stats.total) {
             out.push(declare::SUCCESS_RATE, &[("task_category", category)], rate);
