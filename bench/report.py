@@ -108,17 +108,46 @@ def spread(values, unit=1.0, fmt="{:.1f}"):
     return med, f"{fmt.format(med)} ({fmt.format(values[0])}–{fmt.format(values[-1])}, n={len(values)})"
 
 
+LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
 def series(exposition: str) -> dict:
-    """`name{sorted labels}` → value of every sample line."""
+    """`name{sorted labels}` → value of every sample line, in one canonical form for both
+    exporters: label values are parsed (not split on commas), `le` bounds are numbers (`1.0`
+    and `1` are one bucket), and the exporters' own additions are dropped: OpenTelemetry's
+    `otel_scope_*` labels and prometheus_client's `_created` timestamps."""
     out = {}
     for line in exposition.splitlines():
         if not line or line.startswith("#"):
             continue
         head, value = line.rsplit(" ", 1)
         name, _, labels = head.partition("{")
-        labels = ",".join(sorted(labels.rstrip("}").split(","))) if labels else ""
-        out[f"{name}{{{labels}}}"] = float(value)
+        if name.endswith("_created"):
+            continue
+        pairs = []
+        for key, raw in LABEL.findall(labels):
+            if key.startswith("otel_scope_"):
+                continue
+            if key == "le":
+                raw = repr(float(raw))
+            pairs.append(f'{key}="{raw}"')
+        key = f"{name}{{{','.join(sorted(pairs))}}}"
+        if key in out:
+            raise SystemExit(f"series {key} appears twice in one exposition")
+        out[key] = float(value)
     return out
+
+
+def compare_series(base: dict, ours: dict) -> list:
+    """Every difference between two expositions: a series only one side has, or a value that
+    differs (relative tolerance 1e-6). Empty when they agree."""
+    problems = [f"only in the baseline: {k}" for k in sorted(set(base) - set(ours))]
+    problems += [f"only in testmeter: {k}" for k in sorted(set(ours) - set(base))]
+    for key in sorted(set(base) & set(ours)):
+        b, o = base[key], ours[key]
+        if not (abs(b - o) <= 1e-6 * max(1.0, abs(b))):
+            problems.append(f"{key}: baseline {b}, testmeter {o}")
+    return problems
 
 
 def free_port():
@@ -176,11 +205,11 @@ def ingest(work, cases_list, reps, rows, notes):
             t_rss.append(run.peak_rss)
         stolen = steal.share()
         base = series(base_out.read_text())
-        ours = {k: v for k, v in series(tm_out.read_text()).items()
-                if k.startswith("genesis_osworld") and "memory_usage" not in k}
-        differ = [k for k in set(base) | set(ours) if abs(base.get(k, float("nan")) - ours.get(k, float("nan"))) > 1e-6 * max(1.0, abs(base.get(k, 0.0)))]
-        if differ:
-            raise SystemExit(f"{cases} cases: the expositions differ in {len(differ)} series, e.g. {sorted(differ)[:5]}")
+        ours = {k: v for k, v in series(tm_out.read_text()).items() if k.startswith("genesis_osworld")}
+        differ = compare_series(base, ours)
+        if not base or differ:
+            raise SystemExit(f"{cases} cases: the expositions differ in {len(differ)} place(s) "
+                             f"({len(base)} baseline series): " + "; ".join(differ[:8]))
         size = report.stat().st_size / 1e6
         b_med, b_text = spread(b_times, 1e-3, "{:.0f}")
         t_med, t_text = spread(t_times, 1e-3, "{:.0f}")
