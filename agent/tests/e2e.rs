@@ -53,6 +53,89 @@ fn results_json(path: &std::path::Path) -> serde_json::Value {
         .expect("results JSON parses")
 }
 
+/// The series a run of the example suites must export, with their values, computed from what
+/// the suites wrote into `dir` (the osworld results JSON and the langmem and waltzrl reports),
+/// independently of the agent: the one truth `/metrics` and both OTLP collectors are held to.
+fn expected_values(dir: &std::path::Path) -> Vec<(String, f64)> {
+    let results = results_json(&dir.join("osworld_results.json"));
+    let number = |value: &serde_json::Value| value.as_f64().expect("a number");
+    let total = number(&results["total_tasks"]);
+    let passed = number(&results["passed_tasks"]);
+    assert!(passed < total, "the example fails one task by design");
+    let mut expected = vec![
+        (
+            "genesis_osworld_success_rate{task_category=\"all\"}".to_owned(),
+            number(&results["success_rate"]) * 100.0,
+        ),
+        (
+            "genesis_osworld_tasks_total{status=\"passed\"}".to_owned(),
+            passed,
+        ),
+        (
+            "genesis_osworld_tasks_total{status=\"failed\"}".to_owned(),
+            total - passed,
+        ),
+        ("genesis_osworld_tasks_passed{}".to_owned(), passed),
+        (
+            "genesis_osworld_memory_usage_bytes{}".to_owned(),
+            number(&results["memory_usage_bytes"]),
+        ),
+    ];
+    for (category, stats) in results["category_stats"]
+        .as_object()
+        .expect("category_stats")
+    {
+        expected.push((
+            format!("genesis_osworld_success_rate{{task_category=\"{category}\"}}"),
+            100.0 * number(&stats["passed"]) / number(&stats["total"]),
+        ));
+        // One duration observation per task of the category.
+        expected.push((
+            format!("genesis_osworld_task_duration_seconds_count{{category=\"{category}\"}}"),
+            number(&stats["total"]),
+        ));
+    }
+    let langmem = report_summary(&dir.join("langmem-junit.xml"));
+    expected.push((
+        "genesis_langmem_tests_total{}".to_owned(),
+        langmem.tests as f64,
+    ));
+    expected.push((
+        "genesis_langmem_tests_passed{}".to_owned(),
+        langmem.passed as f64,
+    ));
+    let waltzrl = report_summary(&dir.join("waltzrl-junit.xml"));
+    for (name, value) in [
+        ("genesis_tests_total", waltzrl.tests),
+        ("genesis_tests_passed_total", waltzrl.passed),
+        ("genesis_tests_skipped_total", waltzrl.skipped),
+        ("genesis_waltzrl_tests_passing", waltzrl.passed),
+    ] {
+        expected.push((format!("{name}{{}}"), value as f64));
+    }
+    expected.push((
+        "genesis_test_pass_rate{}".to_owned(),
+        100.0 * waltzrl.passed as f64 / waltzrl.tests as f64,
+    ));
+    expected
+}
+
+fn close(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 1e-9 * want.abs().max(1.0)
+}
+
+/// Every expected series reached the collector with its expected value.
+fn assert_collector_has(collector: &Rotel, expected: &[(String, f64)], what: &str) {
+    let received = collector.values();
+    for (series, value) in expected {
+        let got = received.get(series).copied();
+        assert!(
+            got.is_some_and(|got| close(got, *value)),
+            "{what}: {series} is {got:?}, expected {value}"
+        );
+    }
+}
+
 #[test]
 fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     let plugins = &built_plugins_dir();
@@ -107,47 +190,19 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
             ready.then_some(())
         },
     );
-    let results = results_json(&run_dir.join("osworld_results.json"));
-    let success_rate = results["success_rate"].as_f64().expect("success_rate");
-    let total = results["total_tasks"].as_f64().expect("total_tasks");
-    let passed = results["passed_tasks"].as_f64().expect("passed_tasks");
-    assert!(passed < total, "the example fails one task by design");
-
-    let all = prometheus
-        .value("genesis_osworld_success_rate{task_category=\"all\"}")
-        .expect("one overall success-rate series");
-    assert!(
-        (all - success_rate * 100.0).abs() < 1e-9,
-        "{all} vs {success_rate} x 100"
-    );
-    assert_eq!(
-        prometheus.value("genesis_osworld_tasks_total{status=\"passed\"}"),
-        Some(passed)
-    );
-    assert_eq!(
-        prometheus.value("genesis_osworld_tasks_total{status=\"failed\"}"),
-        Some(total - passed)
-    );
-    assert_eq!(
-        prometheus.value("genesis_osworld_tasks_passed"),
-        Some(passed)
-    );
-    assert_eq!(
-        prometheus.value("sum(genesis_osworld_task_duration_seconds_count)"),
-        Some(total),
-        "one duration observation per task"
-    );
-    for (category, stats) in results["category_stats"]
-        .as_object()
-        .expect("category_stats")
-    {
-        let expected = 100.0 * stats["passed"].as_f64().expect("passed")
-            / stats["total"].as_f64().expect("total");
-        let got = prometheus.value(&format!(
-            "genesis_osworld_success_rate{{task_category=\"{category}\"}}"
-        ));
-        assert_eq!(got, Some(expected), "category {category}");
+    let expected = expected_values(&run_dir);
+    for (series, value) in &expected {
+        let got = prometheus.value(series);
+        assert!(
+            got.is_some_and(|got| close(got, *value)),
+            "{series} on /metrics, as Prometheus scraped it: {got:?}, expected {value}"
+        );
     }
+    assert_eq!(
+        prometheus.value("sum(genesis_waltzrl_module_tests)"),
+        prometheus.value("genesis_tests_total"),
+        "the per-module breakdown adds up to the total"
+    );
     assert_eq!(
         prometheus.value("testmeter_suite_runs_total{suite=\"osworld\",result=\"failed\"}"),
         Some(1.0)
@@ -155,38 +210,11 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     assert!(prometheus
         .value("testmeter_last_success_timestamp_seconds{suite=\"osworld\"}")
         .is_some());
-
-    // langmem and waltzrl against their own reports, parsed here independently.
-    let langmem = report_summary(&run_dir.join("langmem-junit.xml"));
-    assert_eq!(
-        prometheus.value("genesis_langmem_tests_total"),
-        Some(langmem.tests as f64)
-    );
-    assert_eq!(
-        prometheus.value("genesis_langmem_tests_passed"),
-        Some(langmem.passed as f64)
-    );
-    let waltzrl = report_summary(&run_dir.join("waltzrl-junit.xml"));
-    assert_eq!(
-        prometheus.value("genesis_tests_total"),
-        Some(waltzrl.tests as f64)
-    );
-    assert_eq!(
-        prometheus.value("genesis_tests_passed_total"),
-        Some(waltzrl.passed as f64)
-    );
-    assert_eq!(
-        prometheus.value("genesis_tests_skipped_total"),
-        Some(waltzrl.skipped as f64)
-    );
-    assert_eq!(
-        prometheus.value("genesis_test_pass_rate"),
-        Some(100.0 * waltzrl.passed as f64 / waltzrl.tests as f64)
-    );
-    assert_eq!(
-        prometheus.value("sum(genesis_waltzrl_module_tests)"),
-        Some(waltzrl.tests as f64),
-        "the per-module breakdown adds up to the total"
+    assert!(
+        prometheus
+            .value("testmeter_suite_peak_rss_bytes{suite=\"osworld\"}")
+            .is_some_and(|bytes| bytes > 0.0),
+        "the suite's peak RSS is the agent's own series"
     );
 
     // The names as stored by Prometheus, character for character: no unit or _total suffixes.
@@ -199,6 +227,7 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
     insta::assert_yaml_snapshot!("prometheus_metric_names", names);
 
     let grpc_names = grpc_collector.wait_for_metrics(EXAMPLE_METRICS);
+    assert_collector_has(&grpc_collector, &expected, "OTLP/gRPC from `run`");
 
     let status = agent.terminate(Duration::from_secs(20));
     assert!(
@@ -230,6 +259,11 @@ fn suite_flows_through_the_wasm_plugin_to_prometheus_and_otlp() {
         String::from_utf8_lossy(&once.stderr)
     );
     let http_names = http_collector.wait_for_metrics(EXAMPLE_METRICS);
+    assert_collector_has(
+        &http_collector,
+        &expected_values(&once_dir),
+        "OTLP/HTTP from `once`",
+    );
     let plugin_names = |names: &[String]| -> Vec<String> {
         names
             .iter()

@@ -378,6 +378,55 @@ impl Rotel {
         )
     }
 
+    /// The latest value rotel received of every number series (gauges and sums) and of every
+    /// histogram's `_count` and `_sum`, keyed `name{k="v",...}` with sorted attributes (the
+    /// resource's and scope's left out), from its detailed debug log.
+    pub fn values(&self) -> std::collections::BTreeMap<String, f64> {
+        let mut values = std::collections::BTreeMap::new();
+        let (mut name, mut attrs, mut in_attrs) = (String::new(), Vec::new(), false);
+        let key = |name: &str, suffix: &str, attrs: &[String]| {
+            let mut attrs = attrs.to_vec();
+            attrs.sort();
+            format!("{name}{suffix}{{{}}}", attrs.join(","))
+        };
+        for line in self.output().lines() {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("-> Name: ") {
+                name = rest.to_owned();
+            } else if line.starts_with("NumberDataPoints #")
+                || line.starts_with("HistogramDataPoints #")
+            {
+                attrs.clear();
+                in_attrs = false;
+            } else if line == "Data point attributes:" {
+                in_attrs = true;
+            } else if let (true, Some(rest)) = (in_attrs, line.strip_prefix("-> ")) {
+                if let Some((k, v)) = rest.split_once(": ") {
+                    let v = v
+                        .strip_prefix("Str(")
+                        .and_then(|v| v.strip_suffix(')'))
+                        .unwrap_or(v);
+                    attrs.push(format!("{k}={v:?}"));
+                }
+            } else if line.starts_with("StartTimestamp: ") {
+                in_attrs = false;
+            } else if let Some(value) = line.strip_prefix("Value: ") {
+                if let Ok(value) = value.parse() {
+                    values.insert(key(&name, "", &attrs), value);
+                }
+            } else if let Some(count) = line.strip_prefix("Count: ") {
+                if let Ok(count) = count.parse() {
+                    values.insert(key(&name, "_count", &attrs), count);
+                }
+            } else if let Some(sum) = line.strip_prefix("Sum: ") {
+                if let Ok(sum) = sum.parse() {
+                    values.insert(key(&name, "_sum", &attrs), sum);
+                }
+            }
+        }
+        values
+    }
+
     /// The metric names rotel received, sorted and deduplicated.
     pub fn metric_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
