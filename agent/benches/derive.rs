@@ -71,6 +71,7 @@ fn synthetic_run() -> SuiteRun {
         report: RunReport::parsed(Parsed {
             report,
             partial: None,
+            suite_partial: BTreeMap::new(),
         }),
     }
 }

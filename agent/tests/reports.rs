@@ -174,6 +174,8 @@ fn convert_writes_one_testcase_per_test_with_retries_in_surefire_form() {
         ("gotestsum_rerun_json", "gotest/gotestsum-rerun.json"),
         ("pytest_reruns_text", "pytest/reruns-verbose.txt"),
         ("tap_dies_after_plan", "tap/dies.tap"),
+        // Only t/dies.t's suite carries its unmet plan; prove's `ok` verdict is not a test.
+        ("prove_verbose", "tap/prove-verbose.txt"),
         (
             "libtest_no_fail_fast",
             "libtest/cargo-test-no-fail-fast.txt",

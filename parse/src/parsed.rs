@@ -1,6 +1,8 @@
 //! What every parser returns: the report, whether the run behind it was cut short, and
 //! retry-aware totals.
 
+use std::collections::BTreeMap;
+
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
 /// A parsed report. `partial` is set when the input shows the run ended early (a truncated
@@ -9,7 +11,11 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub report: Report,
+    /// Every reason the run is partial, joined: what the agent reports and counts.
     pub partial: Option<String>,
+    /// The reasons that concern one suite of the report (a TAP file whose plan was not met),
+    /// by suite name. Empty when every reason concerns the whole report (a truncated file).
+    pub suite_partial: BTreeMap<String, String>,
 }
 
 impl Parsed {
@@ -18,7 +24,24 @@ impl Parsed {
     pub fn merge(name: &str, parts: Vec<Parsed>) -> Parsed {
         let mut report = Report::new(name);
         let mut reasons = Vec::new();
+        let mut suite_partial: BTreeMap<String, String> = BTreeMap::new();
         for part in parts {
+            // A part's reasons become its own suites' once it stands beside other parts.
+            let mut own = part.suite_partial;
+            if let (true, Some(reason)) = (own.is_empty(), &part.partial) {
+                for suite in &part.report.test_suites {
+                    own.insert(suite.name.to_string(), reason.clone());
+                }
+            }
+            for (suite, reason) in own {
+                suite_partial
+                    .entry(suite)
+                    .and_modify(|r| {
+                        r.push_str("; ");
+                        r.push_str(&reason);
+                    })
+                    .or_insert(reason);
+            }
             report.test_suites.extend(part.report.test_suites);
             reasons.extend(part.partial);
             if report.timestamp.is_none() {
@@ -33,6 +56,17 @@ impl Parsed {
         Parsed {
             report: crate::attempts::finish_report(report),
             partial: (!reasons.is_empty()).then(|| reasons.join("; ")),
+            suite_partial,
+        }
+    }
+
+    /// Why one suite of the report is partial: its own reasons when the parser tied reasons
+    /// to suites, else every reason of the report.
+    pub fn partial_of(&self, suite: &str) -> Option<&str> {
+        if self.suite_partial.is_empty() {
+            self.partial.as_deref()
+        } else {
+            self.suite_partial.get(suite).map(String::as_str)
         }
     }
 }

@@ -92,9 +92,29 @@ impl Document {
             }
             return;
         }
+        if self.is_prove_verdict(indent, content) {
+            return;
+        }
         if let Some(point) = test_point(content) {
             self.push_point(indent, point);
         }
+    }
+
+    /// prove's own `ok` after a file's complete TAP (`prove -v` writes it as the file's
+    /// verdict, like `Dubious, test returned 1`). Test::More numbers every test point, so a
+    /// bare `ok` once a file under a prove header has run its whole plan is prove's, not a test.
+    fn is_prove_verdict(&self, indent: usize, content: &str) -> bool {
+        content == "ok"
+            && indent == 0
+            && !self.name.is_empty()
+            && self.plan.is_some_and(|planned| {
+                let ran = self
+                    .levels
+                    .first()
+                    .filter(|level| level.indent == 0)
+                    .map_or(0, |level| level.points.len());
+                ran as u64 == planned
+            })
     }
 
     fn has_point_at(&self, indent: usize) -> bool {
@@ -135,8 +155,8 @@ impl Document {
         }
     }
 
-    /// Cases of this document, and why it is partial if it is.
-    fn finish(mut self, suites: &mut Suites) -> Option<String> {
+    /// Cases of this document, and its name with why it is partial if it is.
+    fn finish(mut self, suites: &mut Suites) -> Option<(String, String)> {
         // Unclosed deeper levels (a stream cut inside a subtest) still hold completed points.
         let mut top: Vec<Point> = Vec::new();
         while let Some(level) = self.levels.pop() {
@@ -169,7 +189,7 @@ impl Document {
             )),
             _ => {}
         }
-        (!reasons.is_empty()).then(|| reasons.join("; "))
+        (!reasons.is_empty()).then(|| (name, reasons.join("; ")))
     }
 }
 
@@ -211,8 +231,16 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     if !document.is_empty() {
         reasons.extend(document.finish(&mut suites));
     }
-    let partial = (!reasons.is_empty()).then(|| reasons.join("; "));
-    Ok(suites.finish("tap", partial))
+    // Each file's reason concerns its own suite only.
+    let partial = (!reasons.is_empty()).then(|| {
+        reasons
+            .iter()
+            .map(|(_, reason)| reason.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let by_suite = reasons.into_iter().collect();
+    Ok(suites.finish_by_suite("tap", partial, by_suite))
 }
 
 /// Adds a point's cases. A point with subtests is a group: its children are the tests (as

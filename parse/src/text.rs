@@ -2,6 +2,7 @@
 //! from suites of attempts.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use quick_junit::{Report, TestCase, TestSuite};
 
@@ -72,11 +73,22 @@ impl Suites {
 
     /// The report, with retries folded and totals counted.
     pub(crate) fn finish(self, name: &str, partial: Option<String>) -> Parsed {
+        self.finish_by_suite(name, partial, BTreeMap::new())
+    }
+
+    /// The report, with the reasons that concern one suite each kept by suite as well.
+    pub(crate) fn finish_by_suite(
+        self,
+        name: &str,
+        partial: Option<String>,
+        suite_partial: BTreeMap<String, String>,
+    ) -> Parsed {
         let mut report = Report::new(name);
         report.test_suites = self.suites;
         Parsed {
             report: finish_report(report),
             partial,
+            suite_partial,
         }
     }
 }

@@ -204,6 +204,7 @@ fixtures! {
     tap_basic: "tap/basic.tap" => Tap,
     tap_dies_after_plan: "tap/dies.tap" => Tap,
     tap_subtests: "tap/subtests.tap" => Tap,
+    tap_pass: "tap/pass.tap" => Tap,
     prove_verbose: "tap/prove-verbose.txt" => Tap,
     osworld_pytest_junit: "osworld/junit.xml" => Junit,
 }

@@ -47,5 +47,6 @@ pub(crate) fn parse<R: Read + Send>(
     Ok(Parsed {
         report: finish_report(ending.report),
         partial: ending.partial,
+        suite_partial: Default::default(),
     })
 }
