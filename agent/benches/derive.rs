@@ -68,6 +68,7 @@ fn synthetic_run() -> SuiteRun {
         timed_out: None,
         status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        dropped_artifacts: vec![],
         report: RunReport::parsed(Parsed {
             report,
             partial: None,

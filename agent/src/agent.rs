@@ -262,6 +262,10 @@ impl Agent {
         }
         let (record, derived) = match run {
             Ok(run) => {
+                for dropped in &run.dropped_artifacts {
+                    self.self_metrics
+                        .artifact_dropped(&suite.name, dropped.reason);
+                }
                 let reading = reading::read(&self.runtime, &admitted, run).await;
                 (reading.record, reading.derived)
             }
@@ -306,7 +310,7 @@ impl Agent {
                 }
                 let result = if record.partial.is_some() {
                     "partial"
-                } else if counts.all_green() {
+                } else if record.passed() {
                     "passed"
                 } else {
                     "failed"

@@ -193,9 +193,11 @@ pub struct SuiteConfig {
     pub jitter: Option<Duration>,
     /// Where the command writes its report (relative to the working dir); `junit` is accepted
     /// as an older name. Without it, the command's standard output is the report (pytest -v,
-    /// cargo test, go test -json, TAP).
+    /// cargo test, go test -json, TAP). `false`: the suite writes no report (a benchmark
+    /// harness that writes only a results tree); each run is judged by its exit code and its
+    /// plugins read its artifacts.
     #[serde(default, alias = "junit")]
-    pub report: Option<PathBuf>,
+    pub report: ReportSetting,
     /// The report's format: auto, junit, pytest-text, libtest, libtest-json, go-test-json or
     /// tap. `auto` detects it from the report's first bytes.
     #[serde(default)]
@@ -204,12 +206,23 @@ pub struct SuiteConfig {
     /// clear error instead of being read.
     #[serde(default = "default_max_report_bytes")]
     pub max_report_bytes: u64,
-    /// Globs (relative to the working dir) of files the suite writes that plugins may read.
+    /// Globs of files the suite writes that plugins may read, relative to the working dir and
+    /// inside it (no absolute paths, no `..`); `**` matches any number of directories
+    /// (`results/**/result.txt`).
     #[serde(default)]
     pub artifacts: Vec<String>,
-    /// Largest artifact file handed to plugins; larger ones are skipped with a warning.
+    /// Largest artifact file handed to plugins; a larger one is dropped with a warning.
     #[serde(default = "default_artifact_max_bytes")]
     pub artifact_max_bytes: u64,
+    /// Most artifact bytes handed to plugins from one run, over all files (in name order); a
+    /// file past it is dropped with a warning.
+    #[serde(default = "default_artifact_max_total_bytes")]
+    pub artifact_max_total_bytes: u64,
+    /// Whether only files written during the run are its artifacts (the default), so a stale
+    /// file from an earlier run is never taken for this run's output. `false` for a harness
+    /// that resumes, whose earlier files are part of each run's result.
+    #[serde(default = "default_true")]
+    pub artifacts_fresh: bool,
     /// Labels added to every sample derived from this suite's runs.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -219,6 +232,51 @@ pub struct SuiteConfig {
     /// plugin of the suite's system reads captured output, `true` always, `false` never.
     #[serde(default)]
     pub pytest_junit_logging: JunitLogging,
+}
+
+/// Where a suite's report is (`report` in its config).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReportSetting {
+    /// No `report`: the command's standard output is the report.
+    #[default]
+    Stdout,
+    /// A file the command writes.
+    File(PathBuf),
+    /// `report = false`: the suite writes no report; runs are judged by their exit code.
+    None,
+}
+
+impl ReportSetting {
+    /// The report file, when the suite writes one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            ReportSetting::File(path) => Some(path),
+            ReportSetting::Stdout | ReportSetting::None => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Setting;
+        impl serde::de::Visitor<'_> for Setting {
+            type Value = ReportSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a report path, or false for a suite that writes no report")
+            }
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<ReportSetting, E> {
+                if value {
+                    Err(E::invalid_value(serde::de::Unexpected::Bool(true), &self))
+                } else {
+                    Ok(ReportSetting::None)
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<ReportSetting, E> {
+                Ok(ReportSetting::File(PathBuf::from(value)))
+            }
+        }
+        deserializer.deserialize_any(Setting)
+    }
 }
 
 /// When the agent asks pytest to write captured output into its JUnit report
@@ -291,6 +349,9 @@ fn default_max_report_bytes() -> u64 {
 fn default_artifact_max_bytes() -> u64 {
     8 * 1024 * 1024
 }
+fn default_artifact_max_total_bytes() -> u64 {
+    16 * 1024 * 1024
+}
 
 impl Config {
     /// Reads, parses, validates and resolves the paths of a config file.
@@ -354,6 +415,12 @@ impl Config {
                     suite.name
                 ));
             }
+            if let Some(pattern) = suite.artifacts.iter().find(|p| !is_inside_glob(p)) {
+                return Err(format!(
+                    "suite {:?}: artifact glob {pattern:?} must be relative to the working dir and stay inside it (no absolute path, no `..`)",
+                    suite.name
+                ));
+            }
             if let Some(key) = suite.labels.keys().find(|k| !is_label_name(k)) {
                 return Err(format!(
                     "suite {:?}: label {key:?} is not a valid Prometheus label name",
@@ -377,8 +444,8 @@ impl Config {
                 Some(dir) => base.join(dir),
                 None => base.to_path_buf(),
             };
-            if let Some(report) = &suite.report {
-                suite.report = Some(working_dir.join(report));
+            if let ReportSetting::File(report) = &suite.report {
+                suite.report = ReportSetting::File(working_dir.join(report));
             }
             suite.working_dir = Some(working_dir);
         }
@@ -422,11 +489,13 @@ impl SuiteConfig {
             timeout: default_timeout(),
             interval: default_interval(),
             jitter: None,
-            report: None,
+            report: ReportSetting::Stdout,
             format: testmeter_parse::Format::Auto,
             max_report_bytes: default_max_report_bytes(),
             artifacts: Vec::new(),
             artifact_max_bytes: default_artifact_max_bytes(),
+            artifact_max_total_bytes: default_artifact_max_total_bytes(),
+            artifacts_fresh: true,
             labels,
             pytest_junit_logging: JunitLogging::Auto,
         }
@@ -464,6 +533,17 @@ impl SuiteConfig {
     }
 }
 
+/// A glob that can only match inside the directory it is joined to: relative, with no `..`
+/// component.
+fn is_inside_glob(pattern: &str) -> bool {
+    let path = Path::new(pattern);
+    !pattern.is_empty()
+        && path.is_relative()
+        && !path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+}
+
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with the reserved `__`.
 pub fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -499,7 +579,7 @@ mod tests {
             Path::new("/base/examples/a")
         );
         assert_eq!(
-            config.suites[0].report.as_deref(),
+            config.suites[0].report.file(),
             Some(Path::new("/base/examples/a/out/junit.xml"))
         );
         assert_eq!(config.prometheus.listen.to_string(), "127.0.0.1:9464");
@@ -570,6 +650,44 @@ mod tests {
             error.to_string(),
             "invalid config t.toml: suite name \"a\" is used twice"
         );
+    }
+
+    #[test]
+    fn report_false_means_no_report_and_true_is_an_error() {
+        let suite = |report: &str| {
+            parse(&format!(
+                "[[suite]]\nname = \"a\"\nsystem = \"s\"\ncommand = [\"x\"]\n{report}"
+            ))
+        };
+        let none = suite("report = false").expect("valid");
+        assert_eq!(none.suites[0].report, ReportSetting::None);
+        let stdout = suite("").expect("valid");
+        assert_eq!(stdout.suites[0].report, ReportSetting::Stdout);
+        let error = suite("report = true").expect_err("true names no report");
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert!(
+            cause.as_deref().is_some_and(|c| c
+                .contains("expected a report path, or false for a suite that writes no report")),
+            "{cause:?}"
+        );
+    }
+
+    #[test]
+    fn artifact_globs_stay_inside_the_working_dir() {
+        let suite = |glob: &str| {
+            parse(&format!(
+                "[[suite]]\nname = \"a\"\nsystem = \"s\"\ncommand = [\"x\"]\nartifacts = [{glob:?}]\n"
+            ))
+        };
+        let config = suite("results/**/result.txt").expect("valid");
+        assert!(config.suites[0].artifacts_fresh);
+        for outside in ["../secrets/*", "/proc/self/environ", "a/../../b", ""] {
+            let error = suite(outside).expect_err(outside);
+            assert_eq!(
+                error.to_string(),
+                format!("invalid config t.toml: suite \"a\": artifact glob {outside:?} must be relative to the working dir and stay inside it (no absolute path, no `..`)")
+            );
+        }
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub fn run_of(request: &IngestRequest<'_>) -> Result<SuiteRun, IngestError> {
         timed_out: None,
         status: None,
         artifacts,
+        dropped_artifacts: Vec::new(),
         report: RunReport {
             source,
             format: request.format,

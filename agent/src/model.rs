@@ -17,6 +17,20 @@ pub struct Artifact {
     pub content: Vec<u8>,
 }
 
+/// A file that matched an artifact glob but was not handed to plugins, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedArtifact {
+    /// Path relative to the suite's working directory.
+    pub name: String,
+    /// Low-cardinality reason for `testmeter_artifacts_dropped_total{reason}`: `too_large`
+    /// (over `artifact_max_bytes`), `total_cap` (over `artifact_max_total_bytes`),
+    /// `not_regular` (a link, FIFO, device or directory), `outside` (resolves outside the
+    /// working dir), `unreadable`.
+    pub reason: &'static str,
+    /// What happened, for the log.
+    pub detail: String,
+}
+
 /// Where a run's report is.
 #[derive(Debug, Clone)]
 pub enum ReportSource {
@@ -27,6 +41,9 @@ pub enum ReportSource {
     Bytes { what: String, bytes: Vec<u8> },
     /// A report already read.
     Parsed(Parsed),
+    /// No report: the suite writes none (`report = false`). The run has no cases and is
+    /// judged by its exit code; its plugins read its artifacts.
+    None,
 }
 
 /// A run's report, still to be read.
@@ -73,6 +90,8 @@ pub struct SuiteRun {
     /// job wrote.
     pub status: Option<String>,
     pub artifacts: Vec<Artifact>,
+    /// Files that matched an artifact glob but were not handed to plugins.
+    pub dropped_artifacts: Vec<DroppedArtifact>,
     pub report: RunReport,
 }
 
@@ -97,6 +116,8 @@ pub struct RunRecord {
     pub peak_rss_bytes: Option<u64>,
     /// Totals by final outcome; each test counts once however often it was retried.
     pub summary: Summary,
+    /// The suite writes no report (`report = false`): the run passed when it exited 0.
+    pub judged_by_exit_code: bool,
     /// The first [`RunRecord::FAILURES_KEPT`] failed or errored tests, in report order.
     pub failures: Vec<FailedCase>,
     /// Why the run ended early, when it did (a timeout, a crash, a truncated report); the
@@ -107,4 +128,13 @@ pub struct RunRecord {
 impl RunRecord {
     /// Failed tests kept for people to read; the rest are counted in `summary`.
     pub const FAILURES_KEPT: usize = 50;
+
+    /// No test failed or errored, or, for a suite that writes no report, it exited 0.
+    pub fn passed(&self) -> bool {
+        if self.judged_by_exit_code {
+            self.exit_code == Some(0)
+        } else {
+            self.summary.all_green()
+        }
+    }
 }

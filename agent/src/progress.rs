@@ -70,7 +70,7 @@ fn result_line(outcome: &SuiteOutcome) -> String {
     match &outcome.run {
         Ok(run) => {
             let counts = run.summary;
-            let mark = if counts.all_green() && outcome.succeeded() {
+            let mark = if run.passed() && outcome.succeeded() {
                 "✓"
             } else {
                 "✗"

@@ -57,7 +57,8 @@ pub async fn read(
     plugins: &[&LoadedPlugin],
     mut run: SuiteRun,
 ) -> Reading {
-    let source = std::mem::replace(&mut run.report.source, ReportSource::Files(Vec::new()));
+    let source = std::mem::replace(&mut run.report.source, ReportSource::None);
+    let judged_by_exit_code = matches!(source, ReportSource::None);
     let (format, limits) = (run.report.format, run.report.limits);
     // One batch per set of fields the plugins read: each gets only what it declared.
     let mut classes: Vec<Reads> = Vec::new();
@@ -163,6 +164,7 @@ pub async fn read(
             exit_code: run.exit_code,
             peak_rss_bytes: run.peak_rss_bytes,
             summary: read.summary,
+            judged_by_exit_code,
             failures,
             partial,
         }),
@@ -265,6 +267,7 @@ fn read_report(
 ) -> Result<Read, Unread> {
     let streamed = match source {
         ReportSource::Parsed(parsed) => vec![hand_on(parsed, sink)],
+        ReportSource::None => Vec::new(),
         ReportSource::Bytes { what, bytes } => {
             vec![
                 stream_bytes(&bytes, format, limits, fields, sink).map_err(|error| Unread {

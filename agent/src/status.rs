@@ -42,6 +42,8 @@ impl Health {
 pub enum RunResult {
     Ran {
         counts: Summary,
+        /// No test failed or errored (or the report-less suite exited 0: `RunRecord::passed`).
+        passed: bool,
         partial: Option<String>,
     },
     NotRun {
@@ -78,6 +80,7 @@ impl SuiteStatus {
         let result = match &outcome.run {
             Ok(run) => RunResult::Ran {
                 counts: run.summary,
+                passed: run.passed(),
                 partial: run.partial.clone(),
             },
             Err(error) => RunResult::NotRun {
@@ -124,8 +127,8 @@ impl SuiteStatus {
             RunResult::Ran {
                 partial: Some(_), ..
             } => Health::Partial,
-            RunResult::Ran { counts, .. }
-                if counts.all_green() && self.plugins.iter().all(|p| p.error.is_none()) =>
+            RunResult::Ran { passed: true, .. }
+                if self.plugins.iter().all(|p| p.error.is_none()) =>
             {
                 Health::Passed
             }

@@ -57,7 +57,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
         }
     };
     let counts = run.summary;
-    let mark = if counts.all_green() { "✓" } else { "✗" };
+    let mark = if run.passed() { "✓" } else { "✗" };
     let rss = run.peak_rss_bytes.map_or_else(
         || "n/a".to_owned(),
         |b| format!("{:.1} MiB", b as f64 / 1_048_576.0),

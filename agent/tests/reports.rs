@@ -1,6 +1,7 @@
 //! Reports end to end: `testmeter ingest` of reports other jobs wrote (printed and pushed to
 //! a real OTLP collector), `testmeter convert` to clean JUnit, a suite whose report is its
-//! stdout, and a hung suite whose completed cases survive as a partial run.
+//! stdout, a hung suite whose completed cases survive as a partial run, and a suite that writes
+//! no report, judged by its exit code and read through its artifacts.
 
 mod support;
 
@@ -275,4 +276,54 @@ timeout = "2s"
         &["once", "--config", config.to_str().expect("utf-8")],
     );
     insta::assert_snapshot!(redact_summary(&stdout(&output)));
+}
+
+/// A suite that writes no report (`report = false`), like a benchmark harness that writes only
+/// a results tree: judged by its exit code, derived from its artifacts, which are found by a
+/// recursive glob. A link to the agent's own environment and a FIFO planted among them are
+/// dropped, logged and counted, and never block the run.
+#[test]
+fn a_suite_without_a_report_is_judged_by_its_exit_code_and_read_through_its_artifacts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = support::free_port();
+    let results = fixture("osworld/osworld_results.json");
+    let suite = |name: &str, exit: u8| {
+        format!(
+            "[[suite]]\nname = \"{name}\"\nsystem = \"osworld\"\nreport = false\n\
+             working_dir = {dir:?}\ninterval = \"1h\"\n\
+             artifacts = [\"{name}/**/*.json\"]\n\
+             command = [\"sh\", \"-c\", \"mkdir -p {name}/nested/deeper && cp {results} {name}/nested/deeper/osworld_results.json && ln -sf /proc/self/environ {name}/nested/env.json && rm -f {name}/pipe.json && mkfifo {name}/pipe.json && exit {exit}\"]\n",
+            dir = dir.path().display().to_string(),
+            results = results.display(),
+        )
+    };
+    let config = dir.path().join("testmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugins_dir = {:?}\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\n{}{}",
+            support::built_plugins_dir().display().to_string(),
+            suite("harness", 0),
+            suite("crashed", 3),
+        ),
+    )
+    .expect("write config");
+    let (_agent, exposition) = support::run_until_suites_ran(&config, port, 2);
+    let counted = support::lines_starting_with(
+        &exposition,
+        &[
+            "testmeter_suite_runs_total{",
+            "testmeter_artifacts_dropped_total{",
+            "testmeter_suite_tests{outcome=\"passed\"",
+            "genesis_osworld_tasks_passed",
+        ],
+    );
+    insta::assert_yaml_snapshot!(counted);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).expect("fixture")).expect("json");
+    assert_eq!(
+        support::exposition_value(&exposition, "genesis_osworld_tasks_passed"),
+        doc["passed_tasks"].as_f64(),
+        "derived from the artifact the recursive glob found"
+    );
 }

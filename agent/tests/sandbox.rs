@@ -36,6 +36,7 @@ fn run_over(system: &str, path: &Path) -> SuiteRun {
         timed_out: None,
         status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        dropped_artifacts: vec![],
         report: RunReport {
             source: ReportSource::Files(vec![path.to_path_buf()]),
             format: Format::Junit,

@@ -30,6 +30,7 @@ fn fixture_run(system: &str, partial: Option<&str>) -> SuiteRun {
         timed_out: None,
         status: Some("exit code 1".to_owned()),
         artifacts: vec![],
+        dropped_artifacts: vec![],
         report: RunReport {
             source: ReportSource::Files(vec![repo_root().join(RERUNS)]),
             format: Format::Junit,

@@ -116,6 +116,13 @@ pub const SUITE_PEAK_RSS: SelfMetricSpec = SelfMetricSpec::new(
     &["suite"],
     "Peak resident set size of the largest process of the suite's latest run, as the agent measured it (absent for reports another job wrote)",
 );
+pub const ARTIFACTS_DROPPED: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_artifacts_dropped_total",
+    C,
+    "",
+    &["suite", "reason"],
+    "Files that matched a suite's artifact globs but were not handed to plugins: too_large, total_cap, not_regular, outside, unreadable",
+);
 pub const LAST_SUCCESS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_last_success_timestamp_seconds",
     G,
@@ -185,6 +192,7 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     SUITE_RUN_DURATION,
     SUITE_TESTS,
     SUITE_PEAK_RSS,
+    ARTIFACTS_DROPPED,
     LAST_SUCCESS,
     PLUGIN_CALLS,
     PLUGIN_ERRORS,
@@ -202,6 +210,7 @@ pub struct SelfMetrics {
     suite_run_duration: Histogram<f64>,
     suite_tests: Gauge<u64>,
     suite_peak_rss: Gauge<u64>,
+    artifacts_dropped: Counter<u64>,
     last_success: Gauge<f64>,
     plugin_calls: Counter<u64>,
     plugin_errors: Counter<u64>,
@@ -267,6 +276,7 @@ impl SelfMetrics {
             suite_skips: counter(&meter, &SUITE_SKIPS),
             suite_run_duration: histogram(&meter, &SUITE_RUN_DURATION),
             suite_tests: u64_gauge(&meter, &SUITE_TESTS),
+            artifacts_dropped: counter(&meter, &ARTIFACTS_DROPPED),
             suite_peak_rss: meter
                 .u64_gauge(SUITE_PEAK_RSS.name)
                 .with_unit(SUITE_PEAK_RSS.unit)
@@ -315,6 +325,11 @@ impl SelfMetrics {
 
     pub fn suite_peak_rss(&self, suite: &str, bytes: u64) {
         self.suite_peak_rss.record(bytes, &[kv("suite", suite)]);
+    }
+
+    pub fn artifact_dropped(&self, suite: &str, reason: &str) {
+        self.artifacts_dropped
+            .add(1, &[kv("suite", suite), kv("reason", reason)]);
     }
 
     pub fn suite_success(&self, suite: &str, at: SystemTime) {
@@ -388,6 +403,7 @@ mod tests {
         metrics.suite_skipped("s", "overlap", 1);
         metrics.suite_tests("s", &Summary::default());
         metrics.suite_peak_rss("s", 1 << 20);
+        metrics.artifact_dropped("s", "too_large");
         metrics.suite_success("s", SystemTime::now());
         metrics.plugin_call("p", Duration::from_millis(1));
         metrics.plugin_error("p", "trap");

@@ -121,7 +121,9 @@ fn suite_row(out: &mut String, row: &SuiteRow, now: SystemTime) {
 
 fn tests_cell(out: &mut String, last: &SuiteStatus) {
     match &last.result {
-        RunResult::Ran { counts, partial } => {
+        RunResult::Ran {
+            counts, partial, ..
+        } => {
             let _ = write!(
                 out,
                 "<span data-tests=\"{tests}\">{passed} passed · {failed} failed · \
@@ -262,6 +264,7 @@ mod tests {
             duration: Duration::from_millis(3_210),
             result: RunResult::Ran {
                 counts,
+                passed: false,
                 partial: None,
             },
             plugins: vec![PluginResult {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use testmeter_parse::{Limits, ParseError};
 
-use crate::config::SuiteConfig;
+use crate::config::{ReportSetting, SuiteConfig};
 use crate::model::{ReportSource, RunReport, SuiteRun};
 use crate::runner::artifacts;
 use crate::runner::process::{self, ProcessError, ProcessOutcome, ProcessSpec};
@@ -76,13 +76,13 @@ impl RunError {
 /// Runs the suite once; `plugins_read_output` says whether a plugin of its system reads
 /// captured output (see [`SuiteConfig::argv`]).
 pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<SuiteRun, RunError> {
-    if let Some(report) = &suite.report {
+    if let Some(report) = suite.report.file() {
         match std::fs::remove_file(report) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
                 return Err(RunError::ClearReport {
-                    path: report.clone(),
+                    path: report.to_path_buf(),
                     source,
                 })
             }
@@ -102,7 +102,7 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
         env: &suite.env,
         timeout: suite.timeout,
         kill_grace: KILL_GRACE,
-        keep_stdout: suite.report.is_none().then_some(suite.max_report_bytes),
+        keep_stdout: (suite.report == ReportSetting::Stdout).then_some(suite.max_report_bytes),
     })
     .await?;
     let report = match located_report(suite, &mut outcome) {
@@ -115,14 +115,22 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
         }
         Err(error) => return Err(error),
     };
-    let (artifacts, artifact_errors) = artifacts::collect(
-        suite.working_dir(),
-        &suite.artifacts,
-        fresh_since,
-        suite.artifact_max_bytes,
-    );
-    for error in artifact_errors {
-        tracing::warn!(suite = suite.name, error = %crate::agent::error_chain(&error), "artifact skipped");
+    let (artifacts, dropped_artifacts) = artifacts::collect(&artifacts::Collect {
+        working_dir: suite.working_dir(),
+        patterns: &suite.artifacts,
+        fresh_since: suite.artifacts_fresh.then_some(fresh_since),
+        max_bytes: suite.artifact_max_bytes,
+        max_total_bytes: suite.artifact_max_total_bytes,
+    });
+    for dropped in &dropped_artifacts {
+        // Debug formatting escapes newlines and control characters in the suite's file names.
+        tracing::warn!(
+            suite = suite.name,
+            artifact = ?dropped.name,
+            reason = dropped.reason,
+            detail = dropped.detail,
+            "artifact dropped"
+        );
     }
     Ok(SuiteRun {
         suite: suite.name.clone(),
@@ -138,6 +146,7 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
         timed_out: outcome.timed_out.then_some(suite.timeout),
         status: Some(exit_status(&outcome)),
         artifacts,
+        dropped_artifacts,
         report: RunReport {
             source: report,
             format: suite.format,
@@ -148,15 +157,16 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
     })
 }
 
-/// The suite's report file, or its stdout when it has no report file; an error when it left
-/// none.
+/// The suite's report file, its stdout when it has no report file, or none for a suite that
+/// writes no report; an error when it left none.
 fn located_report(
     suite: &SuiteConfig,
     outcome: &mut ProcessOutcome,
 ) -> Result<ReportSource, RunError> {
     let status = exit_status(outcome);
     match &suite.report {
-        Some(path) => {
+        ReportSetting::None => Ok(ReportSource::None),
+        ReportSetting::File(path) => {
             if !path.exists() {
                 return Err(RunError::NoReport {
                     path: path.clone(),
@@ -166,7 +176,7 @@ fn located_report(
             }
             Ok(ReportSource::Files(vec![path.clone()]))
         }
-        None => {
+        ReportSetting::Stdout => {
             if outcome.stdout_overflowed {
                 return Err(RunError::Report {
                     report: "its stdout".to_owned(),

@@ -718,6 +718,7 @@ pub fn fixture_run(
         timed_out: None,
         status: Some("exit code 1".to_owned()),
         artifacts: Vec::new(),
+        dropped_artifacts: Vec::new(),
         report: testmeter::model::RunReport::parsed(
             testmeter::parse::parse_file(
                 junit,
