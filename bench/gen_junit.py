@@ -7,7 +7,9 @@ with captured output, and a parametrised id on most names. Every case carries th
 OSWorld harness records with `record_property`: its task `category` and the `steps` it took.
 About 420 bytes per case, so 100k cases are about 42 MB. Deterministic (seeded).
 
-Usage: gen_junit.py CASES OUT [CATEGORIES]  (default 4 categories, as OSWorld has)
+Usage: gen_junit.py CASES OUT [CATEGORIES] [--repeat-late]  (default 4 categories, as OSWorld
+has). --repeat-late writes the first test once more after all the others, as a rerun that
+passed (the way gotestsum appends its reruns), so its attempts are far apart.
 """
 
 import random
@@ -16,6 +18,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 
 def main() -> None:
+    args = [a for a in sys.argv[1:] if a != "--repeat-late"]
+    repeat_late = len(args) < len(sys.argv) - 1
+    sys.argv[1:] = args
     cases, path = int(sys.argv[1]), sys.argv[2]
     categories = (
         [f"category_{i:05d}" for i in range(int(sys.argv[3]))]
@@ -68,6 +73,9 @@ def main() -> None:
             f'time="{cases * 0.9:.3f}" timestamp="2026-11-28T12:00:00.000000+00:00" hostname="bench">'
         )
         out.write("".join(parts))
+        if repeat_late and parts:
+            first = parts[0]
+            out.write(first[: first.index(">") + 1] + "</testcase>")
         out.write("</testsuite></testsuites>")
 
 

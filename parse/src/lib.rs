@@ -14,6 +14,7 @@ mod libtest_json;
 mod libtest_text;
 mod parsed;
 mod pytest_text;
+mod refold;
 mod stream;
 mod tap;
 mod text;

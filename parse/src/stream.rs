@@ -3,11 +3,11 @@
 //!
 //! JUnit XML is streamed. Retries that follow their test directly (pytest-rerunfailures, a
 //! pytest teardown error) fold on the way. A test that appears again after other tests (a
-//! gotestsum rerun at the end) can only be folded over the whole report: the sink is told to
-//! forget what it received and gets every case again, read whole. The text formats are read
+//! gotestsum rerun at the end) cannot: the sink is told to forget what it received and gets
+//! every case again from three more passes over the report that hold only the repeated tests'
+//! attempts (`crate::refold`), in the order a whole read gives. The text formats are read
 //! whole, then handed on.
 
-use std::hash::BuildHasher;
 use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
@@ -18,6 +18,7 @@ use crate::format::Format;
 use crate::input::{self, Limits};
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::{Parsed, Summary};
+use crate::refold;
 use crate::view::CaseView;
 
 /// The parts of each case a caller reads. The others are skipped while reading: less work,
@@ -79,10 +80,14 @@ pub fn stream_file(
     let locate = input::locate_in_file(path);
     let size = opened.size;
     match stream_junit(opened.reader, size, &locate, fields, sink)? {
-        Some(streamed) => Ok(streamed),
-        None => {
+        Ok(streamed) => Ok(streamed),
+        Err(repeated) => {
             sink.restart();
-            Ok(hand_on(input::parse_file(path, format, limits)?, sink))
+            let reopen = || {
+                let opened = input::open(path, Format::Junit, limits)?;
+                Ok((opened.reader, opened.size))
+            };
+            refold::stream_junit(&reopen, &locate, fields, repeated, sink)
         }
     }
 }
@@ -101,10 +106,11 @@ pub fn stream_bytes(
     }
     let locate = |offset: u64| input::line_column(bytes, offset);
     match stream_junit(bytes, bytes.len() as u64, &locate, fields, sink)? {
-        Some(streamed) => Ok(streamed),
-        None => {
+        Ok(streamed) => Ok(streamed),
+        Err(repeated) => {
             sink.restart();
-            Ok(hand_on(input::parse_bytes(bytes, format, limits)?, sink))
+            let reopen = || Ok((bytes, bytes.len() as u64));
+            refold::stream_junit(&reopen, &locate, fields, repeated, sink)
         }
     }
 }
@@ -125,44 +131,45 @@ pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
     }
 }
 
-/// `None` when the report has to be read whole to fold its retries.
+/// The report streamed, or, when a test appeared again after other tests, the keys of every
+/// test that occurs more than once: the cases handed on are then to be forgotten and the
+/// report read again by `crate::refold`.
 fn stream_junit(
     input: impl std::io::Read + Send,
     size: u64,
     locate: junit::Locate<'_>,
     fields: Fields,
     sink: &mut dyn CaseSink,
-) -> Result<Option<Streamed>, ParseError> {
+) -> Result<Result<Streamed, refold::Repeated>, ParseError> {
     let mut stream = Stream {
         sink,
         fields,
         held: None,
+        held_key: 0,
         single: OpenCase::default(),
         attempts: Vec::new(),
         seen: foldhash::HashSet::default(),
+        retried: foldhash::HashSet::default(),
+        repeated: None,
         hasher: foldhash::fast::FixedState::default(),
         summary: Summary::default(),
     };
-    let ending = match junit::read(input, size, locate, fields, &mut stream)? {
-        Ok(ending) => ending,
-        Err(Refold) => return Ok(None),
-    };
+    let Ok(ending) = junit::read(input, size, locate, fields, &mut stream)?;
+    if let Some(repeated) = stream.repeated {
+        return Ok(Err(repeated));
+    }
     let mut report = ending.report;
     report.tests = report.test_suites.iter().map(|s| s.tests).sum();
     report.failures = report.test_suites.iter().map(|s| s.failures).sum();
     report.errors = report.test_suites.iter().map(|s| s.errors).sum();
     report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
     report.disabled = None;
-    Ok(Some(Streamed {
+    Ok(Ok(Streamed {
         report,
         partial: ending.partial,
         summary: stream.summary,
     }))
 }
-
-/// A test appeared again after other tests: its attempts can only be folded over the whole
-/// report.
-struct Refold;
 
 /// Hands cases on as they complete, holding back the latest test until the next one starts:
 /// its retry or teardown error, if it has one, comes next. A test read once (nearly all) is
@@ -173,14 +180,22 @@ struct Stream<'s> {
     fields: Fields,
     /// The suite of the latest test.
     held: Option<usize>,
+    /// The key of the latest test.
+    held_key: u64,
     /// The latest test while it has one attempt.
     single: OpenCase,
     /// The latest test's attempts once it has more than one (empty otherwise; kept in one
     /// list for the whole read).
     attempts: Vec<TestCase>,
     /// Hashes of (suite, classname, name) of every test handed on. A collision can only
-    /// cause a needless whole read, never a wrong fold.
+    /// cause a needless refold, never a wrong fold.
     seen: foldhash::HashSet<u64>,
+    /// Keys of the tests whose adjacent attempts were folded on the way: they occur more than
+    /// once too, should the report have to be refolded.
+    retried: foldhash::HashSet<u64>,
+    /// Set once a test appeared again after other tests. From then on nothing is handed on:
+    /// the rest of the report is only tallied, for every key that occurs more than once.
+    repeated: Option<refold::Repeated>,
     hasher: foldhash::fast::FixedState,
     summary: Summary,
 }
@@ -222,7 +237,7 @@ impl Stream<'_> {
 }
 
 /// Counts a test in its suite and in the summary, and gives it to the sink.
-fn hand_on_one(
+pub(crate) fn hand_on_one(
     sink: &mut dyn CaseSink,
     summary: &mut Summary,
     suite: &mut quick_junit::TestSuite,
@@ -247,7 +262,7 @@ fn hand_on_one(
 
 impl Cases for Stream<'_> {
     const KEEPS_CASES: bool = false;
-    type Stop = Refold;
+    type Stop = std::convert::Infallible;
 
     fn push(
         &mut self,
@@ -255,8 +270,16 @@ impl Cases for Stream<'_> {
         suite: usize,
         case: &mut OpenCase,
         builder: &mut Builder,
-    ) -> Result<(), Refold> {
+    ) -> Result<(), Self::Stop> {
+        if let Some(repeated) = &mut self.repeated {
+            let key = refold::key(&self.hasher, suite, case);
+            if !self.seen.insert(key) {
+                repeated.insert(key);
+            }
+            return Ok(());
+        }
         if self.holds_test_of(suite, case) {
+            self.retried.insert(self.held_key);
             if self.attempts.is_empty() {
                 let first = builder.build(&mut self.single, self.fields);
                 self.attempts.push(first);
@@ -268,18 +291,22 @@ impl Cases for Stream<'_> {
             return Ok(());
         }
         self.release(suites);
-        let key = self
-            .hasher
-            .hash_one((suite, case.classname().unwrap_or(""), case.name()));
+        let key = refold::key(&self.hasher, suite, case);
         if !self.seen.insert(key) {
-            return Err(Refold);
+            let mut repeated = std::mem::take(&mut self.retried);
+            repeated.insert(key);
+            self.repeated = Some(repeated);
+            return Ok(());
         }
         self.held = Some(suite);
+        self.held_key = key;
         std::mem::swap(&mut self.single, case);
         Ok(())
     }
 
     fn end(&mut self, suites: &mut [SuiteSlot]) {
-        self.release(suites);
+        if self.repeated.is_none() {
+            self.release(suites);
+        }
     }
 }

@@ -188,12 +188,32 @@ fn adjacent_retries_fold_on_the_way() {
 }
 
 #[test]
-fn a_rerun_at_the_end_restarts_with_the_whole_report() {
+fn a_rerun_at_the_end_restarts_and_folds_like_the_whole_read() {
     let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="b"/><testcase classname="c" name="a"/></testsuite>"#;
     let (sink, streamed) = streamed(xml, Fields::ALL);
     assert_eq!(sink.restarts, 1);
     assert_eq!(sink.cases, whole(xml));
     assert_eq!((streamed.summary.tests, streamed.summary.flaky), (2, 1));
+}
+
+/// Adjacent retries folded on the way before a late rerun is found are folded again in the
+/// refold, with the late one; a teardown error stays merged into its call.
+#[test]
+fn a_late_rerun_after_adjacent_retries_folds_like_the_whole_read() {
+    let xml = r#"<testsuite name="s"><testcase classname="c" name="a"><failure message="x"/></testcase><testcase classname="c" name="a"/><testcase classname="c" name="b"><failure message="y"/></testcase><testcase classname="c" name="t"/><testcase classname="c" name="t"><error message="failed on teardown with &quot;boom&quot;"/></testcase><testcase classname="c" name="d"/><testcase classname="c" name="b"/><testcase classname="c" name="e"/></testsuite>"#;
+    let (sink, streamed) = streamed(xml, Fields::ALL);
+    assert_eq!(sink.restarts, 1);
+    assert_eq!(sink.cases, whole(xml));
+    let names: Vec<&str> = sink.cases.iter().map(|(_, c)| c.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "t", "d", "e"]);
+    assert_eq!(
+        (
+            streamed.summary.tests,
+            streamed.summary.flaky,
+            streamed.summary.errored
+        ),
+        (5, 2, 1)
+    );
 }
 
 #[test]
