@@ -4,7 +4,10 @@
 //! start one suite per file. Lines that are not TAP (a harness's stderr) are skipped.
 //!
 //! A TODO test is counted as skipped whether it passed or failed, as node:test's JUnit
-//! reporter does. A test point with subtests is a group, not a test: its subtests are. A stream whose plan promised more tests than ran, that bailed out, or that
+//! reporter does. TAP has no retries: every test point is its own test. A point without a
+//! description is named by its number (`#3`), and a description that repeats among its
+//! siblings gets the point's number too (`positive #4`), so no two tests share a name and none
+//! is folded into another as a retry. A test point with subtests is a group, not a test: its subtests are. A stream whose plan promised more tests than ran, that bailed out, or that
 //! has no plan at all, is partial.
 
 use std::time::Duration;
@@ -26,6 +29,8 @@ enum Directive {
 #[derive(Debug)]
 struct Point {
     ok: bool,
+    /// The test number, when the point has one.
+    number: Option<u64>,
     description: String,
     directive: Directive,
     reason: String,
@@ -173,8 +178,9 @@ impl Document {
             self.name.clone()
         };
         suites.suite(&name);
-        for point in top {
-            add_cases(suites, &name, &[], point);
+        let mut names = Names::default();
+        for (index, point) in top.into_iter().enumerate() {
+            add_cases(suites, &name, &[], point, index, &mut names);
         }
         let mut reasons = Vec::new();
         if let Some(reason) = self.bailed_out {
@@ -243,10 +249,49 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     Ok(suites.finish_by_suite("tap", partial, by_suite))
 }
 
-/// Adds a point's cases. A point with subtests is a group: its children are the tests (as
-/// node's JUnit reporter and node-tap count them), and the group itself only becomes a case
-/// when it failed with no failing test inside (a plan or teardown failure of its own).
-fn add_cases(suites: &mut Suites, suite: &str, parents: &[String], point: Point) {
+/// The names given so far in one document, by their parents' path: a TAP document may repeat
+/// a description (a loop of `ok($x, 'positive')`), or give none, for different tests.
+#[derive(Default)]
+struct Names(std::collections::HashSet<(Vec<String>, String)>);
+
+impl Names {
+    /// The point's name among its siblings: its description, else `#number`; with its number
+    /// added when a sibling already has that name.
+    fn name(&mut self, parents: &[String], point: &Point, index: usize) -> String {
+        let number = point.number.unwrap_or(index as u64 + 1);
+        let mut name = if point.description.is_empty() {
+            format!("#{number}")
+        } else {
+            point.description.clone()
+        };
+        let mut extra = 1u64;
+        while !self.0.insert((parents.to_vec(), name.clone())) {
+            name = if point.description.is_empty() {
+                format!("#{number}.{extra}")
+            } else if extra == 1 {
+                format!("{} #{number}", point.description)
+            } else {
+                format!("{} #{number}.{extra}", point.description)
+            };
+            extra += 1;
+        }
+        name
+    }
+}
+
+/// Adds a point's cases; `index` is its place among its siblings. A point with subtests is a
+/// group: its children are the tests (as node's JUnit reporter and node-tap count them), and
+/// the group itself only becomes a case when it failed with no failing test inside (a plan or
+/// teardown failure of its own).
+fn add_cases(
+    suites: &mut Suites,
+    suite: &str,
+    parents: &[String],
+    mut point: Point,
+    index: usize,
+    names: &mut Names,
+) {
+    point.description = names.name(parents, &point, index);
     if point.children.is_empty() {
         // An empty `describe` (node:test marks suites in YAML) holds no test.
         if yaml_value(&point.yaml, "type").as_deref() != Some("suite") {
@@ -258,8 +303,8 @@ fn add_cases(suites: &mut Suites, suite: &str, parents: &[String], point: Point)
     path.push(point.description.clone());
     let failed_inside = point.children.iter().any(fails);
     let mut group = point;
-    for child in std::mem::take(&mut group.children) {
-        add_cases(suites, suite, &path, child);
+    for (index, child) in std::mem::take(&mut group.children).into_iter().enumerate() {
+        add_cases(suites, suite, &path, child, index, names);
     }
     if !group.ok && group.directive == Directive::None && !failed_inside {
         suites.push(suite, leaf_case(suite, parents, group));
@@ -326,9 +371,9 @@ fn test_point(content: &str) -> Option<Point> {
         return None;
     }
     let rest = rest.trim_start();
-    let rest = rest
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .trim_start();
+    let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let number = rest[..digits].parse().ok();
+    let rest = rest[digits..].trim_start();
     let rest = rest.strip_prefix("- ").unwrap_or(rest);
     let (description, comment) = split_directive(rest);
     let (directive, reason) = match comment {
@@ -346,6 +391,7 @@ fn test_point(content: &str) -> Option<Point> {
     };
     Some(Point {
         ok,
+        number,
         description: description.trim().replace("\\#", "#"),
         directive,
         reason,

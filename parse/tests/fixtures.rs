@@ -205,6 +205,7 @@ fixtures! {
     tap_dies_after_plan: "tap/dies.tap" => Tap,
     tap_subtests: "tap/subtests.tap" => Tap,
     tap_pass: "tap/pass.tap" => Tap,
+    tap_unnamed: "tap/unnamed.tap" => Tap,
     prove_verbose: "tap/prove-verbose.txt" => Tap,
     osworld_pytest_junit: "osworld/junit.xml" => Junit,
 }
