@@ -14,8 +14,21 @@ use quick_junit::{
     FlakyOrRerun, NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
+/// What an earlier attempt that shows no failure means, which depends on the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum EarlierPass {
+    /// A failed attempt written bare: pytest-rerunfailures writes earlier attempts as plain
+    /// `<testcase>` elements, and a test is only run again because it did not pass.
+    #[default]
+    Failed,
+    /// A real pass: the runner runs every test several times (`go test -count=N`), and its
+    /// events say how each attempt ended. A passing earlier attempt is no failure: it is not
+    /// kept, so a test that passed every time is one passing test, not a flaky one.
+    Passed,
+}
+
 /// Folds attempts of the same (classname, name) into one case, keeping first-seen order.
-pub(crate) fn fold_retries(cases: Vec<TestCase>) -> Vec<TestCase> {
+pub(crate) fn fold_retries(cases: Vec<TestCase>, earlier: EarlierPass) -> Vec<TestCase> {
     if cases.len() < 2 {
         return cases;
     }
@@ -42,18 +55,24 @@ pub(crate) fn fold_retries(cases: Vec<TestCase>) -> Vec<TestCase> {
     for (case, group) in cases.into_iter().zip(group_of) {
         grouped[group].push(case);
     }
-    grouped.into_iter().filter_map(merge_attempts).collect()
+    grouped
+        .into_iter()
+        .filter_map(|attempts| merge_attempts(attempts, earlier))
+        .collect()
 }
 
 /// One case from its attempts in run order: the last attempt decides the outcome.
-pub(crate) fn merge_attempts(mut attempts: Vec<TestCase>) -> Option<TestCase> {
+pub(crate) fn merge_attempts(mut attempts: Vec<TestCase>, pass: EarlierPass) -> Option<TestCase> {
     let mut last = attempts.pop()?;
     if attempts.is_empty() {
         return Some(last);
     }
     let mut earlier: Vec<TestRerun> = Vec::new();
     for attempt in attempts {
-        earlier.extend(into_reruns(attempt));
+        let failed = matches!(attempt.status, TestCaseStatus::NonSuccess { .. });
+        if failed || pass == EarlierPass::Failed {
+            earlier.extend(into_reruns(attempt));
+        }
     }
     match &mut last.status {
         TestCaseStatus::Success { flaky_runs } => {
@@ -126,11 +145,11 @@ pub(crate) fn recount_suite(suite: &mut TestSuite) {
 }
 
 /// Folds retries in every suite, recounts it, and sums the report's totals.
-pub(crate) fn finish_report(mut report: Report) -> Report {
+pub(crate) fn finish_report(mut report: Report, earlier: EarlierPass) -> Report {
     let (mut tests, mut failures, mut errors, mut skipped) = (0, 0, 0, 0);
     for suite in &mut report.test_suites {
         let cases = std::mem::take(&mut suite.test_cases);
-        suite.test_cases = fold_retries(cases);
+        suite.test_cases = fold_retries(cases, earlier);
         recount_suite(suite);
         tests += suite.tests;
         failures += suite.failures;
@@ -162,7 +181,7 @@ mod tests {
             case("b", TestCaseStatus::success()),
             case("a", TestCaseStatus::success()),
         ];
-        let folded = fold_retries(cases);
+        let folded = fold_retries(cases, EarlierPass::Failed);
         assert_eq!(folded.len(), 2);
         assert_eq!(folded[0].name.as_str(), "a");
         match &folded[0].status {
@@ -178,7 +197,7 @@ mod tests {
             case("a", TestCaseStatus::success()),
             case("a", TestCaseStatus::non_success(NonSuccessKind::Failure)),
         ];
-        let folded = fold_retries(cases);
+        let folded = fold_retries(cases, EarlierPass::Failed);
         assert_eq!(folded.len(), 1);
         match &folded[0].status {
             TestCaseStatus::NonSuccess { reruns, .. } => {
@@ -190,10 +209,32 @@ mod tests {
     }
 
     #[test]
+    fn repeated_passes_are_one_passing_test_when_every_attempt_says_how_it_ended() {
+        let cases = vec![
+            case("a", TestCaseStatus::success()),
+            case("a", TestCaseStatus::success()),
+            case("b", TestCaseStatus::non_success(NonSuccessKind::Failure)),
+            case("b", TestCaseStatus::success()),
+        ];
+        let folded = fold_retries(cases, EarlierPass::Passed);
+        match &folded[0].status {
+            TestCaseStatus::Success { flaky_runs } => assert!(flaky_runs.is_empty()),
+            other => panic!("expected a plain pass, got {other:?}"),
+        }
+        match &folded[1].status {
+            TestCaseStatus::Success { flaky_runs } => assert_eq!(flaky_runs.len(), 1),
+            other => panic!("expected a flaky pass, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn same_name_in_another_class_is_another_test() {
         let mut other = case("a", TestCaseStatus::success());
         other.set_classname("d");
-        let folded = fold_retries(vec![case("a", TestCaseStatus::success()), other]);
+        let folded = fold_retries(
+            vec![case("a", TestCaseStatus::success()), other],
+            EarlierPass::Failed,
+        );
         assert_eq!(folded.len(), 2);
     }
 }

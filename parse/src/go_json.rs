@@ -35,7 +35,8 @@ struct Running {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut suites = Suites::default();
+    // go test says how every attempt ended (pass, fail or skip), with -count=N or a rerun.
+    let mut suites = Suites::repeating();
     let mut running: HashMap<(String, String), Running> = HashMap::new();
     let mut packages = Packages::default();
     let mut reasons: Vec<String> = Vec::new();

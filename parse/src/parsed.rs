@@ -54,7 +54,7 @@ impl Parsed {
             .filter_map(|s| s.time)
             .reduce(|a, b| a + b);
         Parsed {
-            report: crate::attempts::finish_report(report),
+            report: crate::attempts::finish_report(report, crate::attempts::EarlierPass::Failed),
             partial: (!reasons.is_empty()).then(|| reasons.join("; ")),
             suite_partial,
         }

@@ -25,7 +25,7 @@ use std::io::Read;
 
 use quick_junit::TestCase;
 
-use crate::attempts::merge_attempts;
+use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::Summary;
@@ -104,7 +104,10 @@ fn fold(attempts: Vec<TestCase>) -> Vec<TestCase> {
             None => tests.push(vec![attempt]),
         }
     }
-    tests.into_iter().filter_map(merge_attempts).collect()
+    tests
+        .into_iter()
+        .filter_map(|attempts| merge_attempts(attempts, EarlierPass::Failed))
+        .collect()
 }
 
 /// The attempts of the repeated tests, a teardown error merged into the attempt right

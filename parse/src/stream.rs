@@ -12,7 +12,7 @@ use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
-use crate::attempts::merge_attempts;
+use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::format::Format;
 use crate::input::{self, Limits};
@@ -225,7 +225,9 @@ impl Stream<'_> {
             let status = self.single.status(self.fields);
             let case = self.single.view(&status);
             hand_on_one(&mut *self.sink, &mut self.summary, slot, case);
-        } else if let Some(case) = merge_attempts(std::mem::take(&mut self.attempts)) {
+        } else if let Some(case) =
+            merge_attempts(std::mem::take(&mut self.attempts), EarlierPass::Failed)
+        {
             hand_on_one(
                 &mut *self.sink,
                 &mut self.summary,

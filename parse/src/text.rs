@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use quick_junit::{Report, TestCase, TestSuite};
 
-use crate::attempts::finish_report;
+use crate::attempts::{finish_report, EarlierPass};
 use crate::parsed::Parsed;
 
 /// Removes ANSI escape sequences (colours from `--color=yes`, cursor moves).
@@ -52,9 +52,20 @@ pub(crate) fn strip_ansi(line: &str) -> Cow<'_, str> {
 #[derive(Debug, Default)]
 pub(crate) struct Suites {
     suites: Vec<TestSuite>,
+    /// What an earlier attempt that passed means when attempts are folded.
+    earlier: EarlierPass,
 }
 
 impl Suites {
+    /// Suites of a runner that runs tests several times and says how each attempt ended
+    /// (`go test -count=N`): a passing earlier attempt is a pass, not a bare failed attempt.
+    pub(crate) fn repeating() -> Self {
+        Suites {
+            suites: Vec::new(),
+            earlier: EarlierPass::Passed,
+        }
+    }
+
     /// The suite with this name, created at the end if new.
     pub(crate) fn suite(&mut self, name: &str) -> &mut TestSuite {
         let index = match self.suites.iter().position(|s| s.name.as_str() == name) {
@@ -86,7 +97,7 @@ impl Suites {
         let mut report = Report::new(name);
         report.test_suites = self.suites;
         Parsed {
-            report: finish_report(report),
+            report: finish_report(report, self.earlier),
             partial,
             suite_partial,
         }

@@ -194,6 +194,7 @@ fixtures! {
     nextest_junit_without_ignored: "libtest/nextest-junit-default.xml" => Junit,
     go_test_json: "gotest/go-test.json" => GoTestJson,
     go_test_json_panic: "gotest/go-test-panic.json" => GoTestJson,
+    go_test_json_count2: "gotest/go-test-count2.json" => GoTestJson,
     gotestsum_rerun_json: "gotest/gotestsum-rerun.json" => GoTestJson,
     gotestsum_rerun_junit: "gotest/gotestsum-junit.xml" => Junit,
     node_junit: "node/node-junit.xml" => Junit,

@@ -4,7 +4,7 @@ use std::io::Read;
 
 use super::case::{merge_teardown, Builder, OpenCase};
 use super::reader::{read, Cases, Locate, SuiteSlot};
-use crate::attempts::finish_report;
+use crate::attempts::{finish_report, EarlierPass};
 use crate::error::ParseError;
 use crate::parsed::Parsed;
 use crate::stream::Fields;
@@ -45,7 +45,7 @@ pub(crate) fn parse<R: Read + Send>(
         Err(never) => match never {},
     };
     Ok(Parsed {
-        report: finish_report(ending.report),
+        report: finish_report(ending.report, EarlierPass::Failed),
         partial: ending.partial,
         suite_partial: Default::default(),
     })
