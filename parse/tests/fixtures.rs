@@ -184,6 +184,7 @@ fixtures! {
     pytest_verbose_color_text: "pytest/verbose-color.txt" => PytestText,
     pytest_quiet_text: "pytest/quiet.txt" => PytestText,
     pytest_reruns_text: "pytest/reruns-verbose.txt" => PytestText,
+    pytest_xdist_verbose: "pytest/xdist-verbose.txt" => PytestText,
     surefire_flaky_and_reruns: "surefire/TEST-demo.CalculatorTest.xml" => Junit,
     surefire_reruns: "surefire/TEST-demo.StringsTest.xml" => Junit,
     cargo_test_fail_fast: "libtest/cargo-test.txt" => LibtestText,
