@@ -375,7 +375,28 @@ impl Config {
             message,
         })?;
         config.resolve_paths(base);
+        config
+            .validate_artifacts()
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
         Ok(config)
+    }
+
+    /// Every artifact glob stays inside its suite's working dir (after `resolve_paths` made an
+    /// absolute one inside it relative).
+    fn validate_artifacts(&self) -> Result<(), String> {
+        for suite in &self.suites {
+            if let Some(pattern) = suite.artifacts.iter().find(|p| !is_inside_glob(p)) {
+                return Err(format!(
+                    "suite {:?}: artifact glob {pattern:?} must stay inside the suite's working dir {} (a relative glob, or an absolute one under that dir, with no `..`)",
+                    suite.name,
+                    suite.working_dir().display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -415,12 +436,6 @@ impl Config {
                     suite.name
                 ));
             }
-            if let Some(pattern) = suite.artifacts.iter().find(|p| !is_inside_glob(p)) {
-                return Err(format!(
-                    "suite {:?}: artifact glob {pattern:?} must be relative to the working dir and stay inside it (no absolute path, no `..`)",
-                    suite.name
-                ));
-            }
             if let Some(key) = suite.labels.keys().find(|k| !is_label_name(k)) {
                 return Err(format!(
                     "suite {:?}: label {key:?} is not a valid Prometheus label name",
@@ -446,6 +461,12 @@ impl Config {
             };
             if let ReportSetting::File(report) = &suite.report {
                 suite.report = ReportSetting::File(working_dir.join(report));
+            }
+            // An absolute glob under the working dir is the same glob, relative.
+            for pattern in &mut suite.artifacts {
+                if let Ok(inside) = Path::new(pattern.as_str()).strip_prefix(&working_dir) {
+                    *pattern = inside.to_string_lossy().into_owned();
+                }
             }
             suite.working_dir = Some(working_dir);
         }
@@ -685,9 +706,11 @@ mod tests {
             let error = suite(outside).expect_err(outside);
             assert_eq!(
                 error.to_string(),
-                format!("invalid config t.toml: suite \"a\": artifact glob {outside:?} must be relative to the working dir and stay inside it (no absolute path, no `..`)")
+                format!("invalid config t.toml: suite \"a\": artifact glob {outside:?} must stay inside the suite's working dir /base (a relative glob, or an absolute one under that dir, with no `..`)")
             );
         }
+        let absolute = suite("/base/results/*.json").expect("under the working dir");
+        assert_eq!(absolute.suites[0].artifacts, ["results/*.json"]);
     }
 
     #[test]

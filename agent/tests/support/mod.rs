@@ -543,8 +543,10 @@ impl Prometheus {
 }
 
 /// `examples/testmeter.toml` as shipped, with only what a test must own replaced: the plugins
-/// dir, absolute working dirs, a suite interval of 1 h (one run per test), the reports, results
-/// JSON and artifacts under `dir` (as `<suite>-junit.xml`), plus `extra` top-level tables. Suites run `python3` from the venv.
+/// dir, `dir` as every suite's working dir (pytest is given the example's directory, so its
+/// reports, results JSON and artifacts stay under `dir`, as `<suite>-junit.xml` and
+/// `<suite>_results.json`), a suite interval of 1 h (one run per test), plus `extra` top-level
+/// tables. Suites run `python3` from the venv.
 pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
     let examples = repo_root().join("examples");
     let text = std::fs::read_to_string(examples.join("testmeter.toml")).expect("example config");
@@ -560,14 +562,16 @@ pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
         .and_then(|s| s.as_array_mut())
         .expect("[[suite]] tables");
     for suite in suites.iter_mut().filter_map(|s| s.as_table_mut()) {
-        let working_dir = suite
+        let example_dir = suite
             .get("working_dir")
             .and_then(|w| w.as_str())
             .map_or_else(|| examples.clone(), |w| examples.join(w));
-        suite.insert(
-            "working_dir".into(),
-            working_dir.display().to_string().into(),
-        );
+        // The suite runs in `dir`, so what it writes (and its artifacts) stays there; pytest
+        // is given the example's directory to collect.
+        suite.insert("working_dir".into(), dir.display().to_string().into());
+        if let Some(command) = suite.get_mut("command").and_then(|c| c.as_array_mut()) {
+            command.push(example_dir.display().to_string().into());
+        }
         suite.insert("interval".into(), "1h".into());
         // Each test's reports go under its own dir, so concurrent agents never share one.
         let name = suite
@@ -590,23 +594,14 @@ pub fn example_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
             }
             suite.insert("report".into(), moved.into());
         }
-        let results = dir.join(format!(
-            "{}_results.json",
-            suite
-                .get("name")
-                .and_then(|n| n.as_str())
-                .unwrap_or("suite")
-        ));
+        let results = format!("{name}_results.json");
         if let Some(env) = suite.get_mut("env").and_then(|e| e.as_table_mut()) {
             if env.contains_key("OSWORLD_RESULTS") {
                 env.insert(
                     "OSWORLD_RESULTS".into(),
-                    results.display().to_string().into(),
+                    dir.join(&results).display().to_string().into(),
                 );
-                suite.insert(
-                    "artifacts".into(),
-                    toml::Value::Array(vec![results.display().to_string().into()]),
-                );
+                suite.insert("artifacts".into(), toml::Value::Array(vec![results.into()]));
             }
         }
     }
@@ -627,7 +622,8 @@ pub fn venv_path() -> std::ffi::OsString {
 }
 
 /// Writes a testmeter config for the osworld example suite that keeps its report and results
-/// under `dir`, so test runs never write into the repo.
+/// under `dir`, so test runs never write into the repo: the suite runs in `dir` (its artifacts
+/// stay inside its working dir) and pytest is given the example's directory.
 pub fn osworld_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
     let example = repo_root().join("examples/osworld");
     let config = format!(
@@ -636,10 +632,10 @@ pub fn osworld_config(dir: &Path, plugins_dir: &Path, extra: &str) -> PathBuf {
 [[suite]]
 name = "osworld"
 system = "osworld"
-command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml={junit}"]
-working_dir = {example:?}
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1", "--junitxml={junit}", {example:?}]
+working_dir = {dir:?}
 report = {junit:?}
-artifacts = [{results:?}]
+artifacts = ["osworld_results.json"]
 env = {{ OSWORLD_RESULTS = {results:?}, PYTHONDONTWRITEBYTECODE = "1" }}
 timeout = "2m"
 interval = "1h"
@@ -647,6 +643,7 @@ interval = "1h"
         plugins = plugins_dir.display().to_string(),
         python = venv_python().display().to_string(),
         example = example.display().to_string(),
+        dir = dir.display().to_string(),
         junit = dir.join("junit.xml").display().to_string(),
         results = dir.join("osworld_results.json").display().to_string(),
     );
