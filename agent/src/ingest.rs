@@ -117,5 +117,10 @@ fn read_artifact(path: &Path, limit: u64) -> Result<Artifact, IngestError> {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    Ok(Artifact { name, content })
+    // A file named on the command line is this run's result.
+    Ok(Artifact {
+        name,
+        content,
+        fresh: true,
+    })
 }

@@ -15,6 +15,9 @@ pub struct Artifact {
     /// Path relative to the suite's working directory.
     pub name: String,
     pub content: Vec<u8>,
+    /// Written during the run (always, unless the suite takes older files too:
+    /// `artifacts_fresh = false`).
+    pub fresh: bool,
 }
 
 /// A file that matched an artifact glob but was not handed to plugins, and why.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::agent::{error_chain, Agent, SuiteOutcome};
-use crate::catalog::MetricKind;
+use crate::catalog::{MetricKind, SampleValues};
 use crate::contract::gate::Verdict;
 use crate::status::{self, number, RunResult, Snapshot};
 
@@ -98,7 +98,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
     for plugin in &outcome.plugins {
         match &plugin.result {
             Ok(samples) => {
-                let values: usize = samples.iter().map(|s| s.values.len()).sum();
+                let values: u64 = samples.iter().map(|s| s.values.observations()).sum();
                 let _ = writeln!(
                     out,
                     "  plugin {}: {values} values in {} samples",
@@ -144,10 +144,18 @@ fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample])
             .collect::<Vec<_>>()
             .join(",");
         let entry = series.entry((sample.metric.clone(), labels)).or_default();
-        for &value in &sample.values {
-            entry.count += 1;
-            entry.sum += value;
-            entry.last = value;
+        match &sample.values {
+            SampleValues::Values(values) => {
+                for &value in values {
+                    entry.count += 1;
+                    entry.sum += value;
+                    entry.last = value;
+                }
+            }
+            SampleValues::Histogram(counts) => {
+                entry.count += usize::try_from(counts.count()).unwrap_or(usize::MAX);
+                entry.sum += counts.sum;
+            }
         }
     }
     let rows: Vec<(String, String)> = series

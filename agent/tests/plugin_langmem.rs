@@ -151,16 +151,24 @@ fn counted(samples: &[testmeter::catalog::Sample]) -> Counted {
         let values: Vec<f64> = samples
             .iter()
             .filter(|s| s.metric == metric)
-            .flat_map(|s| s.values.iter().copied())
+            .flat_map(|s| match &s.values {
+                testmeter::catalog::SampleValues::Values(values) => values.clone(),
+                testmeter::catalog::SampleValues::Histogram(_) => panic!("{metric} is counted"),
+            })
             .collect();
         (!values.is_empty()).then_some(values)
     };
     let sum = |metric: &str| values(metric).map(|v| v.iter().sum());
+    let observations: u64 = samples
+        .iter()
+        .filter(|s| s.metric == "genesis_langmem_dedup_latency_seconds")
+        .map(|s| s.values.observations())
+        .sum();
     Counted {
         exact: sum("genesis_langmem_exact_dedup_total"),
         semantic: sum("genesis_langmem_semantic_dedup_total"),
         cleanups: sum("genesis_langmem_ttl_cleanups_total"),
-        latencies: values("genesis_langmem_dedup_latency_seconds").map(|v| v.len()),
+        latencies: (observations > 0).then_some(observations as usize),
         dedup_rate: values("genesis_langmem_dedup_rate").and_then(|v| v.last().copied()),
     }
 }

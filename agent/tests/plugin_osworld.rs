@@ -24,6 +24,7 @@ fn results_artifact(content: Vec<u8>) -> Artifact {
     Artifact {
         name: "results/osworld_results.json".to_owned(),
         content,
+        fresh: true,
     }
 }
 
@@ -89,7 +90,9 @@ async fn derives_from_the_results_artifact() {
         .expect("overall success rate");
     assert_eq!(
         overall.values,
-        [results["success_rate"].as_f64().expect("rate") * 100.0]
+        testmeter::catalog::SampleValues::Values(vec![
+            results["success_rate"].as_f64().expect("rate") * 100.0
+        ])
     );
     insta::assert_yaml_snapshot!(lines(&samples));
 }
@@ -152,7 +155,7 @@ async fn memory_is_the_harness_figure_never_the_suite_rss() {
     let harness = results["memory_usage_bytes"]
         .as_f64()
         .expect("the example harness reports its memory");
-    let memory = |samples: &[testmeter::catalog::Sample]| -> Option<Vec<f64>> {
+    let memory = |samples: &[testmeter::catalog::Sample]| {
         samples
             .iter()
             .find(|s| s.metric == "genesis_osworld_memory_usage_bytes")
@@ -165,7 +168,10 @@ async fn memory_is_the_harness_figure_never_the_suite_rss() {
     )
     .await
     .expect("derives");
-    assert_eq!(memory(&with_doc), Some(vec![harness]));
+    assert_eq!(
+        memory(&with_doc),
+        Some(testmeter::catalog::SampleValues::Values(vec![harness]))
+    );
     let without = support::derive(&runtime, &plugin, &run_with(vec![], Some(40_000_000)))
         .await
         .expect("derives");

@@ -140,7 +140,10 @@ async fn the_memory_limit_holds_over_a_whole_stream_not_just_one_batch() {
         .iter()
         .find(|s| s.metric == "genesis_langmem_tests_total")
         .expect("tests total");
-    assert_eq!(total.values, [20_000.0]);
+    assert_eq!(
+        total.values,
+        testmeter::catalog::SampleValues::Values(vec![20_000.0])
+    );
 }
 
 /// A suite that copies the real osworld JUnit fixture into place: cheap, and a real report.

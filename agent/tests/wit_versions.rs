@@ -1,7 +1,7 @@
 //! WIT versioning with real components: plugins built against the frozen
-//! `testmeter:plugin@0.1.0` and `@0.2.0`, which take a run whole, load and derive beside the
-//! streaming 0.3.0 plugins, from the same streamed report; a component built against a version
-//! the agent does not know is refused by name.
+//! `testmeter:plugin@0.1.0` and `@0.2.0`, which take a run whole, and `@0.3.0`, which streams
+//! in its own shape, load and derive beside the current 0.4.0 plugins, from the same streamed
+//! report; a component built against a version the agent does not know is refused by name.
 
 mod support;
 
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use support::{built_plugins_dir, derive, fixture_plugin, repo_root, sample_lines};
-use testmeter::catalog::Sample;
+use testmeter::catalog::{Sample, SampleValues};
 use testmeter::model::{ReportSource, RunReport, SuiteRun};
 use testmeter::parse::{parse_file, Format, Limits, Summary};
 use testmeter::plugin::{PluginError, PluginRuntime, SandboxLimits, WitVersion};
@@ -56,12 +56,15 @@ fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Vec<f64> 
                     .zip(labels)
                     .all(|((k, v), (lk, lv))| k == lk && v == lv)
         })
-        .flat_map(|s| s.values.iter().copied())
+        .flat_map(|s| match &s.values {
+            SampleValues::Values(values) => values.clone(),
+            SampleValues::Histogram(_) => panic!("{metric}: old versions send values"),
+        })
         .collect()
 }
 
 #[tokio::test]
-async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_3_0_plugins() {
+async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_4_0_plugins() {
     let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
     let legacy = runtime
         .load(&fixture_plugin("legacy"))
@@ -70,9 +73,9 @@ async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_3_0_
     let osworld = runtime
         .load(&built_plugins_dir().join("osworld.wasm"))
         .await
-        .expect("the 0.3.0 plugin loads");
+        .expect("the 0.4.0 plugin loads");
     assert_eq!(legacy.wit, WitVersion::V0_1);
-    assert_eq!(osworld.wit, WitVersion::V0_3);
+    assert_eq!(osworld.wit, WitVersion::V0_4);
     assert_eq!(legacy.decl.metrics.len(), 3);
     assert_eq!(legacy.decl.slos[0].name, "LegacyCasesFailing");
 
@@ -97,7 +100,7 @@ async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_3_0_
         .filter(|s| s.metric == "legacy_case_duration_seconds")
         .collect();
     assert_eq!(durations.len(), counts.tests);
-    assert!(durations.iter().all(|s| s.values.len() == 1));
+    assert!(durations.iter().all(|s| s.values.observations() == 1));
     assert_eq!(value(&samples, "legacy_partial", &[]), [0.0]);
     insta::assert_yaml_snapshot!(sample_lines(&samples));
 
@@ -150,7 +153,7 @@ async fn a_plugin_built_against_the_frozen_0_2_0_gets_the_streamed_run_whole() {
         .filter(|s| s.metric == "whole_run_case_duration_seconds")
         .collect();
     assert_eq!(durations.len(), 1);
-    assert_eq!(durations[0].values.len(), counts.tests);
+    assert_eq!(durations[0].values.observations(), counts.tests as u64);
     assert_eq!(value(&samples, "whole_run_partial", &[]), [0.0]);
     insta::assert_yaml_snapshot!(sample_lines(&samples));
 
@@ -177,4 +180,61 @@ async fn a_component_built_against_an_unknown_wit_version_is_refused_by_name() {
     insta::assert_snapshot!(error
         .to_string()
         .replace(&path.display().to_string(), "future-wit.wasm"));
+}
+
+/// A plugin built against the frozen 0.3.0 streams as it did: its batches in 0.3.0's shape
+/// (a duration the report did not give reads 0, as 0.3.0 always said), artifacts without
+/// `fresh`, and its lists of values widened to the current samples.
+#[tokio::test]
+async fn a_plugin_built_against_the_frozen_0_3_0_still_streams() {
+    let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+    let streamed = runtime
+        .load(&fixture_plugin("streamed-0-3"))
+        .await
+        .expect("the 0.3.0 plugin loads");
+    assert_eq!(streamed.wit, WitVersion::V0_3);
+    assert_eq!(
+        streamed.reads,
+        testmeter::plugin::conversions::Reads::default(),
+        "its declared reads are kept"
+    );
+    let mut run = fixture_run("streamed-0-3", None);
+    run.artifacts = vec![testmeter::model::Artifact {
+        name: "results/old.json".to_owned(),
+        content: b"{}".to_vec(),
+        fresh: false,
+    }];
+    let parsed = parse_file(&repo_root().join(RERUNS), Format::Junit, Limits::default())
+        .expect("fixture parses");
+    let total_time: f64 = parsed
+        .report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .map(|c| c.time.map_or(0.0, |t| t.as_secs_f64()))
+        .sum();
+    let counts = counts();
+    let samples = derive(&runtime, &streamed, &run).await.expect("derives");
+    for (outcome, expected) in [
+        ("passed", counts.passed),
+        ("failed", counts.failed),
+        ("errored", counts.errored),
+        ("skipped", counts.skipped),
+    ] {
+        assert_eq!(
+            value(&samples, "streamed_cases", &[("outcome", outcome)]),
+            [expected as f64],
+            "{outcome}"
+        );
+    }
+    let sum = value(&samples, "streamed_duration_sum_seconds", &[]);
+    assert!(
+        (sum[0] - total_time).abs() < 1e-9,
+        "{sum:?} vs {total_time}"
+    );
+    assert_eq!(
+        value(&samples, "streamed_case_duration_seconds", &[]).len(),
+        counts.tests
+    );
+    assert_eq!(value(&samples, "streamed_artifacts", &[]), [1.0]);
 }

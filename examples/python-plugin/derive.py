@@ -9,7 +9,14 @@ from typing import List
 
 from wit_world.exports import derive
 from wit_world.imports import host
-from wit_world.imports.types import CaseBatch, Outcome, RunEnd, RunStart, Sample
+from wit_world.imports.types import (
+    CaseBatch,
+    Outcome,
+    RunEnd,
+    RunStart,
+    Sample,
+    SampleValues_Values,
+)
 
 from app import FIRST_ATTEMPT, FLAKY, RETRIES
 
@@ -33,7 +40,10 @@ class Derivation(derive.Derivation):
     def finish(self, end: RunEnd) -> List[Sample]:
         host.log(host.LogLevel.DEBUG,
                  f"{self.ran} tests ran, {self.flaky} flaky, {self.retries} retries")
-        samples = [Sample(FLAKY, [], [float(self.flaky)]), Sample(RETRIES, [], [float(self.retries)])]
+        def gauge(metric: str, value: float) -> Sample:
+            return Sample(metric, [], SampleValues_Values([value]))
+
+        samples = [gauge(FLAKY, float(self.flaky)), gauge(RETRIES, float(self.retries))]
         if self.ran:
-            samples.append(Sample(FIRST_ATTEMPT, [], [100.0 * self.first_try / self.ran]))
+            samples.append(gauge(FIRST_ATTEMPT, 100.0 * self.first_try / self.ran))
         return samples

@@ -4,5 +4,7 @@
 pub mod model;
 pub mod validate;
 
-pub use model::{MetricDecl, MetricKind, PluginDecl, Sample, SloDecl};
+pub use model::{
+    HistogramCounts, MetricDecl, MetricKind, PluginDecl, Sample, SampleValues, SloDecl,
+};
 pub use validate::{Catalog, CatalogError, Rejection};

@@ -52,11 +52,58 @@ pub struct PluginDecl {
     pub slos: Vec<SloDecl>,
 }
 
-/// Values a plugin emitted for one label set of a declared metric, applied in order: counter
-/// increments, gauge values (the last wins) or histogram observations.
+/// What a plugin emitted for one label set of a declared metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub metric: String,
     pub labels: Vec<(String, String)>,
-    pub values: Vec<f64>,
+    pub values: SampleValues,
+}
+
+/// A sample's values: one by one, or a histogram's already counted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SampleValues {
+    /// Applied in order: counter increments, gauge values (the last wins) or histogram
+    /// observations.
+    Values(Vec<f64>),
+    /// A histogram's observations counted over the metric's declared buckets.
+    Histogram(HistogramCounts),
+}
+
+impl SampleValues {
+    /// How many values or observations the sample stands for.
+    pub fn observations(&self) -> u64 {
+        match self {
+            SampleValues::Values(values) => values.len() as u64,
+            SampleValues::Histogram(counts) => counts.count(),
+        }
+    }
+
+    /// How many numbers it carries: what counts against the output limit (a counted histogram
+    /// carries its buckets, however many observations they hold).
+    pub fn carried(&self) -> usize {
+        match self {
+            SampleValues::Values(values) => values.len(),
+            SampleValues::Histogram(counts) => counts.bucket_counts.len() + 3,
+        }
+    }
+}
+
+/// A histogram's observations counted over its declared bounds: `bucket_counts[i]` holds the
+/// observations in (bound i-1, bound i], the last entry those above the last bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramCounts {
+    pub bucket_counts: Vec<u64>,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl HistogramCounts {
+    /// Observations in all buckets.
+    pub fn count(&self) -> u64 {
+        self.bucket_counts
+            .iter()
+            .fold(0u64, |total, count| total.saturating_add(*count))
+    }
 }

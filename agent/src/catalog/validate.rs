@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{MetricDecl, MetricKind, PluginDecl, Sample};
+use super::model::{HistogramCounts, MetricDecl, MetricKind, PluginDecl, Sample, SampleValues};
 use crate::config::is_label_name;
 
 /// A declaration the catalog refused. The rest of the plugin's declarations still register.
@@ -67,6 +67,8 @@ pub enum Rejection {
     },
     #[error("metric {metric}: a new label set would exceed the budget of {limit} series")]
     Cardinality { metric: String, limit: usize },
+    #[error("metric {metric}: histogram counts {problem}")]
+    Counts { metric: String, problem: String },
 }
 
 impl Rejection {
@@ -77,7 +79,7 @@ impl Rejection {
         match self {
             Rejection::Undeclared { .. } => "undeclared",
             Rejection::Labels { .. } => "labels",
-            Rejection::Value { .. } => "value",
+            Rejection::Value { .. } | Rejection::Counts { .. } => "value",
             Rejection::Cardinality { .. } => "cardinality",
         }
     }
@@ -219,15 +221,92 @@ impl Catalog {
             MetricKind::Counter => value.is_finite() && value >= 0.0,
             MetricKind::Gauge | MetricKind::Histogram => value.is_finite(),
         };
-        if let Some(&value) = sample.values.iter().find(|&&v| !valid(v)) {
-            return Err(Rejection::Value {
-                metric: sample.metric.clone(),
-                value,
-                kind: decl.kind.as_str(),
-            });
+        match &sample.values {
+            SampleValues::Values(values) => {
+                if let Some(&value) = values.iter().find(|&&v| !valid(v)) {
+                    return Err(Rejection::Value {
+                        metric: sample.metric.clone(),
+                        value,
+                        kind: decl.kind.as_str(),
+                    });
+                }
+            }
+            SampleValues::Histogram(counts) => {
+                check_counts(decl, counts).map_err(|problem| Rejection::Counts {
+                    metric: sample.metric.clone(),
+                    problem,
+                })?;
+            }
         }
         Ok(decl)
     }
+}
+
+/// Counted observations fit a histogram's declaration only if some set of observations could
+/// have given them: one count per bucket and one above the last bound, min and max inside the
+/// first and last buckets that hold anything, and a sum that observations in those buckets,
+/// between min and max, can add up to. The exporter replays them as such a set
+/// (`export::instruments`), so what it exports is exactly these counts.
+fn check_counts(decl: &MetricDecl, counts: &HistogramCounts) -> Result<(), String> {
+    if decl.kind != MetricKind::Histogram {
+        return Err(format!("sent for a {}", decl.kind.as_str()));
+    }
+    let bounds = &decl.buckets;
+    if counts.bucket_counts.len() != bounds.len() + 1 {
+        return Err(format!(
+            "has {} buckets, the declaration {} bounds (one more bucket for the values above the last)",
+            counts.bucket_counts.len(),
+            bounds.len()
+        ));
+    }
+    let total = counts.count();
+    if total == 0 {
+        return if counts.sum == 0.0 {
+            Ok(())
+        } else {
+            Err(format!("hold no observation but sum to {}", counts.sum))
+        };
+    }
+    let (min, max, sum) = (counts.min, counts.max, counts.sum);
+    if !(min.is_finite() && max.is_finite() && sum.is_finite()) || min > max {
+        return Err(format!("have min {min}, max {max} and sum {sum}"));
+    }
+    let range = |bucket: usize| {
+        let low = if bucket == 0 {
+            f64::NEG_INFINITY
+        } else {
+            bounds[bucket - 1]
+        };
+        let high = bounds.get(bucket).copied().unwrap_or(f64::INFINITY);
+        (low, high)
+    };
+    let occupied = |bucket: &usize| counts.bucket_counts[*bucket] > 0;
+    let first = (0..counts.bucket_counts.len()).find(occupied);
+    let last = (0..counts.bucket_counts.len()).rev().find(occupied);
+    if let (Some(first), Some(last)) = (first, last) {
+        let (low, high) = range(first);
+        if !(min > low && min <= high) {
+            return Err(format!("have min {min} outside its bucket ({low}, {high}]"));
+        }
+        let (low, high) = range(last);
+        if !(max > low && max <= high) {
+            return Err(format!("have max {max} outside its bucket ({low}, {high}]"));
+        }
+    }
+    let (mut least, mut most) = (0.0f64, 0.0f64);
+    for (bucket, &count) in counts.bucket_counts.iter().enumerate() {
+        let (low, high) = range(bucket);
+        let count = count as f64;
+        least += count * low.max(min);
+        most += count * high.min(max);
+    }
+    let slack = 1e-9 * least.abs().max(most.abs()).max(1.0);
+    if sum < least - slack || sum > most + slack {
+        return Err(format!(
+            "sum to {sum}, which observations in their buckets between {min} and {max} cannot (from {least} to {most})"
+        ));
+    }
+    Ok(())
 }
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`; colons are reserved for recording rules, so plugins may not use them.
@@ -269,8 +348,57 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            values: vec![value],
+            values: SampleValues::Values(vec![value]),
         }
+    }
+
+    fn counted(metric: &str, buckets: Vec<u64>, sum: f64, min: f64, max: f64) -> Sample {
+        Sample {
+            metric: metric.to_owned(),
+            labels: vec![],
+            values: SampleValues::Histogram(HistogramCounts {
+                bucket_counts: buckets,
+                sum,
+                min,
+                max,
+            }),
+        }
+    }
+
+    /// Buckets (-inf, 1], (1, 2], (2, +inf).
+    #[test]
+    fn counted_histograms_must_be_counts_some_observations_could_give() {
+        let mut catalog = Catalog::default();
+        catalog.register(&plugin("a", vec![decl("h", MetricKind::Histogram, &[])]));
+        let check = |sample: Sample| {
+            catalog
+                .check("a", &sample)
+                .map(|_| "ok".to_owned())
+                .unwrap_or_else(|r| r.to_string())
+        };
+        // 0.5, 1.5, 1.7 and 3.0.
+        assert_eq!(check(counted("h", vec![1, 2, 1], 6.7, 0.5, 3.0)), "ok");
+        assert_eq!(check(counted("h", vec![0, 0, 0], 0.0, 0.0, 0.0)), "ok");
+        assert_eq!(
+            check(counted("h", vec![1, 2], 6.7, 0.5, 3.0)),
+            "metric h: histogram counts has 2 buckets, the declaration 2 bounds (one more bucket for the values above the last)"
+        );
+        assert_eq!(
+            check(counted("h", vec![1, 2, 1], 6.7, 1.5, 3.0)),
+            "metric h: histogram counts have min 1.5 outside its bucket (-inf, 1]"
+        );
+        assert_eq!(
+            check(counted("h", vec![1, 2, 1], 6.7, 0.5, 1.9)),
+            "metric h: histogram counts have max 1.9 outside its bucket (2, inf]"
+        );
+        assert_eq!(
+            check(counted("h", vec![1, 2, 1], 100.0, 0.5, 3.0)),
+            "metric h: histogram counts sum to 100, which observations in their buckets between 0.5 and 3 cannot (from 4.5 to 8)"
+        );
+        assert_eq!(
+            check(counted("h", vec![1, 0, 0], f64::NAN, 0.5, 0.5)),
+            "metric h: histogram counts have min 0.5, max 0.5 and sum NaN"
+        );
     }
 
     #[test]
@@ -356,6 +484,15 @@ mod tests {
         })
         .collect();
         assert_eq!(reasons, vec!["value", "labels", "undeclared", "value"]);
+        assert_eq!(
+            catalog
+                .check("a", &counted("g", vec![1, 0, 0], 0.5, 0.5, 0.5))
+                .map(|_| ()),
+            Err(Rejection::Counts {
+                metric: "g".to_owned(),
+                problem: "sent for a gauge".to_owned()
+            })
+        );
         assert_eq!(
             catalog.check("b", &sample("g", &[], 1.0)).map(|_| ()),
             Err(Rejection::Undeclared {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::live::{LiveError, Prometheus};
 use super::model::{Contract, ContractSlo};
 use super::promql;
-use crate::catalog::{MetricKind, Sample};
+use crate::catalog::{MetricKind, Sample, SampleValues};
 
 /// What an SLO's condition says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,7 +126,30 @@ pub fn evaluate_live(
 type Series = (BTreeMap<String, String>, f64);
 
 /// A label set and every value the run gave it.
-type RunSeries = (BTreeMap<String, String>, Vec<f64>);
+type RunSeries = (BTreeMap<String, String>, SeriesValues);
+
+/// A series' values in a run: one by one, and a histogram's counted observations per bucket.
+#[derive(Debug, Default)]
+struct SeriesValues {
+    values: Vec<f64>,
+    counted: Vec<u64>,
+}
+
+impl SeriesValues {
+    fn add(&mut self, values: &SampleValues) {
+        match values {
+            SampleValues::Values(values) => self.values.extend(values),
+            SampleValues::Histogram(counts) => {
+                if self.counted.len() < counts.bucket_counts.len() {
+                    self.counted.resize(counts.bucket_counts.len(), 0);
+                }
+                for (total, count) in self.counted.iter_mut().zip(&counts.bucket_counts) {
+                    *total = total.saturating_add(*count);
+                }
+            }
+        }
+    }
+}
 
 /// What a selector picked from the run: the metric's kind, its series, and whether the
 /// selector named the `_bucket` series of a histogram.
@@ -155,10 +178,14 @@ impl<'a> RunSamples<'a> {
         for sample in samples {
             let labels: BTreeMap<String, String> = sample.labels.iter().cloned().collect();
             let series = by_metric.entry(sample.metric.as_str()).or_default();
-            match series.iter_mut().find(|(l, _)| *l == labels) {
-                Some((_, values)) => values.extend(&sample.values),
-                None => series.push((labels, sample.values.clone())),
-            }
+            let index = match series.iter().position(|(l, _)| *l == labels) {
+                Some(index) => index,
+                None => {
+                    series.push((labels, SeriesValues::default()));
+                    series.len() - 1
+                }
+            };
+            series[index].1.add(&sample.values);
         }
         Self {
             contract,
@@ -249,11 +276,11 @@ impl<'a> RunSamples<'a> {
                 Ok(Value::Vector(
                     series
                         .into_iter()
-                        .filter_map(|(labels, values)| {
+                        .filter_map(|(labels, series)| {
                             let value = match kind {
                                 // A counter's increase over the run; a gauge's last value.
-                                MetricKind::Counter => values.iter().sum(),
-                                _ => *values.last()?,
+                                MetricKind::Counter => series.values.iter().sum(),
+                                _ => *series.values.last()?,
                             };
                             Some((labels.clone(), value))
                         })
@@ -382,7 +409,7 @@ impl<'a> RunSamples<'a> {
             groups
                 .entry(key)
                 .or_insert_with(|| BucketCounts::new(&buckets))
-                .observe(&buckets, values);
+                .add_series(&buckets, values);
         }
         Ok(Value::Vector(
             groups
@@ -414,6 +441,15 @@ impl BucketCounts {
             buckets: vec![0; bounds.len() + 1],
             total: 0,
         }
+    }
+
+    /// Counts a series' observations and adds the ones its plugin counted.
+    fn add_series(&mut self, bounds: &[f64], series: &SeriesValues) {
+        for (total, count) in self.buckets.iter_mut().zip(&series.counted) {
+            *total += count;
+            self.total += count;
+        }
+        self.observe(bounds, &series.values);
     }
 
     fn observe(&mut self, bounds: &[f64], observations: &[f64]) {

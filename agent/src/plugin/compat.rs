@@ -1,16 +1,145 @@
 //! The one place where plugins built against a frozen WIT version are adapted to the current
-//! one. Versions before 0.3.0 take a run whole in one `derive` call: the run is put together
-//! from its start, every case the current host fed, and its end (0.2.0's `suite-run`, narrowed
-//! to 0.1.0's for 0.1.0 plugins), and their `plugin-info` and `sample` are widened to the
-//! current types. See docs/wit.md.
+//! one. A 0.3.0 plugin streams as a current one does, with its records in their 0.3.0 shape (a
+//! case's duration always a number, artifacts without `fresh`, samples as lists of values).
+//! Versions before 0.3.0 take a run whole in one `derive` call: the run is put together from
+//! its start, every case the current host fed, and its end (0.2.0's `suite-run`, narrowed to
+//! 0.1.0's for 0.1.0 plugins). Every old `plugin-info` and `sample` is widened to the current
+//! types. See docs/wit.md.
 
 use wasmtime::component::{ComponentType, Lower};
 
 use super::bindings::v0_1::testmeter::plugin::types as v0_1;
 use super::bindings::v0_2::testmeter::plugin::types as v0_2;
-use super::bindings::v0_3::testmeter::plugin::types as current;
-use super::conversions::{ArtifactInput, CaseBatch, CaseRecord, RunEndInput, RunStartInput};
+use super::bindings::v0_3::testmeter::plugin::types as v0_3;
+use super::bindings::v0_4::testmeter::plugin::types as current;
+use super::conversions::{
+    CaseBatch, CaseRecord, PropertyRecord, Reads, RunEndInput, RunStartInput, Span,
+};
+use crate::catalog::PluginDecl;
 use crate::parse::PARTIAL_PROPERTY;
+
+/// A file the suite wrote, as versions before 0.4.0 have it (no `fresh`).
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct ArtifactInputV0_3<'a> {
+    pub name: &'a str,
+    pub content: &'a [u8],
+}
+
+/// What a 0.3.0 derivation is made with (`run-start` of `wit/deps/testmeter-plugin-0.3.0`).
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct RunStartInputV0_3<'a> {
+    pub suite: &'a str,
+    pub system: &'a str,
+    #[component(name = "exit-code")]
+    pub exit_code: Option<i32>,
+    #[component(name = "peak-rss-bytes")]
+    pub peak_rss_bytes: Option<u64>,
+    pub labels: Vec<(&'a str, &'a str)>,
+    pub artifacts: Vec<ArtifactInputV0_3<'a>>,
+}
+
+fn artifacts_v0_3<'a>(start: &'a RunStartInput<'a>) -> Vec<ArtifactInputV0_3<'a>> {
+    start
+        .artifacts
+        .iter()
+        .map(|a| ArtifactInputV0_3 {
+            name: a.name,
+            content: a.content,
+        })
+        .collect()
+}
+
+/// The current run start in 0.3.0's shape.
+pub fn run_start_v0_3<'a>(start: &'a RunStartInput<'a>) -> RunStartInputV0_3<'a> {
+    RunStartInputV0_3 {
+        suite: start.suite,
+        system: start.system,
+        exit_code: start.exit_code,
+        peak_rss_bytes: start.peak_rss_bytes,
+        labels: start.labels.clone(),
+        artifacts: artifacts_v0_3(start),
+    }
+}
+
+/// A case of a batch in 0.3.0's shape: a duration the report did not give is 0.
+#[derive(ComponentType, Lower, Clone, Copy)]
+#[component(record)]
+pub struct CaseRecordV0_3 {
+    pub suite: Span,
+    pub classname: Span,
+    pub name: Span,
+    pub outcome: current::Outcome,
+    #[component(name = "duration-seconds")]
+    pub duration_seconds: f64,
+    pub attempts: u32,
+    pub flaky: bool,
+    pub message: Option<Span>,
+    #[component(name = "first-property")]
+    pub first_property: u32,
+    #[component(name = "property-count")]
+    pub property_count: u32,
+    #[component(name = "system-out")]
+    pub system_out: Option<Span>,
+    #[component(name = "system-err")]
+    pub system_err: Option<Span>,
+}
+
+/// A batch in 0.3.0's shape, its text and properties borrowed from the current batch.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+pub struct CaseBatchInputV0_3<'a> {
+    pub text: &'a str,
+    pub cases: Vec<CaseRecordV0_3>,
+    pub properties: &'a [PropertyRecord],
+}
+
+/// The current batch in 0.3.0's shape (one copy of its case records).
+pub fn case_batch_v0_3(batch: &CaseBatch) -> CaseBatchInputV0_3<'_> {
+    CaseBatchInputV0_3 {
+        text: &batch.text,
+        cases: batch
+            .cases
+            .iter()
+            .map(|case| CaseRecordV0_3 {
+                suite: case.suite,
+                classname: case.classname,
+                name: case.name,
+                outcome: case.outcome,
+                duration_seconds: case.duration_seconds.unwrap_or(0.0),
+                attempts: case.attempts,
+                flaky: case.flaky,
+                message: case.message,
+                first_property: case.first_property,
+                property_count: case.property_count,
+                system_out: case.system_out,
+                system_err: case.system_err,
+            })
+            .collect(),
+        properties: &batch.properties,
+    }
+}
+
+/// A 0.3.0 plugin's declaration: its reads, and the rest widened.
+pub fn plugin_info_v0_3(info: v0_3::PluginInfo) -> (Reads, PluginDecl) {
+    let reads = Reads {
+        message: info.reads.contains(v0_3::CaseFields::MESSAGE),
+        properties: info.reads.contains(v0_3::CaseFields::PROPERTIES),
+        system_out: info.reads.contains(v0_3::CaseFields::SYSTEM_OUT),
+        system_err: info.reads.contains(v0_3::CaseFields::SYSTEM_ERR),
+    };
+    (reads, widen_v0_3(info))
+}
+
+/// A sample of 0.2.0 or 0.3.0 (the same record): a list of values.
+pub fn sample_v0_3(sample: v0_3::Sample) -> current::Sample {
+    current::Sample {
+        metric: sample.metric,
+        labels: sample.labels,
+        values: current::SampleValues::Values(sample.values),
+    }
+}
 
 /// A test case as 0.2.0 (and 0.1.0) has it (`test-case` of `wit/deps/testmeter-plugin-0.2.0`):
 /// its own strings, borrowed from a current batch.
@@ -40,7 +169,7 @@ pub fn test_case_v0_2<'a>(batch: &'a CaseBatch, case: &CaseRecord) -> TestCaseV0
         classname: batch.text_of(case.classname),
         name: batch.text_of(case.name),
         outcome: case.outcome,
-        duration_seconds: case.duration_seconds,
+        duration_seconds: case.duration_seconds.unwrap_or(0.0),
         attempts: case.attempts,
         flaky: case.flaky,
         message: case.message.map(|span| batch.text_of(span)),
@@ -72,7 +201,7 @@ pub struct SuiteRunV0_2<'a> {
     pub labels: Vec<(&'a str, &'a str)>,
     pub properties: Vec<(&'a str, &'a str)>,
     pub cases: Vec<TestCaseV0_2<'a>>,
-    pub artifacts: Vec<ArtifactInput<'a>>,
+    pub artifacts: Vec<ArtifactInputV0_3<'a>>,
     pub partial: Option<&'a str>,
 }
 
@@ -92,14 +221,7 @@ pub fn suite_run_v0_2<'a>(
         labels: start.labels.clone(),
         properties: end.properties.clone(),
         cases,
-        artifacts: start
-            .artifacts
-            .iter()
-            .map(|a| ArtifactInput {
-                name: a.name,
-                content: a.content,
-            })
-            .collect(),
+        artifacts: artifacts_v0_3(start),
         partial: end.partial,
     }
 }
@@ -164,10 +286,11 @@ pub fn suite_run_v0_1(run: &SuiteRunV0_2<'_>) -> v0_1::SuiteRun {
     }
 }
 
-/// Declarations of versions before 0.3.0 have no `reads`: they read every field.
+/// An old declaration in the current types; versions before 0.3.0 have no `reads`: they read
+/// every field (0.3.0's are read by [`plugin_info_v0_3`]).
 macro_rules! widen_plugin_info {
     ($name:ident, $old:ident) => {
-        pub fn $name(info: $old::PluginInfo) -> crate::catalog::PluginDecl {
+        fn $name(info: $old::PluginInfo) -> PluginDecl {
             current::PluginInfo {
                 name: info.name,
                 version: info.version,
@@ -206,15 +329,26 @@ macro_rules! widen_plugin_info {
     };
 }
 
-widen_plugin_info!(plugin_info_v0_1, v0_1);
-widen_plugin_info!(plugin_info_v0_2, v0_2);
+widen_plugin_info!(widen_v0_1, v0_1);
+widen_plugin_info!(widen_v0_2, v0_2);
+widen_plugin_info!(widen_v0_3, v0_3);
+
+/// A 0.1.0 plugin's declaration: it reads every field.
+pub fn plugin_info_v0_1(info: v0_1::PluginInfo) -> PluginDecl {
+    widen_v0_1(info)
+}
+
+/// A 0.2.0 plugin's declaration: it reads every field.
+pub fn plugin_info_v0_2(info: v0_2::PluginInfo) -> PluginDecl {
+    widen_v0_2(info)
+}
 
 /// A 0.1.0 sample holds one value.
 pub fn sample_v0_1(sample: v0_1::Sample) -> current::Sample {
     current::Sample {
         metric: sample.metric,
         labels: sample.labels,
-        values: vec![sample.value],
+        values: current::SampleValues::Values(vec![sample.value]),
     }
 }
 

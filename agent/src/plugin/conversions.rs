@@ -7,8 +7,10 @@ use quick_junit::{NonSuccessKind, TestCaseStatus};
 use testmeter_parse::CaseView;
 use wasmtime::component::{ComponentType, Lower};
 
-use super::bindings::v0_3::testmeter::plugin::types as wit;
-use crate::catalog::{MetricDecl, MetricKind, PluginDecl, Sample, SloDecl};
+use super::bindings::v0_4::testmeter::plugin::types as wit;
+use crate::catalog::{
+    HistogramCounts, MetricDecl, MetricKind, PluginDecl, Sample, SampleValues, SloDecl,
+};
 use crate::model::{Artifact, SuiteRun};
 
 /// The optional fields of a case a plugin reads (`case-fields` in wit/plugin.wit). The host
@@ -104,8 +106,9 @@ pub struct CaseRecord {
     pub classname: Span,
     pub name: Span,
     pub outcome: wit::Outcome,
+    /// `None` when the report gave the case no time.
     #[component(name = "duration-seconds")]
-    pub duration_seconds: f64,
+    pub duration_seconds: Option<f64>,
     pub attempts: u32,
     pub flaky: bool,
     pub message: Option<Span>,
@@ -183,7 +186,7 @@ impl CaseBatch {
             classname,
             name,
             outcome,
-            duration_seconds: case.time.map_or(0.0, |t| t.as_secs_f64()),
+            duration_seconds: case.time.map(|t| t.as_secs_f64()),
             attempts,
             flaky,
             message,
@@ -250,6 +253,7 @@ impl CaseBatch {
 pub struct ArtifactInput<'a> {
     pub name: &'a str,
     pub content: &'a [u8],
+    pub fresh: bool,
 }
 
 /// What a plugin's derivation is made with (`run-start`), borrowed from the run. Field names
@@ -300,6 +304,7 @@ fn artifact(artifact: &Artifact) -> ArtifactInput<'_> {
     ArtifactInput {
         name: &artifact.name,
         content: &artifact.content,
+        fresh: artifact.fresh,
     }
 }
 
@@ -386,7 +391,15 @@ impl From<wit::Sample> for Sample {
         Sample {
             metric: sample.metric,
             labels: sample.labels,
-            values: sample.values,
+            values: match sample.values {
+                wit::SampleValues::Values(values) => SampleValues::Values(values),
+                wit::SampleValues::Histogram(counts) => SampleValues::Histogram(HistogramCounts {
+                    bucket_counts: counts.bucket_counts,
+                    sum: counts.sum,
+                    min: counts.min,
+                    max: counts.max,
+                }),
+            },
         }
     }
 }

@@ -1,7 +1,8 @@
 //! One plugin's derivation of one run, in its own limited store: made when the run's report
 //! starts to be read, fed each batch of cases, and finished once for the samples. Every step
-//! is one call with the whole call budget. A 0.3.0 plugin streams; a plugin built against an
-//! earlier WIT version keeps the batches and gets the run whole at the end (`compat`).
+//! is one call with the whole call budget. A 0.4.0 or 0.3.0 plugin streams (0.3.0's records
+//! in their own shape, `compat`); a plugin built against an earlier WIT version keeps the
+//! batches and gets the run whole at the end.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Instance, ResourceAny};
 use wasmtime::Store;
 
-use super::bindings::v0_3::testmeter::plugin::types as wit;
+use super::bindings::v0_3::testmeter::plugin::types as v0_3;
+use super::bindings::v0_4::testmeter::plugin::types as wit;
 use super::compat;
 use super::conversions::{CaseBatch, CaseBatchInput, RunEndInput, RunStartInput};
 use super::host::HostState;
@@ -19,8 +21,18 @@ use crate::catalog::Sample;
 /// The batches of one stretch of a run: one per set of case fields the run's plugins read.
 pub type Batches = Arc<Vec<CaseBatch>>;
 
-/// What a `finish` (or a whole-run `derive`) returns.
+/// What a `finish` (or a whole-run `derive`) returns, in the current types.
 type Finished = Result<Vec<wit::Sample>, String>;
+
+/// What a 0.3.0 `finish` (or a 0.2.0 `derive`) returns: samples as lists of values.
+type FinishedV0_3 = Result<Vec<v0_3::Sample>, String>;
+
+/// The streaming WIT versions, whose records differ in shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Streamed {
+    V0_3,
+    V0_4,
+}
 
 /// A run's derivation by one plugin.
 pub struct Derivation<'r> {
@@ -35,12 +47,13 @@ pub struct Derivation<'r> {
 }
 
 enum Stage {
-    /// A 0.3.0 plugin's live `derivation` resource.
+    /// A streaming (0.3.0 or later) plugin's live `derivation` resource.
     Streaming {
         store: Store<HostState>,
         instance: Instance,
         exports: DerivationExports,
         resource: ResourceAny,
+        version: Streamed,
     },
     /// A plugin built against an earlier WIT version: the batches it is derived from at the
     /// end.
@@ -80,19 +93,36 @@ impl<'r> Derivation<'r> {
     }
 
     async fn begin(&mut self) -> Stage {
-        let Pre::V0_3 { pre, derivation } = &self.plugin.pre else {
-            return Stage::Whole(Vec::new());
+        let (instance_pre, derivation, version) = match &self.plugin.pre {
+            Pre::V0_4 { pre, derivation } => (pre.instance_pre(), derivation, Streamed::V0_4),
+            Pre::V0_3 { pre, derivation } => (pre.instance_pre(), derivation, Streamed::V0_3),
+            Pre::V0_2(_) | Pre::V0_1(_) => return Stage::Whole(Vec::new()),
         };
         let name = self.plugin.decl.name.as_str();
         let mut store = self.runtime.store(name);
         let started = Instant::now();
         let made = async {
-            let instance = pre.instance_pre().instantiate_async(&mut store).await?;
-            let constructor = instance.get_typed_func::<(&RunStartInput<'_>,), (ResourceAny,)>(
-                &mut store,
-                &derivation.constructor,
-            )?;
-            let (resource,) = constructor.call_async(&mut store, (self.start,)).await?;
+            let instance = instance_pre.instantiate_async(&mut store).await?;
+            let (resource,) = match version {
+                Streamed::V0_4 => {
+                    instance
+                        .get_typed_func::<(&RunStartInput<'_>,), (ResourceAny,)>(
+                            &mut store,
+                            &derivation.constructor,
+                        )?
+                        .call_async(&mut store, (self.start,))
+                        .await?
+                }
+                Streamed::V0_3 => {
+                    instance
+                        .get_typed_func::<(&compat::RunStartInputV0_3<'_>,), (ResourceAny,)>(
+                            &mut store,
+                            &derivation.constructor,
+                        )?
+                        .call_async(&mut store, (&compat::run_start_v0_3(self.start),))
+                        .await?
+                }
+            };
             Ok::<_, wasmtime::Error>((instance, resource))
         }
         .await;
@@ -103,6 +133,7 @@ impl<'r> Derivation<'r> {
                 instance,
                 exports: derivation.clone(),
                 resource,
+                version,
             },
             Err(cause) => Stage::Failed(self.runtime.classify(name, &store, cause)),
         }
@@ -125,17 +156,34 @@ impl<'r> Derivation<'r> {
                 instance,
                 exports,
                 resource,
+                version,
             } => {
                 self.runtime.arm(store);
                 let started = Instant::now();
                 let fed = async {
-                    let feed = instance.get_typed_func::<
-                        (ResourceAny, &CaseBatchInput<'_>),
-                        (Result<(), String>,),
-                    >(&mut *store, &exports.feed)?;
-                    let (result,) = feed
-                        .call_async(&mut *store, (*resource, &batch.input()))
-                        .await?;
+                    let (result,) = match version {
+                        Streamed::V0_4 => {
+                            instance
+                                .get_typed_func::<
+                                    (ResourceAny, &CaseBatchInput<'_>),
+                                    (Result<(), String>,),
+                                >(&mut *store, &exports.feed)?
+                                .call_async(&mut *store, (*resource, &batch.input()))
+                                .await?
+                        }
+                        Streamed::V0_3 => {
+                            instance
+                                .get_typed_func::<
+                                    (ResourceAny, &compat::CaseBatchInputV0_3<'_>),
+                                    (Result<(), String>,),
+                                >(&mut *store, &exports.feed)?
+                                .call_async(
+                                    &mut *store,
+                                    (*resource, &compat::case_batch_v0_3(batch)),
+                                )
+                                .await?
+                        }
+                    };
                     Ok::<_, wasmtime::Error>(result)
                 }
                 .await;
@@ -180,15 +228,31 @@ impl<'r> Derivation<'r> {
                 instance,
                 exports,
                 resource,
+                version,
             } => {
                 runtime.arm(&mut store);
                 let called = async {
-                    let finish = instance
-                        .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (Finished,)>(
-                            &mut store,
-                            &exports.finish,
-                        )?;
-                    let (result,) = finish.call_async(&mut store, (resource, end)).await?;
+                    let result = match version {
+                        Streamed::V0_4 => {
+                            instance
+                                .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (Finished,)>(
+                                    &mut store,
+                                    &exports.finish,
+                                )?
+                                .call_async(&mut store, (resource, end))
+                                .await?
+                                .0
+                        }
+                        Streamed::V0_3 => instance
+                            .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (FinishedV0_3,)>(
+                                &mut store,
+                                &exports.finish,
+                            )?
+                            .call_async(&mut store, (resource, end))
+                            .await?
+                            .0
+                            .map(|samples| samples.into_iter().map(compat::sample_v0_3).collect()),
+                    };
                     Ok::<_, wasmtime::Error>(result)
                 }
                 .await;
@@ -238,11 +302,12 @@ async fn whole<'b>(
         Pre::V0_2(pre) => {
             async {
                 let instance = pre.instance_pre().instantiate_async(&mut store).await?;
-                let derive = instance.get_typed_func::<(&compat::SuiteRunV0_2<'_>,), (Finished,)>(
-                    &mut store, "derive",
-                )?;
+                let derive = instance
+                    .get_typed_func::<(&compat::SuiteRunV0_2<'_>,), (FinishedV0_3,)>(
+                        &mut store, "derive",
+                    )?;
                 let (result,) = derive.call_async(&mut store, (&run,)).await?;
-                Ok(result)
+                Ok(result.map(|samples| samples.into_iter().map(compat::sample_v0_3).collect()))
             }
             .await
         }
@@ -256,8 +321,8 @@ async fn whole<'b>(
             }
             .await
         }
-        Pre::V0_3 { .. } => Err(wasmtime::format_err!(
-            "a 0.3.0 plugin is derived as a stream"
+        Pre::V0_3 { .. } | Pre::V0_4 { .. } => Err(wasmtime::format_err!(
+            "a streaming plugin is derived as a stream"
         )),
     };
     derived.map_err(|cause| runtime.classify(name, &store, cause))
@@ -271,8 +336,14 @@ fn checked(
     samples: Vec<wit::Sample>,
 ) -> Result<Vec<Sample>, PluginError> {
     let limits = runtime.limits();
-    // Every value counts, and a sample without values counts as one.
-    let count: usize = samples.iter().map(|s| s.values.len().max(1)).sum();
+    // Every value counts (a counted histogram its buckets), and a sample without values as one.
+    let count: usize = samples
+        .iter()
+        .map(|s| match &s.values {
+            wit::SampleValues::Values(values) => values.len().max(1),
+            wit::SampleValues::Histogram(counts) => counts.bucket_counts.len() + 3,
+        })
+        .sum();
     if count > limits.max_samples {
         return Err(PluginError::Output {
             plugin: plugin.to_owned(),

@@ -7,7 +7,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::v0_1::testmeter::plugin as v0_1;
 use super::bindings::v0_2::testmeter::plugin as v0_2;
-use super::bindings::v0_3::testmeter::plugin::{host, types};
+use super::bindings::v0_3::testmeter::plugin as v0_3;
+use super::bindings::v0_4::testmeter::plugin::{host, types};
 use super::epoch::Ticking;
 
 /// The data of one plugin store. A fresh one is made for every call.
@@ -107,6 +108,7 @@ macro_rules! frozen_host {
 
 frozen_host!(v0_1);
 frozen_host!(v0_2);
+frozen_host!(v0_3);
 
 impl host::Host for HostState {
     fn log(&mut self, level: host::LogLevel, message: String) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
-use super::bindings::{v0_1, v0_2, v0_3};
+use super::bindings::{v0_1, v0_2, v0_3, v0_4};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
 use super::conversions::Reads;
 use super::epoch::{EpochClock, EPOCH_TICK};
@@ -140,19 +140,27 @@ pub enum WitVersion {
     V0_1,
     /// Frozen; adapted in `compat`.
     V0_2,
-    /// The current version, `wit/plugin.wit`.
+    /// Frozen; streamed like the current version, its records adapted in `compat`.
     V0_3,
+    /// The current version, `wit/plugin.wit`.
+    V0_4,
 }
 
 impl WitVersion {
     /// Every supported version, newest first.
-    pub const ALL: [WitVersion; 3] = [WitVersion::V0_3, WitVersion::V0_2, WitVersion::V0_1];
+    pub const ALL: [WitVersion; 4] = [
+        WitVersion::V0_4,
+        WitVersion::V0_3,
+        WitVersion::V0_2,
+        WitVersion::V0_1,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WitVersion::V0_1 => "0.1.0",
             WitVersion::V0_2 => "0.2.0",
             WitVersion::V0_3 => "0.3.0",
+            WitVersion::V0_4 => "0.4.0",
         }
     }
 
@@ -183,10 +191,14 @@ pub(crate) enum Pre {
         pre: v0_3::MetricsPluginPre<HostState>,
         derivation: DerivationExports,
     },
+    V0_4 {
+        pre: v0_4::MetricsPluginPre<HostState>,
+        derivation: DerivationExports,
+    },
 }
 
-/// Where the `derivation` resource's functions are among a 0.3.0 component's exports, found
-/// once at load.
+/// Where the `derivation` resource's functions are among a streaming (0.3.0 or later)
+/// component's exports, found once at load.
 #[derive(Debug, Clone)]
 pub(crate) struct DerivationExports {
     pub constructor: ComponentExportIndex,
@@ -195,16 +207,15 @@ pub(crate) struct DerivationExports {
 }
 
 impl DerivationExports {
-    const INTERFACE: &'static str = "testmeter:plugin/derive@0.3.0";
-
-    fn of(component: &Component) -> Result<Self, wasmtime::Error> {
+    fn of(component: &Component, version: WitVersion) -> Result<Self, wasmtime::Error> {
+        let name = format!("testmeter:plugin/derive@{}", version.as_str());
         let interface = component
-            .get_export_index(None, Self::INTERFACE)
-            .ok_or_else(|| wasmtime::format_err!("no export {}", Self::INTERFACE))?;
-        let function = |name: &str| {
+            .get_export_index(None, &name)
+            .ok_or_else(|| wasmtime::format_err!("no export {name}"))?;
+        let function = |function: &str| {
             component
-                .get_export_index(Some(&interface), name)
-                .ok_or_else(|| wasmtime::format_err!("no export {}#{name}", Self::INTERFACE))
+                .get_export_index(Some(&interface), function)
+                .ok_or_else(|| wasmtime::format_err!("no export {name}#{function}"))
         };
         Ok(Self {
             constructor: function("[constructor]derivation")?,
@@ -269,6 +280,8 @@ impl PluginRuntime {
         let engine = Engine::new(&config).map_err(|cause| PluginError::Engine { cause })?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|cause| PluginError::Engine { cause })?;
+        v0_4::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
         v0_3::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
@@ -350,7 +363,7 @@ impl PluginRuntime {
             }
             // Nothing names the package: link against the current version and let the
             // linker say what is missing.
-            None => WitVersion::V0_3,
+            None => WitVersion::V0_4,
         };
         let link_error = |cause| PluginError::Link {
             path: path.to_path_buf(),
@@ -367,7 +380,13 @@ impl PluginRuntime {
             WitVersion::V0_3 => v0_3::MetricsPluginPre::new(instance_pre).and_then(|pre| {
                 Ok(Pre::V0_3 {
                     pre,
-                    derivation: DerivationExports::of(&component)?,
+                    derivation: DerivationExports::of(&component, wit)?,
+                })
+            }),
+            WitVersion::V0_4 => v0_4::MetricsPluginPre::new(instance_pre).and_then(|pre| {
+                Ok(Pre::V0_4 {
+                    pre,
+                    derivation: DerivationExports::of(&component, wit)?,
                 })
             }),
         }
@@ -378,11 +397,18 @@ impl PluginRuntime {
         );
         let mut store = self.store(&label);
         let described = match &pre {
-            Pre::V0_3 { pre, .. } => match pre.instantiate_async(&mut store).await {
+            Pre::V0_4 { pre, .. } => match pre.instantiate_async(&mut store).await {
                 Ok(instance) => instance
                     .call_describe(&mut store)
                     .await
                     .map(|info| (Reads::from(info.reads), PluginDecl::from(info))),
+                Err(error) => Err(error),
+            },
+            Pre::V0_3 { pre, .. } => match pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance
+                    .call_describe(&mut store)
+                    .await
+                    .map(compat::plugin_info_v0_3),
                 Err(error) => Err(error),
             },
             Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {

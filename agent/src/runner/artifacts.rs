@@ -14,8 +14,10 @@ pub struct Collect<'a> {
     pub working_dir: &'a Path,
     /// Globs relative to the working dir (validated: no absolute path, no `..`).
     pub patterns: &'a [String],
-    /// Only files modified at or after this time, when set.
-    pub fresh_since: Option<SystemTime>,
+    /// Files modified at or after this time were written by the run (fresh).
+    pub fresh_since: SystemTime,
+    /// Whether only fresh files are artifacts (`artifacts_fresh`).
+    pub only_fresh: bool,
     /// Most bytes read from one file.
     pub max_bytes: u64,
     /// Most bytes read over all files.
@@ -61,10 +63,14 @@ pub fn collect(request: &Collect<'_>) -> (Vec<Artifact>, Vec<DroppedArtifact>) {
         let budget = request
             .max_bytes
             .min(request.max_total_bytes.saturating_sub(total));
-        match read(&root, &path, request.fresh_since, budget) {
-            Ok(Some(content)) => {
+        match read(&root, &path, request, budget) {
+            Ok(Some((content, fresh))) => {
                 total += content.len() as u64;
-                artifacts.push(Artifact { name, content });
+                artifacts.push(Artifact {
+                    name,
+                    content,
+                    fresh,
+                });
             }
             Ok(None) => {}
             Err(Refused::TooLarge) if budget < request.max_bytes => dropped.push(DroppedArtifact {
@@ -107,7 +113,8 @@ enum Refused {
     Io(std::io::Error),
 }
 
-/// The file's content, at most `budget` bytes; `None` when it is older than `fresh_since`.
+/// The file's content, at most `budget` bytes, and whether it is fresh; `None` when it is not
+/// fresh and only fresh files are wanted.
 /// Every directory on the way must be a real directory inside `root` (no link is followed),
 /// and the file itself a regular file: opened without following a link and without blocking
 /// (a FIFO never wedges the agent), then checked on the open descriptor, and read through a
@@ -115,9 +122,9 @@ enum Refused {
 fn read(
     root: &Path,
     path: &Path,
-    fresh_since: Option<SystemTime>,
+    request: &Collect<'_>,
     budget: u64,
-) -> Result<Option<Vec<u8>>, Refused> {
+) -> Result<Option<(Vec<u8>, bool)>, Refused> {
     use std::os::unix::fs::OpenOptionsExt;
 
     let relative = path.strip_prefix(root).map_err(|_| Refused::Outside)?;
@@ -150,13 +157,11 @@ fn read(
         };
         return Err(Refused::NotRegular(what));
     }
-    if let Some(since) = fresh_since {
-        if metadata
-            .modified()
-            .map_or(true, |modified| modified < since)
-        {
-            return Ok(None);
-        }
+    let fresh = metadata
+        .modified()
+        .is_ok_and(|modified| modified >= request.fresh_since);
+    if request.only_fresh && !fresh {
+        return Ok(None);
     }
     let mut content = Vec::new();
     file.take(budget.saturating_add(1))
@@ -165,7 +170,7 @@ fn read(
     if content.len() as u64 > budget {
         return Err(Refused::TooLarge);
     }
-    Ok(Some(content))
+    Ok(Some((content, fresh)))
 }
 
 #[cfg(test)]
@@ -177,7 +182,8 @@ mod tests {
         Collect {
             working_dir: dir,
             patterns,
-            fresh_since: None,
+            fresh_since: SystemTime::UNIX_EPOCH,
+            only_fresh: true,
             max_bytes: max,
             max_total_bytes: total,
         }
@@ -200,30 +206,29 @@ mod tests {
         std::fs::write(dir.path().join("other.txt"), b"x").expect("write");
         let patterns = ["results/*.json".to_owned()];
         let mut fresh = request(dir.path(), &patterns, 10, 1000);
-        fresh.fresh_since = Some(before);
+        fresh.fresh_since = before;
         let (artifacts, dropped) = collect(&fresh);
         assert_eq!(
             artifacts,
             vec![Artifact {
                 name: "results/a.json".to_owned(),
-                content: b"{}".to_vec()
+                content: b"{}".to_vec(),
+                fresh: true,
             }]
         );
         assert_eq!(reasons(&dropped), vec![("results/big.json", "too_large")]);
         assert_eq!(dropped[0].detail, "over the 10-byte cap per file");
-        fresh.fresh_since = Some(SystemTime::now() + Duration::from_secs(60));
+        fresh.fresh_since = SystemTime::now() + Duration::from_secs(60);
         let (stale, _) = collect(&fresh);
         assert!(
             stale.is_empty(),
             "files older than the run are not its artifacts"
         );
         let mut resumed = fresh.clone();
-        resumed.fresh_since = None;
-        assert_eq!(
-            collect(&resumed).0.len(),
-            1,
-            "without freshness, older files count"
-        );
+        resumed.only_fresh = false;
+        let (older, _) = collect(&resumed);
+        assert_eq!(older.len(), 1, "without freshness, older files count");
+        assert!(!older[0].fresh, "and say that they are older");
     }
 
     #[test]

@@ -118,7 +118,8 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
     let (artifacts, dropped_artifacts) = artifacts::collect(&artifacts::Collect {
         working_dir: suite.working_dir(),
         patterns: &suite.artifacts,
-        fresh_since: suite.artifacts_fresh.then_some(fresh_since),
+        fresh_since,
+        only_fresh: suite.artifacts_fresh,
         max_bytes: suite.artifact_max_bytes,
         max_total_bytes: suite.artifact_max_total_bytes,
     });

@@ -94,6 +94,8 @@ fn build_test_plugins() -> &'static Path {
                 "-p",
                 "testmeter-plugin-whole-run",
                 "-p",
+                "testmeter-plugin-streamed-0-3",
+                "-p",
                 "testmeter-plugin-future-wit",
             ])
             .status()
@@ -109,6 +111,11 @@ fn build_test_plugins() -> &'static Path {
                 "testmeter_plugin_whole_run.wasm",
                 "fixtures",
                 "whole-run.wasm",
+            ),
+            (
+                "testmeter_plugin_streamed_0_3.wasm",
+                "fixtures",
+                "streamed-0-3.wasm",
             ),
             (
                 "testmeter_plugin_future_wit.wasm",
@@ -652,16 +659,28 @@ interval = "1h"
     path
 }
 
-/// Samples as `metric{k="v"} value` lines, one per value, in emission order, for snapshots.
+/// Samples as `metric{k="v"} value` lines, one per value, in emission order, for snapshots; a
+/// counted histogram is one line with its bucket counts, sum, min and max.
 pub fn sample_lines(samples: &[testmeter::catalog::Sample]) -> Vec<String> {
     samples
         .iter()
         .flat_map(|s| {
             let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
             let series = format!("{}{{{}}}", s.metric, labels.join(","));
-            s.values
-                .iter()
-                .map(move |value| format!("{series} {value}"))
+            match &s.values {
+                testmeter::catalog::SampleValues::Values(values) => values
+                    .iter()
+                    .map(|value| format!("{series} {value}"))
+                    .collect::<Vec<_>>(),
+                testmeter::catalog::SampleValues::Histogram(c) => vec![format!(
+                    "{series} buckets={:?} count={} sum={} min={} max={}",
+                    c.bucket_counts,
+                    c.count(),
+                    c.sum,
+                    c.min,
+                    c.max
+                )],
+            }
         })
         .collect()
 }

@@ -41,14 +41,16 @@ impl Plugin for Run {
     fn start(_run: RunStart) -> Self {
         Run {
             outcomes: Outcomes::default(),
-            samples: Samples::default(),
+            // Counts the histogram's observations over its buckets as they come.
+            samples: Samples::declared(&Self::describe()),
         }
     }
 
     fn case(&mut self, case: Case<'_>) -> Result<(), String> {
         self.outcomes.add(case.outcome());
-        if case.outcome() != Outcome::Skipped {
-            self.samples.push(DURATION, &[], case.duration_seconds());
+        // A case the report gave no time is left out of the histogram, not observed as 0.
+        if let (true, Some(seconds)) = (case.outcome() != Outcome::Skipped, case.duration_seconds()) {
+            self.samples.push(DURATION, &[], seconds);
         }
         Ok(())
     }

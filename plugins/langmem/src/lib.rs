@@ -68,7 +68,7 @@ impl Plugin for LangMem {
     }
 
     fn finish(mut self, _end: RunEnd) -> Result<Vec<Sample>, String> {
-        let mut out = Samples::default();
+        let mut out = Samples::declared(&declare::plugin_info());
         dedup(
             &self.log,
             std::mem::take(&mut self.property_latencies),

@@ -30,13 +30,22 @@ enum Source {
     Invalid(String),
 }
 
-/// Tasks counted from test cases as they stream past. Skipped cases are not tasks.
-#[derive(Default)]
+/// Tasks counted from test cases as they stream past. Skipped cases are not tasks. Durations
+/// and steps are counted into their histograms on the way: nothing grows with the run.
 struct CaseTasks {
     all: Tally,
     by_category: BTreeMap<String, Tally>,
-    durations: BTreeMap<String, Vec<f64>>,
-    steps: Vec<f64>,
+    histograms: Samples,
+}
+
+impl Default for CaseTasks {
+    fn default() -> Self {
+        CaseTasks {
+            all: Tally::default(),
+            by_category: BTreeMap::new(),
+            histograms: Samples::declared(&declare::plugin_info()),
+        }
+    }
 }
 
 impl CaseTasks {
@@ -56,35 +65,19 @@ impl CaseTasks {
                     self.by_category.insert(category.to_owned(), tally);
                 }
             }
-            match self.durations.get_mut(category) {
-                Some(durations) => durations.push(case.duration_seconds()),
-                None => {
-                    self.durations
-                        .insert(category.to_owned(), vec![case.duration_seconds()]);
-                }
+            // A case the report gave no time has no duration to observe (never a 0).
+            if let Some(seconds) = case.duration_seconds() {
+                self.histograms
+                    .push(declare::TASK_DURATION, &[("category", category)], seconds);
             }
         }
         if let Some(steps) = case.property("steps").and_then(|s| s.parse::<f64>().ok()) {
-            self.steps.push(steps);
+            self.histograms.push(declare::STEP_COUNT, &[], steps);
         }
     }
 
     fn samples(self, out: &mut Samples) -> Vec<Sample> {
-        let mut extra = Vec::new();
-        for (category, durations) in self.durations {
-            extra.push(Sample {
-                metric: declare::TASK_DURATION.to_owned(),
-                labels: vec![("category".to_owned(), category)],
-                values: durations,
-            });
-        }
-        if !self.steps.is_empty() {
-            extra.push(Sample {
-                metric: declare::STEP_COUNT.to_owned(),
-                labels: vec![],
-                values: self.steps,
-            });
-        }
+        let extra = self.histograms.into_vec();
         if self.all.total == 0 {
             return extra;
         }
@@ -148,7 +141,7 @@ impl Plugin for OsWorld {
     }
 
     fn finish(self, _end: RunEnd) -> Result<Vec<Sample>, String> {
-        let mut out = Samples::default();
+        let mut out = Samples::declared(&declare::plugin_info());
         let mut memory = self.memory;
         let extra = match self.source {
             Source::Results(doc) => {

@@ -21,8 +21,8 @@ pub mod bindings {
 
 pub use bindings::testmeter::plugin::host::{log, LogLevel};
 pub use bindings::testmeter::plugin::types::{
-    Artifact, CaseBatch, CaseFields, Metric, MetricKind, Outcome, PluginInfo, RunEnd, RunStart,
-    Sample, Slo,
+    Artifact, CaseBatch, CaseFields, HistogramCounts, Metric, MetricKind, Outcome, PluginInfo,
+    RunEnd, RunStart, Sample, SampleValues, Slo,
 };
 
 use bindings::testmeter::plugin::types::{Span, TestCase};
@@ -159,8 +159,9 @@ impl<'b> Case<'b> {
         self.raw.outcome
     }
 
-    /// Duration of the final attempt, in seconds.
-    pub fn duration_seconds(&self) -> f64 {
+    /// Duration of the final attempt, in seconds; `None` when the report gave the case no
+    /// time (leave it out of a duration histogram rather than observing 0).
+    pub fn duration_seconds(&self) -> Option<f64> {
         self.raw.duration_seconds
     }
 
@@ -217,12 +218,16 @@ impl<'b> Case<'b> {
 }
 
 /// Samples under construction. Every value pushed for one metric and label set goes into one
-/// sample, so a histogram observed once per case is one sample per label set, not one per case.
+/// sample. Made with [`Samples::declared`], the observations of a declared histogram are
+/// counted over its buckets as they are pushed, so the sample stays the same size however many
+/// cases a run has (and the plugin keeps no list of them).
 #[derive(Debug, Default)]
 pub struct Samples {
     samples: Vec<Sample>,
     /// Hash of (metric, labels) to the indexes of the samples with that hash.
     series: HashMap<u64, Vec<usize>>,
+    /// The declared bounds of each histogram metric whose observations are counted.
+    histograms: HashMap<String, Vec<f64>>,
 }
 
 fn series_hash(metric: &str, labels: &[(&str, &str)]) -> u64 {
@@ -233,8 +238,21 @@ fn series_hash(metric: &str, labels: &[(&str, &str)]) -> u64 {
 }
 
 impl Samples {
+    /// Samples that count the observations of the histograms `info` declares.
+    pub fn declared(info: &PluginInfo) -> Self {
+        Samples {
+            histograms: info
+                .metrics
+                .iter()
+                .filter(|m| m.kind == MetricKind::Histogram)
+                .map(|m| (m.name.clone(), m.buckets.clone()))
+                .collect(),
+            ..Samples::default()
+        }
+    }
+
     /// Adds one value: an increment of a counter, the new value of a gauge, or one observation
-    /// of a histogram.
+    /// of a histogram (counted into its bucket when the histogram is declared).
     pub fn push(&mut self, metric: &str, labels: &[(&str, &str)], value: f64) {
         let candidates = self.series.entry(series_hash(metric, labels)).or_default();
         let same = |sample: &Sample| {
@@ -246,19 +264,44 @@ impl Samples {
                     .zip(labels)
                     .all(|((k, v), (lk, lv))| k == lk && v == lv)
         };
-        if let Some(&index) = candidates.iter().find(|&&i| same(&self.samples[i])) {
-            self.samples[index].values.push(value);
-            return;
+        let index = match candidates.iter().find(|&&i| same(&self.samples[i])) {
+            Some(&index) => index,
+            None => {
+                candidates.push(self.samples.len());
+                let values = match self.histograms.get(metric) {
+                    Some(bounds) => SampleValues::Histogram(HistogramCounts {
+                        bucket_counts: vec![0; bounds.len() + 1],
+                        sum: 0.0,
+                        min: f64::INFINITY,
+                        max: f64::NEG_INFINITY,
+                    }),
+                    None => SampleValues::Values(Vec::new()),
+                };
+                self.samples.push(Sample {
+                    metric: metric.to_owned(),
+                    labels: labels
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                    values,
+                });
+                self.samples.len() - 1
+            }
+        };
+        match &mut self.samples[index].values {
+            SampleValues::Values(values) => values.push(value),
+            SampleValues::Histogram(counts) => {
+                let bounds = self.histograms.get(metric).map_or(&[][..], Vec::as_slice);
+                // The first bucket whose bound is at least the value; the last holds the rest.
+                let bucket = bounds.partition_point(|bound| *bound < value);
+                if let Some(count) = counts.bucket_counts.get_mut(bucket) {
+                    *count += 1;
+                }
+                counts.sum += value;
+                counts.min = counts.min.min(value);
+                counts.max = counts.max.max(value);
+            }
         }
-        candidates.push(self.samples.len());
-        self.samples.push(Sample {
-            metric: metric.to_owned(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            values: vec![value],
-        });
     }
 
     pub fn into_vec(self) -> Vec<Sample> {
@@ -336,5 +379,53 @@ impl Outcomes {
 
     pub fn total(&self) -> u64 {
         self.passed + self.failed + self.errored + self.skipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "p".to_owned(),
+            version: "1".to_owned(),
+            systems: vec![],
+            metrics: vec![
+                metric("h", MetricKind::Histogram, "s", "", &[], &[1.0, 2.0]),
+                metric("g", MetricKind::Gauge, "1", "", &[], &[]),
+            ],
+            slos: vec![],
+            reads: CaseFields::empty(),
+        }
+    }
+
+    #[test]
+    fn declared_histograms_are_counted_and_the_rest_listed() {
+        let mut out = Samples::declared(&info());
+        for value in [0.5, 1.0, 1.5, 7.0] {
+            out.push("h", &[], value);
+        }
+        out.push("g", &[], 3.0);
+        out.push("g", &[], 4.0);
+        let samples = out.into_vec();
+        match &samples[0].values {
+            SampleValues::Histogram(counts) => {
+                assert_eq!(counts.bucket_counts, [2, 1, 1]);
+                assert_eq!((counts.sum, counts.min, counts.max), (10.0, 0.5, 7.0));
+            }
+            other => panic!("h is counted: {other:?}"),
+        }
+        match &samples[1].values {
+            SampleValues::Values(values) => assert_eq!(values, &[3.0, 4.0]),
+            other => panic!("g is listed: {other:?}"),
+        }
+        // Without declarations, a histogram's observations are listed as in 0.3.0.
+        let mut listed = Samples::default();
+        listed.push("h", &[], 0.5);
+        match &listed.into_vec()[0].values {
+            SampleValues::Values(values) => assert_eq!(values, &[0.5]),
+            other => panic!("listed: {other:?}"),
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 
 use exports::testmeter::plugin::derive::GuestDerivation;
 use testmeter::plugin::types::{
-    CaseBatch, CaseFields, Metric, MetricKind, RunEnd, RunStart, Sample,
+    CaseBatch, CaseFields, Metric, MetricKind, RunEnd, RunStart, Sample, SampleValues,
 };
 
 struct Hostile;
@@ -49,7 +49,7 @@ fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
-        values: vec![value],
+        values: SampleValues::Values(vec![value]),
     }
 }
 
