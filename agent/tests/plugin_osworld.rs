@@ -208,3 +208,132 @@ async fn an_empty_results_document_has_no_success_rate() {
         "{lines:?}"
     );
 }
+
+/// Every `result.txt` and `traj.jsonl` under `dir` as the artifacts a suite with
+/// `artifacts = ["results/**/result.txt", "results/**/traj.jsonl"]` gets, named relative to
+/// `dir`'s parent; `fresh` says which example dirs the run wrote.
+fn tree_artifacts(dir: &std::path::Path, fresh: &dyn Fn(&str) -> bool) -> Vec<Artifact> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("tree dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if matches!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some("result.txt" | "traj.jsonl")
+            ) {
+                found.push(path);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(dir, &mut paths);
+    paths.sort();
+    let base = dir.parent().expect("parent");
+    paths
+        .into_iter()
+        .map(|path| {
+            let name = path
+                .strip_prefix(base)
+                .expect("under the fixture")
+                .to_string_lossy()
+                .replacen(
+                    &dir.file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned(),
+                    "results",
+                    1,
+                );
+            Artifact {
+                fresh: fresh(&name),
+                content: std::fs::read(&path).expect("artifact"),
+                name,
+            }
+        })
+        .collect()
+}
+
+/// The success rates `show_result.py` prints for a tree: the mean score of the examples with a
+/// `result.txt`, overall and per domain, in percent.
+fn show_result(artifacts: &[Artifact]) -> Vec<(String, f64)> {
+    let mut by_domain: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for artifact in artifacts.iter().filter(|a| a.name.ends_with("/result.txt")) {
+        let parts: Vec<&str> = artifact.name.split('/').collect();
+        let score: f64 = String::from_utf8_lossy(&artifact.content)
+            .trim()
+            .parse()
+            .expect("a number");
+        by_domain
+            .entry(parts[parts.len() - 3].to_owned())
+            .or_default()
+            .push(score);
+    }
+    let mean = |scores: &[f64]| 100.0 * scores.iter().sum::<f64>() / scores.len() as f64;
+    let all: Vec<f64> = by_domain.values().flatten().copied().collect();
+    let mut rates = vec![("all".to_owned(), mean(&all))];
+    rates.extend(by_domain.iter().map(|(d, s)| (d.clone(), mean(s))));
+    rates
+}
+
+fn rates_of(samples: &[testmeter::catalog::Sample]) -> Vec<(String, f64)> {
+    let mut rates: Vec<(String, f64)> = samples
+        .iter()
+        .filter(|s| s.metric == "genesis_osworld_success_rate")
+        .map(|s| match &s.values {
+            testmeter::catalog::SampleValues::Values(v) => (s.labels[0].1.clone(), v[0]),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    rates.sort_by(|a, b| (a.0 != "all", &a.0).cmp(&(b.0 != "all", &b.0)));
+    rates
+}
+
+/// The upstream harness's results tree (`tests/fixtures/osworld-tree/`, written by a
+/// miniature of its write path), read by a suite with `report = false`: success rates as
+/// `show_result.py` computes them from the scores, over the whole tree; the tasks counter and
+/// the steps histogram over what the run wrote only, so a resumed run is not counted twice.
+#[tokio::test]
+async fn derives_from_the_upstream_results_tree_and_counts_a_resumed_run_once() {
+    let (runtime, plugin) = load().await;
+    let dir = support::repo_root().join("tests/fixtures/osworld-tree");
+    let mut run = run_with(vec![], None);
+    run.report.source = testmeter::model::ReportSource::None;
+
+    // Run 1 wrote everything; one example crashed and has no result.txt.
+    run.artifacts = tree_artifacts(&dir.join("after-run-1"), &|_| true);
+    let first = support::derive(&runtime, &plugin, &run)
+        .await
+        .expect("derives");
+    assert_declared(&plugin, &first);
+    assert_eq!(rates_of(&first), show_result(&run.artifacts));
+    insta::assert_yaml_snapshot!("tree_after_run_1", lines(&first));
+
+    // Run 2 resumed: only the example it finished is fresh.
+    let resumed = std::fs::read_to_string(dir.join("resumed.txt")).expect("resumed.txt");
+    let resumed: Vec<&str> = resumed.lines().collect();
+    run.artifacts = tree_artifacts(&dir.join("results"), &|name| {
+        resumed.iter().any(|example| name.starts_with(example))
+    });
+    let second = support::derive(&runtime, &plugin, &run)
+        .await
+        .expect("derives");
+    assert_declared(&plugin, &second);
+    assert_eq!(rates_of(&second), show_result(&run.artifacts));
+    let tasks: f64 = lines(&second)
+        .iter()
+        .filter(|l| l.starts_with("genesis_osworld_tasks_total"))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(
+        tasks,
+        resumed.len() as f64,
+        "only the resumed examples are counted again"
+    );
+    insta::assert_yaml_snapshot!("tree_after_run_2", lines(&second));
+}

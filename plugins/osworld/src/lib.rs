@@ -1,8 +1,10 @@
 //! testmeter plugin for the OSWorld GUI-agent benchmark: declares its metrics and SLOs and
-//! derives them from the harness results JSON, or from the test outcomes when there is none.
+//! derives them from the harness results JSON, from the results tree the upstream harness
+//! writes (`tree`), or from the test outcomes when there is neither.
 
 mod declare;
 mod results;
+mod tree;
 
 use std::collections::BTreeMap;
 
@@ -24,6 +26,8 @@ struct OsWorld {
 enum Source {
     /// The harness's results document: the cases are not needed.
     Results(results::ResultsDoc),
+    /// The upstream harness's results tree: the cases are not needed.
+    Tree(tree::Tree),
     /// One task per test case.
     Cases(CaseTasks),
     /// An artifact claimed to be a results document and was not one.
@@ -115,7 +119,10 @@ impl Plugin for OsWorld {
                 log(LogLevel::Debug, &format!("deriving from artifact {name}"));
                 Source::Results(doc)
             }
-            Ok(None) => Source::Cases(CaseTasks::default()),
+            Ok(None) => match tree::find(&run.artifacts) {
+                Some(tree) => Source::Tree(tree),
+                None => Source::Cases(CaseTasks::default()),
+            },
             Err(error) => Source::Invalid(error),
         };
         OsWorld {
@@ -134,7 +141,7 @@ impl Plugin for OsWorld {
         }
         match &mut self.source {
             Source::Cases(tasks) => tasks.add(case),
-            Source::Results(_) => {}
+            Source::Results(_) | Source::Tree(_) => {}
             Source::Invalid(error) => return Err(error.clone()),
         }
         Ok(())
@@ -149,6 +156,10 @@ impl Plugin for OsWorld {
                 if doc.memory_usage_bytes.is_some() {
                     memory = doc.memory_usage_bytes;
                 }
+                Vec::new()
+            }
+            Source::Tree(tree) => {
+                from_tree(&tree, &mut out);
                 Vec::new()
             }
             Source::Cases(tasks) => tasks.samples(&mut out),
@@ -196,4 +207,54 @@ fn from_results(doc: &results::ResultsDoc, out: &mut Samples) {
         );
         out.push(declare::STEP_COUNT, &[], task.steps_taken as f64);
     }
+}
+
+/// The tree's metrics. Success rates and tasks passed describe the whole tree, as the
+/// harness's `show_result.py` does (a resumed run's result includes the examples earlier runs
+/// finished): the mean score over the examples with a `result.txt`, overall and per domain. The
+/// tasks counter and the steps histogram count only what this run did (fresh files), so a
+/// resumed tree is not counted again. The tree has no task durations.
+fn from_tree(tree: &tree::Tree, out: &mut Samples) {
+    let mut all = (0.0f64, 0u64);
+    let mut by_domain: BTreeMap<&str, (f64, u64)> = BTreeMap::new();
+    let mut passed = 0u64;
+    let mut statuses: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((domain, _), example) in &tree.examples {
+        if let Some(score) = example.score {
+            all.0 += score;
+            all.1 += 1;
+            let entry = by_domain.entry(domain.as_str()).or_default();
+            entry.0 += score;
+            entry.1 += 1;
+            // A partial score counts by its fraction in the rate, and as not passed here.
+            passed += u64::from(score >= 1.0);
+            if example.score_fresh {
+                let status = if score >= 1.0 { "passed" } else { "failed" };
+                *statuses.entry(status).or_default() += 1;
+                if let Some(steps) = example.steps {
+                    out.push(declare::STEP_COUNT, &[], steps as f64);
+                }
+            }
+        } else if example.crashed && example.traj_fresh {
+            *statuses.entry("error").or_default() += 1;
+        }
+    }
+    if all.1 > 0 {
+        out.push(
+            declare::SUCCESS_RATE,
+            &[("task_category", "all")],
+            100.0 * all.0 / all.1 as f64,
+        );
+        for (domain, (sum, count)) in &by_domain {
+            out.push(
+                declare::SUCCESS_RATE,
+                &[("task_category", domain)],
+                100.0 * sum / *count as f64,
+            );
+        }
+    }
+    for (status, count) in statuses {
+        out.push(declare::TASKS_TOTAL, &[("status", status)], count as f64);
+    }
+    out.push(declare::TASKS_PASSED, &[], passed as f64);
 }
