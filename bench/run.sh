@@ -2,7 +2,9 @@
 # The performance report in one command: installs what is missing, builds the release agent and
 # the plugins, prepares the inputs and runs every comparison (bench/report.py), printing a table
 # and writing docs/performance.md. `--quick` is CI's smoke run: the 10k case and a short /metrics
-# load with the debug build, checked for agreement, timing nothing and writing nothing.
+# load with the debug build, checked for agreement, timing nothing and writing nothing. The full
+# run also measures two Rust anchors (bench/anchors: the junit-parser crate, a bare quick-xml
+# loop) on the same reports.
 # Usage: bench/run.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +13,7 @@ if [ "${1:-}" = --quick ]; then
     cargo build --quiet -p testmeter
     export TESTMETER_BIN="$PWD/target/debug/testmeter"
 else
-    cargo build --quiet --release -p testmeter
+    cargo build --quiet --release -p testmeter -p testmeter-bench-anchors
 fi
 cargo plugins >/dev/null
 exec .venv/bin/python bench/report.py "$@"
