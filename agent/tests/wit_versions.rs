@@ -63,6 +63,22 @@ fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Vec<f64> 
         .collect()
 }
 
+/// The plugin's per-outcome gauge `metric` holds the report's counts.
+fn assert_outcomes(samples: &[Sample], metric: &str, counts: &Summary) {
+    for (outcome, expected) in [
+        ("passed", counts.passed),
+        ("failed", counts.failed),
+        ("errored", counts.errored),
+        ("skipped", counts.skipped),
+    ] {
+        assert_eq!(
+            value(samples, metric, &[("outcome", outcome)]),
+            [expected as f64],
+            "{metric} {outcome}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_4_0_plugins() {
     let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
@@ -82,18 +98,7 @@ async fn a_plugin_built_against_the_frozen_0_1_0_loads_and_derives_beside_0_4_0_
     let run = fixture_run("legacy", None);
     let counts = counts();
     let samples = derive(&runtime, &legacy, &run).await.expect("derives");
-    for (outcome, expected) in [
-        ("passed", counts.passed),
-        ("failed", counts.failed),
-        ("errored", counts.errored),
-        ("skipped", counts.skipped),
-    ] {
-        assert_eq!(
-            value(&samples, "legacy_cases", &[("outcome", outcome)]),
-            [expected as f64],
-            "{outcome}"
-        );
-    }
+    assert_outcomes(&samples, "legacy_cases", &counts);
     // 0.1.0 samples carry one value each; the host widens each to a one-value sample.
     let durations: Vec<&Sample> = samples
         .iter()
@@ -130,18 +135,7 @@ async fn a_plugin_built_against_the_frozen_0_2_0_gets_the_streamed_run_whole() {
     let samples = derive(&runtime, &whole, &fixture_run("whole-run", None))
         .await
         .expect("derives");
-    for (outcome, expected) in [
-        ("passed", counts.passed),
-        ("failed", counts.failed),
-        ("errored", counts.errored),
-        ("skipped", counts.skipped),
-    ] {
-        assert_eq!(
-            value(&samples, "whole_run_cases", &[("outcome", outcome)]),
-            [expected as f64],
-            "{outcome}"
-        );
-    }
+    assert_outcomes(&samples, "whole_run_cases", &counts);
     // Every attempt of every test, as the stream folded them.
     assert_eq!(
         value(&samples, "whole_run_attempts", &[]),
@@ -215,18 +209,7 @@ async fn a_plugin_built_against_the_frozen_0_3_0_still_streams() {
         .sum();
     let counts = counts();
     let samples = derive(&runtime, &streamed, &run).await.expect("derives");
-    for (outcome, expected) in [
-        ("passed", counts.passed),
-        ("failed", counts.failed),
-        ("errored", counts.errored),
-        ("skipped", counts.skipped),
-    ] {
-        assert_eq!(
-            value(&samples, "streamed_cases", &[("outcome", outcome)]),
-            [expected as f64],
-            "{outcome}"
-        );
-    }
+    assert_outcomes(&samples, "streamed_cases", &counts);
     let sum = value(&samples, "streamed_duration_sum_seconds", &[]);
     assert!(
         (sum[0] - total_time).abs() < 1e-9,

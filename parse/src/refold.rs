@@ -71,17 +71,7 @@ pub(crate) fn stream_junit<R: Read + Send>(
     };
     let (input, size) = reopen()?;
     let Ok(ending) = junit::read(input, size, locate, fields, &mut emit)?;
-    let mut report = ending.report;
-    report.tests = report.test_suites.iter().map(|s| s.tests).sum();
-    report.failures = report.test_suites.iter().map(|s| s.failures).sum();
-    report.errors = report.test_suites.iter().map(|s| s.errors).sum();
-    report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
-    report.disabled = None;
-    Ok(Streamed {
-        report,
-        partial: ending.partial,
-        summary: emit.summary,
-    })
+    Ok(Streamed::of(ending, emit.summary))
 }
 
 /// The key a test's attempts share: its suite, classname and name.

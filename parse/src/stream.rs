@@ -158,17 +158,25 @@ fn stream_junit(
     if let Some(repeated) = stream.repeated {
         return Ok(Err(repeated));
     }
-    let mut report = ending.report;
-    report.tests = report.test_suites.iter().map(|s| s.tests).sum();
-    report.failures = report.test_suites.iter().map(|s| s.failures).sum();
-    report.errors = report.test_suites.iter().map(|s| s.errors).sum();
-    report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
-    report.disabled = None;
-    Ok(Ok(Streamed {
-        report,
-        partial: ending.partial,
-        summary: stream.summary,
-    }))
+    Ok(Ok(Streamed::of(ending, stream.summary)))
+}
+
+impl Streamed {
+    /// What a streamed read leaves: the report without its cases, its totals summed from its
+    /// suites' counts of the cases handed on.
+    pub(crate) fn of(ending: junit::Ending, summary: Summary) -> Streamed {
+        let mut report = ending.report;
+        report.tests = report.test_suites.iter().map(|s| s.tests).sum();
+        report.failures = report.test_suites.iter().map(|s| s.failures).sum();
+        report.errors = report.test_suites.iter().map(|s| s.errors).sum();
+        report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
+        report.disabled = None;
+        Streamed {
+            report,
+            partial: ending.partial,
+            summary,
+        }
+    }
 }
 
 /// Hands cases on as they complete, holding back the latest test until the next one starts:

@@ -19,4 +19,4 @@ mod xml_differential;
 
 pub(crate) use case::{merge_teardown, Builder, OpenCase};
 pub(crate) use collect::parse;
-pub(crate) use reader::{read, Cases, Locate, SuiteSlot};
+pub(crate) use reader::{read, Cases, Ending, Locate, SuiteSlot};
