@@ -10,9 +10,9 @@ use crate::format::Format;
 use crate::parsed::Parsed;
 use crate::{go_json, junit, libtest_json, libtest_text, pytest_text, tap};
 
-/// Reports larger than this are refused unless the limit is raised. JUnit XML is streamed in
-/// flat memory whatever its size, so the default admits a 1,000,000-case pytest report (about
-/// 450 MB); the text formats are still read whole.
+/// Reports larger than this are refused unless the limit is raised. JUnit XML and TAP are
+/// streamed in flat memory whatever their size, so the default admits a 1,000,000-case pytest
+/// report (about 450 MB); the other text formats are still read whole.
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Resource limits for parsing.

@@ -5,12 +5,13 @@
 //! pytest teardown error) fold on the way. A test that appears again after other tests (a
 //! gotestsum rerun at the end) cannot: the sink is told to forget what it received and gets
 //! every case again from three more passes over the report that hold only the repeated tests'
-//! attempts (`crate::refold`), in the order a whole read gives. The text formats are read
+//! attempts (`crate::refold`), in the order a whole read gives. TAP is streamed line by line,
+//! each test point handed on once complete (`tap::read`). The other text formats are read
 //! whole, then handed on.
 
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
@@ -19,6 +20,7 @@ use crate::input::{self, Limits};
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::{Parsed, Summary};
 use crate::refold;
+use crate::tap;
 use crate::view::CaseView;
 
 /// The parts of each case a caller reads. The others are skipped while reading: less work,
@@ -74,6 +76,22 @@ pub fn stream_file(
     sink: &mut dyn CaseSink,
 ) -> Result<Streamed, ParseError> {
     let opened = input::open(path, format, limits)?;
+    if opened.format == Format::Tap {
+        let mut error = None;
+        let lines = Lines {
+            reader: opened.reader,
+            buf: Vec::new(),
+            error: &mut error,
+        };
+        let streamed = stream_tap(lines, sink);
+        return match error {
+            Some(source) => Err(ParseError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+            None => streamed,
+        };
+    }
     if opened.format != Format::Junit {
         return Ok(hand_on(input::parse_opened(opened)?, sink));
     }
@@ -101,6 +119,14 @@ pub fn stream_bytes(
     sink: &mut dyn CaseSink,
 ) -> Result<Streamed, ParseError> {
     let format = input::check_bytes(bytes, format, limits)?;
+    if format == Format::Tap {
+        // As `str::lines` splits: no last line after a final newline, `\r\n` ends a line too.
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let lines = body
+            .split(|b| *b == b'\n')
+            .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)));
+        return stream_tap(lines, sink);
+    }
     if format != Format::Junit {
         return Ok(hand_on(input::parse_bytes(bytes, format, limits)?, sink));
     }
@@ -165,7 +191,10 @@ impl Streamed {
     /// What a streamed read leaves: the report without its cases, its totals summed from its
     /// suites' counts of the cases handed on.
     pub(crate) fn of(ending: junit::Ending, summary: Summary) -> Streamed {
-        let mut report = ending.report;
+        Streamed::from_parts(ending.report, ending.partial, summary)
+    }
+
+    fn from_parts(mut report: Report, partial: Option<String>, summary: Summary) -> Streamed {
         report.tests = report.test_suites.iter().map(|s| s.tests).sum();
         report.failures = report.test_suites.iter().map(|s| s.failures).sum();
         report.errors = report.test_suites.iter().map(|s| s.errors).sum();
@@ -173,8 +202,98 @@ impl Streamed {
         report.disabled = None;
         Streamed {
             report,
-            partial: ending.partial,
+            partial,
             summary,
+        }
+    }
+}
+
+/// A text report's cases handed on as they complete; its suites keep their counts only.
+struct Handing<'s> {
+    sink: &'s mut dyn CaseSink,
+    suites: Vec<TestSuite>,
+    summary: Summary,
+}
+
+impl Handing<'_> {
+    /// The index of the suite named `name`, made if new. Cases of one suite come together, so
+    /// the search starts from the latest suite.
+    fn slot(&mut self, name: &str) -> usize {
+        match self.suites.iter().rposition(|s| s.name.as_str() == name) {
+            Some(index) => index,
+            None => {
+                self.suites.push(TestSuite::new(name));
+                self.suites.len() - 1
+            }
+        }
+    }
+}
+
+impl tap::CaseOut for Handing<'_> {
+    fn suite(&mut self, name: &str) {
+        self.slot(name);
+    }
+
+    fn push(&mut self, suite: &str, case: TestCase) {
+        let index = self.slot(suite);
+        hand_on_one(
+            &mut *self.sink,
+            &mut self.summary,
+            &mut self.suites[index],
+            CaseView::of(&case),
+        );
+    }
+}
+
+/// Streams TAP lines into `sink`: each test point is handed on once complete, so memory holds
+/// one top-level point (with its subtests) at a time, not the report.
+fn stream_tap<S: AsRef<str>>(
+    lines: impl Iterator<Item = S>,
+    sink: &mut dyn CaseSink,
+) -> Result<Streamed, ParseError> {
+    let mut out = Handing {
+        sink,
+        suites: Vec::new(),
+        summary: Summary::default(),
+    };
+    let reasons = tap::read(lines, &mut out)?;
+    let mut report = Report::new("tap");
+    report.test_suites = out.suites;
+    Ok(Streamed::from_parts(
+        report,
+        tap::joined(&reasons),
+        out.summary,
+    ))
+}
+
+/// The lines of a text read from `reader`, each decoded lossily (as a whole read decodes the
+/// text), without their `\n` or `\r\n`. A read error ends the lines and is kept in `error`.
+struct Lines<'e, R> {
+    reader: R,
+    buf: Vec<u8>,
+    error: &'e mut Option<std::io::Error>,
+}
+
+impl<R: std::io::BufRead> Iterator for Lines<'_, R> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if self.buf.last() == Some(&b'\n') {
+                    self.buf.pop();
+                    if self.buf.last() == Some(&b'\r') {
+                        self.buf.pop();
+                    }
+                }
+                Some(String::from_utf8_lossy(&self.buf).into_owned())
+            }
+            Err(error) => {
+                *self.error = Some(error);
+                None
+            }
         }
     }
 }

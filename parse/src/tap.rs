@@ -10,9 +10,10 @@
 //! is folded into another as a retry. A test point with subtests is a group, not a test: its subtests are. A stream whose plan promised more tests than ran, that bailed out, or that
 //! has no plan at all, is partial.
 
+use std::hash::BuildHasher;
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
 
 use crate::error::ParseError;
 use crate::parsed::Parsed;
@@ -46,7 +47,7 @@ struct Level {
 }
 
 /// One TAP document (a file under prove, or the whole stream).
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Document {
     name: String,
     levels: Vec<Level>,
@@ -54,6 +55,8 @@ struct Document {
     bailed_out: Option<String>,
     /// Indentation of the YAML block being read, with the block's base indentation.
     yaml: Option<usize>,
+    /// Top-level points already handed on (`Document::drain`), in order.
+    handed_on: u64,
 }
 
 impl Document {
@@ -65,7 +68,42 @@ impl Document {
     }
 
     fn is_empty(&self) -> bool {
-        self.levels.is_empty() && self.plan.is_none() && self.bailed_out.is_none()
+        self.levels.is_empty()
+            && self.plan.is_none()
+            && self.bailed_out.is_none()
+            && self.handed_on == 0
+    }
+
+    /// The suite this document's cases go to.
+    fn suite_name(&self) -> String {
+        if self.name.is_empty() {
+            "tap".to_owned()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Hands on the top-level points that are complete: every one but the latest, which may
+    /// still get a YAML block, and the latest too once a subtest of the next has started.
+    fn drain(&mut self, out: &mut dyn CaseOut, names: &mut Names) {
+        // Only the last point of the last level can still change (a YAML block, or a subtest
+        // level closing into it): with deeper levels open, every top-level point is complete.
+        let keep = usize::from(self.levels.len() == 1);
+        let Some(top) = self.levels.first_mut().filter(|level| level.indent == 0) else {
+            return;
+        };
+        let count = top.points.len().saturating_sub(keep);
+        if count == 0 {
+            return;
+        }
+        let points: Vec<Point> = top.points.drain(..count).collect();
+        let name = self.suite_name();
+        out.suite(&name);
+        for point in points {
+            let index = usize::try_from(self.handed_on).unwrap_or(usize::MAX);
+            add_cases(out, &name, &[], point, index, names);
+            self.handed_on += 1;
+        }
     }
 
     fn line(&mut self, raw: &str) {
@@ -113,12 +151,12 @@ impl Document {
             && indent == 0
             && !self.name.is_empty()
             && self.plan.is_some_and(|planned| {
-                let ran = self
+                let held = self
                     .levels
                     .first()
                     .filter(|level| level.indent == 0)
                     .map_or(0, |level| level.points.len());
-                ran as u64 == planned
+                self.handed_on + held as u64 == planned
             })
     }
 
@@ -161,7 +199,7 @@ impl Document {
     }
 
     /// Cases of this document, and its name with why it is partial if it is.
-    fn finish(mut self, suites: &mut Suites) -> Option<(String, String)> {
+    fn finish(mut self, out: &mut dyn CaseOut, names: &mut Names) -> Option<(String, String)> {
         // Unclosed deeper levels (a stream cut inside a subtest) still hold completed points.
         let mut top: Vec<Point> = Vec::new();
         while let Some(level) = self.levels.pop() {
@@ -171,16 +209,12 @@ impl Document {
                 top.extend(level.points);
             }
         }
-        let ran = top.len() as u64;
-        let name = if self.name.is_empty() {
-            "tap".to_owned()
-        } else {
-            self.name.clone()
-        };
-        suites.suite(&name);
-        let mut names = Names::default();
+        let ran = self.handed_on + top.len() as u64;
+        let name = self.suite_name();
+        out.suite(&name);
+        let first = usize::try_from(self.handed_on).unwrap_or(usize::MAX);
         for (index, point) in top.into_iter().enumerate() {
-            add_cases(suites, &name, &[], point, index, &mut names);
+            add_cases(out, &name, &[], point, first + index, names);
         }
         let mut reasons = Vec::new();
         if let Some(reason) = self.bailed_out {
@@ -199,17 +233,42 @@ impl Document {
     }
 }
 
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut suites = Suites::default();
+/// Where a document's cases go: kept in their suites (a whole read) or handed on at once (a
+/// stream).
+pub(crate) trait CaseOut {
+    /// Makes sure the suite exists, even without a case.
+    fn suite(&mut self, name: &str);
+    fn push(&mut self, suite: &str, case: TestCase);
+}
+
+impl CaseOut for Suites {
+    fn suite(&mut self, name: &str) {
+        Suites::suite(self, name);
+    }
+
+    fn push(&mut self, suite: &str, case: TestCase) {
+        Suites::push(self, suite, case);
+    }
+}
+
+/// Reads TAP line by line into `out`: each top-level test point is handed on once it is
+/// complete, so a stream holds one point (with its subtests) at a time. Returns each
+/// document's partial reason with its suite.
+pub(crate) fn read<S: AsRef<str>>(
+    lines: impl Iterator<Item = S>,
+    out: &mut dyn CaseOut,
+) -> Result<Vec<(String, String)>, ParseError> {
     let mut reasons = Vec::new();
     let mut document = Document::default();
+    // Shared by the documents of a stream: two documents of one file are one suite.
+    let mut names = Names::default();
     let mut seen = false;
-    for raw in text.lines() {
-        let line = strip_ansi(raw);
+    for raw in lines {
+        let line = strip_ansi(raw.as_ref());
         let line = line.trim_end();
         if let Some(file) = prove_header(line) {
             if !document.is_empty() {
-                reasons.extend(document.finish(&mut suites));
+                reasons.extend(document.finish(out, &mut names));
             }
             document = Document::named(file);
             seen = true;
@@ -227,6 +286,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
             || content.starts_with("not ok")
             || content.starts_with("1..");
         document.line(line);
+        document.drain(out, &mut names);
     }
     if !seen {
         return Err(ParseError::NotThisFormat {
@@ -235,29 +295,47 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         });
     }
     if !document.is_empty() {
-        reasons.extend(document.finish(&mut suites));
+        reasons.extend(document.finish(out, &mut names));
     }
-    // Each file's reason concerns its own suite only.
-    let partial = (!reasons.is_empty()).then(|| {
+    Ok(reasons)
+}
+
+/// Every document's partial reason, joined.
+pub(crate) fn joined(reasons: &[(String, String)]) -> Option<String> {
+    (!reasons.is_empty()).then(|| {
         reasons
             .iter()
             .map(|(_, reason)| reason.as_str())
             .collect::<Vec<_>>()
             .join("; ")
-    });
+    })
+}
+
+pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
+    let mut suites = Suites::default();
+    let reasons = read(text.lines(), &mut suites)?;
+    // Each file's reason concerns its own suite only.
+    let partial = joined(&reasons);
     let by_suite = reasons.into_iter().collect();
     Ok(suites.finish_by_suite("tap", partial, by_suite))
 }
 
-/// The names given so far in one document, by their parents' path: a TAP document may repeat
-/// a description (a loop of `ok($x, 'positive')`), or give none, for different tests.
+/// The names given so far, by suite and classname: a TAP document may repeat a description (a
+/// loop of `ok($x, 'positive')`), or give none, for different tests, and two documents of one
+/// file are one suite.
+///
+/// Kept as hashes: a stream of a million points holds a million of them, not their strings. A
+/// collision can only give a name its number when it did not need it.
 #[derive(Default)]
-struct Names(std::collections::HashSet<(Vec<String>, String)>);
+struct Names {
+    seen: foldhash::HashSet<u64>,
+    hasher: foldhash::fast::FixedState,
+}
 
 impl Names {
     /// The point's name among its siblings: its description, else `#number`; with its number
     /// added when a sibling already has that name.
-    fn name(&mut self, parents: &[String], point: &Point, index: usize) -> String {
+    fn name(&mut self, suite: &str, parents: &[String], point: &Point, index: usize) -> String {
         let number = point.number.unwrap_or(index as u64 + 1);
         let mut name = if point.description.is_empty() {
             format!("#{number}")
@@ -265,7 +343,21 @@ impl Names {
             point.description.clone()
         };
         let mut extra = 1u64;
-        while !self.0.insert((parents.to_vec(), name.clone())) {
+        // Unique by what identifies a case once it is an XML string (its classname and name,
+        // control characters cleaned as `XmlString` cleans them), not by its path: a group
+        // named like the suite gives its subtests the suite's classname.
+        let classname = XmlString::new(if parents.is_empty() {
+            suite.to_owned()
+        } else {
+            parents.join(" > ")
+        })
+        .as_str()
+        .to_owned();
+        let key = |name: &str| {
+            self.hasher
+                .hash_one((suite, classname.as_str(), XmlString::new(name).as_str()))
+        };
+        while !self.seen.insert(key(&name)) {
             name = if point.description.is_empty() {
                 format!("#{number}.{extra}")
             } else if extra == 1 {
@@ -284,14 +376,14 @@ impl Names {
 /// the group itself only becomes a case when it failed with no failing test inside (a plan or
 /// teardown failure of its own).
 fn add_cases(
-    suites: &mut Suites,
+    suites: &mut dyn CaseOut,
     suite: &str,
     parents: &[String],
     mut point: Point,
     index: usize,
     names: &mut Names,
 ) {
-    point.description = names.name(parents, &point, index);
+    point.description = names.name(suite, parents, &point, index);
     if point.children.is_empty() {
         // An empty `describe` (node:test marks suites in YAML) holds no test.
         if yaml_value(&point.yaml, "type").as_deref() != Some("suite") {
