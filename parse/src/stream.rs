@@ -174,7 +174,7 @@ fn stream_junit(
         held_key: 0,
         single: OpenCase::default(),
         attempts: Vec::new(),
-        seen: foldhash::HashSet::default(),
+        seen: foldhash::HashSet::with_capacity_and_hasher(expected_cases(size), Default::default()),
         retried: foldhash::HashSet::default(),
         repeated: None,
         hasher: foldhash::fast::FixedState::default(),
@@ -206,6 +206,18 @@ impl Streamed {
             summary,
         }
     }
+}
+
+/// Room for the test keys of a report of `size` bytes, so the set of keys is made once at its
+/// final size instead of doubling as it fills: a doubling holds the old table and the new one
+/// at once, which was a third of a 1M-case ingest's peak. A JUnit `<testcase>` with its name
+/// and attributes takes about 256 bytes or more (pytest's take about 450), so this rarely
+/// falls short; the pages of a table that is larger than needed are never touched, apart from
+/// its control bytes (one per slot).
+fn expected_cases(size: u64) -> usize {
+    usize::try_from(size / 256)
+        .unwrap_or(usize::MAX)
+        .min(1 << 24)
 }
 
 /// A text report's cases handed on as they complete; its suites keep their counts only.
