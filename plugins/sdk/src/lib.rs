@@ -226,8 +226,13 @@ pub struct Samples {
     samples: Vec<Sample>,
     /// Hash of (metric, labels) to the indexes of the samples with that hash.
     series: HashMap<u64, Vec<usize>>,
-    /// The declared bounds of each histogram metric whose observations are counted.
-    histograms: HashMap<String, Vec<f64>>,
+    /// Each counted histogram metric's index in `bounds`.
+    histograms: HashMap<String, usize>,
+    /// The declared bounds of each counted histogram metric.
+    bounds: Vec<Vec<f64>>,
+    /// For each sample, its metric's index in `bounds` when its observations are counted: the
+    /// bounds of an observation are found without looking the metric up again.
+    sample_bounds: Vec<Option<usize>>,
 }
 
 fn series_hash(metric: &str, labels: &[(&str, &str)]) -> u64 {
@@ -240,13 +245,18 @@ fn series_hash(metric: &str, labels: &[(&str, &str)]) -> u64 {
 impl Samples {
     /// Samples that count the observations of the histograms `info` declares.
     pub fn declared(info: &PluginInfo) -> Self {
+        let counted: Vec<&Metric> = info
+            .metrics
+            .iter()
+            .filter(|m| m.kind == MetricKind::Histogram)
+            .collect();
         Samples {
-            histograms: info
-                .metrics
+            histograms: counted
                 .iter()
-                .filter(|m| m.kind == MetricKind::Histogram)
-                .map(|m| (m.name.clone(), m.buckets.clone()))
+                .enumerate()
+                .map(|(index, m)| (m.name.clone(), index))
                 .collect(),
+            bounds: counted.iter().map(|m| m.buckets.clone()).collect(),
             ..Samples::default()
         }
     }
@@ -268,9 +278,11 @@ impl Samples {
             Some(&index) => index,
             None => {
                 candidates.push(self.samples.len());
-                let values = match self.histograms.get(metric) {
+                let counted = self.histograms.get(metric).copied();
+                self.sample_bounds.push(counted);
+                let values = match counted {
                     Some(bounds) => SampleValues::Histogram(HistogramCounts {
-                        bucket_counts: vec![0; bounds.len() + 1],
+                        bucket_counts: vec![0; self.bounds[bounds].len() + 1],
                         sum: 0.0,
                         min: f64::INFINITY,
                         max: f64::NEG_INFINITY,
@@ -291,7 +303,7 @@ impl Samples {
         match &mut self.samples[index].values {
             SampleValues::Values(values) => values.push(value),
             SampleValues::Histogram(counts) => {
-                let bounds = self.histograms.get(metric).map_or(&[][..], Vec::as_slice);
+                let bounds = self.sample_bounds[index].map_or(&[][..], |b| &self.bounds[b][..]);
                 // The first bucket whose bound is at least the value; the last holds the rest.
                 let bucket = bounds.partition_point(|bound| *bound < value);
                 if let Some(count) = counts.bucket_counts.get_mut(bucket) {
