@@ -243,25 +243,31 @@ def ingest(work, cases_list, reps, rows, notes):
 
 
 def flat_memory(work, rows):
-    """Peak RSS of `ingest` (the default config, the osworld plugin) of a JUnit report at 100k
-    and 1M cases, plain and with its first test repeated after all the others (a late rerun,
-    which used to make the report be read whole)."""
+    """Peak RSS of `ingest` (the default config, the osworld plugin) of a report in every format
+    at 100k and 1M cases, plain and with its first test repeated after all the others (a late
+    rerun, which used to make a JUnit report be read whole). JUnit comes from gen_junit.py, the
+    text formats from gen_text.py."""
     config = work / "flat.toml"
     config.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n')
-    for cases in (100_000, 1_000_000):
-        peaks = []
-        for repeated in (False, True):
-            report = work / f"flat-{cases}-{repeated}.xml"
-            subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", str(cases), report]
-                           + (["--repeat-late"] if repeated else []), check=True)
-            run = run_measured([BIN, "ingest", report, "--system", "osworld", "--config", config, "--print"],
-                               env={**os.environ, "RUST_LOG": "off"})
-            assert run.code == 0, "testmeter ingest failed"
-            peaks.append(run.peak_rss / 2**20)
-            report.unlink()
-        rows.append((f"ingest peak RSS MiB, JUnit, {cases:,} cases: plain / first test repeated at the end",
-                     "", f"{peaks[0]:.1f} / {peaks[1]:.1f}", f"{peaks[1] - peaks[0]:+.1f} MiB for the repeat",
-                     "flat from 100k to 1M"))
+    formats = [("JUnit", None), ("TAP", "tap"), ("go test -json", "go-test-json"),
+               ("libtest JSON", "libtest-json"), ("libtest text", "libtest"), ("pytest text", "pytest-text")]
+    for label, fmt in formats:
+        for cases in (100_000, 1_000_000):
+            peaks = []
+            for repeated in (False, True):
+                report = work / f"flat-{cases}-{repeated}.{'xml' if fmt is None else 'txt'}"
+                generate = ([ROOT / "bench" / "gen_junit.py", str(cases), report] if fmt is None
+                            else [ROOT / "bench" / "gen_text.py", fmt, str(cases), report])
+                subprocess.run([sys.executable, *generate] + (["--repeat-late"] if repeated else []), check=True)
+                run = run_measured([BIN, "ingest", report, "--system", "osworld", "--config", config, "--print"],
+                                   env={**os.environ, "RUST_LOG": "off"})
+                assert run.code == 0, f"testmeter ingest of {label} failed"
+                peaks.append(run.peak_rss / 2**20)
+                size = report.stat().st_size / 1e6
+                report.unlink()
+            rows.append((f"ingest peak RSS MiB, {label}, {cases:,} cases ({size:.0f} MB): plain / first test "
+                         "repeated at the end", "", f"{peaks[0]:.1f} / {peaks[1]:.1f}",
+                         f"{peaks[1] - peaks[0]:+.1f} MiB for the repeat", "flat from 100k to 1M"))
 
 
 def systems_reading_output(config):
@@ -525,11 +531,17 @@ def table(rows):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--flat", action="store_true",
+                        help="only the peak-RSS rows of every format, printed and not written")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-bench-"))
     rows, notes = [], []
     try:
+        if args.flat:
+            flat_memory(work, rows)
+            print(table(rows))
+            return
         if args.quick:
             ingest(work, [10_000], {10_000: 1}, rows, notes)
             metrics_load(work, 5, rows, notes)

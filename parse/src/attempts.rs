@@ -27,6 +27,14 @@ pub(crate) enum EarlierPass {
     Passed,
 }
 
+/// The classname and name that tell one test's attempts from another test's.
+pub(crate) fn identity(case: &TestCase) -> (&str, &str) {
+    (
+        case.classname.as_ref().map_or("", |c| c.as_str()),
+        case.name.as_str(),
+    )
+}
+
 /// Folds attempts of the same (classname, name) into one case, keeping first-seen order.
 pub(crate) fn fold_retries(cases: Vec<TestCase>, earlier: EarlierPass) -> Vec<TestCase> {
     if cases.len() < 2 {
@@ -37,10 +45,7 @@ pub(crate) fn fold_retries(cases: Vec<TestCase>, earlier: EarlierPass) -> Vec<Te
     {
         let mut first_seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(cases.len());
         for case in &cases {
-            let key = (
-                case.classname.as_ref().map_or("", |c| c.as_str()),
-                case.name.as_str(),
-            );
+            let key = identity(case);
             let group = *first_seen.entry(key).or_insert_with(|| {
                 groups += 1;
                 groups - 1

@@ -10,9 +10,10 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 use serde::Deserialize;
 
+use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
-use crate::parsed::Parsed;
-use crate::text::{non_blank, Suites};
+use crate::handing::{Ending, Out, TextParser};
+use crate::text::{non_blank, Text};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -34,14 +35,38 @@ struct Running {
     output: String,
 }
 
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    // go test says how every attempt ended (pass, fail or skip), with -count=N or a rerun.
-    let mut suites = Suites::repeating();
+/// Reads `go test -json` events.
+pub(crate) struct GoJson;
+
+impl TextParser for GoJson {
+    type Attempt = TestCase;
+    const NAME: &'static str = "go test";
+    // `=== RUN`, `--- PASS` and the pass event: about 300 bytes a test.
+    const BYTES_PER_TEST: Option<u64> = Some(256);
+
+    fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
+        text.read(|lines| read(lines, out))
+    }
+
+    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
+        crate::attempts::identity(attempt)
+    }
+
+    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
+        // go test says how every attempt ended (pass, fail or skip), with -count=N or a rerun.
+        merge_attempts(attempts, EarlierPass::Passed)
+    }
+}
+
+fn read(
+    lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
+    suites: &mut dyn Out<TestCase>,
+) -> Result<Ending, ParseError> {
     let mut running: HashMap<(String, String), Running> = HashMap::new();
     let mut packages = Packages::default();
     let mut reasons: Vec<String> = Vec::new();
     let mut events = 0usize;
-    for line in text.lines() {
+    for line in lines {
         let line = line.trim();
         if !line.starts_with('{') {
             continue;
@@ -52,7 +77,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         events += 1;
         let package = event.package.clone().unwrap_or_default();
         let Some(test) = event.test.clone() else {
-            packages.event(&mut suites, &mut reasons, &package, &event);
+            packages.event(suites, &mut reasons, &package, &event);
             continue;
         };
         let key = (package.clone(), test.clone());
@@ -106,7 +131,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                         case.set_system_out(output);
                     }
                 }
-                suites.push(&package, case);
+                suites.attempt(&package, case);
             }
             // start, pause, cont, bench: no outcome.
             _ => {}
@@ -123,8 +148,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     for (package, test) in unfinished {
         reasons.push(format!("{package}: {test} started and never finished"));
     }
-    let partial = (!reasons.is_empty()).then(|| reasons.join("; "));
-    Ok(suites.finish("go test", partial))
+    Ok(Ending::of(reasons))
 }
 
 /// What is known about each package beyond its tests.
@@ -140,7 +164,7 @@ impl Packages {
     /// Events without a test: the package's own output and result.
     fn event(
         &mut self,
-        suites: &mut Suites,
+        suites: &mut dyn Out<TestCase>,
         reasons: &mut Vec<String>,
         package: &str,
         event: &Event,

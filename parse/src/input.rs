@@ -8,11 +8,12 @@ use std::path::Path;
 use crate::error::ParseError;
 use crate::format::Format;
 use crate::parsed::Parsed;
-use crate::{go_json, junit, libtest_json, libtest_text, pytest_text, tap};
+use crate::text::Text;
+use crate::{handing, junit};
 
 /// Reports larger than this are refused unless the limit is raised. JUnit XML and TAP are
-/// streamed in flat memory whatever their size, so the default admits a 1,000,000-case pytest
-/// report (about 450 MB); the other text formats are still read whole.
+/// streamed in flat memory whatever their size, and so are the text formats, so the default
+/// admits a 1,000,000-case pytest report (about 450 MB).
 pub const DEFAULT_MAX_REPORT_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Resource limits for parsing.
@@ -35,7 +36,6 @@ pub(crate) struct Opened {
     pub reader: BufReader<std::io::Take<File>>,
     pub size: u64,
     pub format: Format,
-    path: std::path::PathBuf,
 }
 
 /// Opens a report file: refuses one over the limit or empty, and detects its format.
@@ -67,7 +67,6 @@ pub(crate) fn open(path: &Path, format: Format, limits: Limits) -> Result<Opened
         reader,
         size,
         format,
-        path: path.to_path_buf(),
     })
 }
 
@@ -81,27 +80,19 @@ pub(crate) fn locate_in_file(path: &Path) -> impl Fn(u64) -> (u64, u64) + '_ {
     }
 }
 
-/// Parses a report file whole. JUnit XML is read as a stream, so only the report is held in
-/// memory, not the file; the text formats are read whole (within the limit).
+/// Parses a report file whole. The file itself is never held: JUnit XML is read as a stream
+/// and the text formats line by line, so memory holds the report's cases, not its bytes.
 pub fn parse_file(path: &Path, format: Format, limits: Limits) -> Result<Parsed, ParseError> {
-    parse_opened(open(path, format, limits)?)
-}
-
-pub(crate) fn parse_opened(opened: Opened) -> Result<Parsed, ParseError> {
-    let Opened {
-        mut reader,
-        size,
-        format,
+    let opened = open(path, format, limits)?;
+    let text = Text::File {
         path,
-    } = opened;
-    if format == Format::Junit {
-        return junit::parse(reader, size, &locate_in_file(&path));
+        format: opened.format,
+        limits,
+    };
+    match handing::parse_format(opened.format, &text, opened.size) {
+        Some(parsed) => parsed,
+        None => junit::parse(opened.reader, opened.size, &locate_in_file(path)),
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|source| ParseError::Read { path, source })?;
-    parse_text(format, &bytes)
 }
 
 /// Checks a report held in memory against the limit and detects its format.
@@ -154,14 +145,9 @@ pub fn parse_reader(
 }
 
 fn parse_text(format: Format, bytes: &[u8]) -> Result<Parsed, ParseError> {
-    let text = String::from_utf8_lossy(bytes);
-    match format {
-        Format::PytestText => pytest_text::parse(&text),
-        Format::LibtestText => libtest_text::parse(&text),
-        Format::LibtestJson => libtest_json::parse(&text),
-        Format::GoTestJson => go_json::parse(&text),
-        Format::Tap => tap::parse(&text),
-        Format::Junit | Format::Auto => {
+    match handing::parse_format(format, &Text::Bytes(bytes), bytes.len() as u64) {
+        Some(parsed) => parsed,
+        None => {
             let locate = |offset: u64| line_column(bytes, offset);
             junit::parse(bytes, bytes.len() as u64, &locate)
         }

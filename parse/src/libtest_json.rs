@@ -8,9 +8,10 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 use serde::Deserialize;
 
+use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
-use crate::parsed::Parsed;
-use crate::text::{non_blank, panic_message, Suites};
+use crate::handing::{Ending, Out, TextParser};
+use crate::text::{non_blank, panic_message, Text};
 
 #[derive(Debug, Deserialize)]
 struct Event {
@@ -27,15 +28,39 @@ struct Event {
     message: Option<String>,
 }
 
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut suites = Suites::default();
+/// Reads libtest's JSON events.
+pub(crate) struct LibtestJson;
+
+impl TextParser for LibtestJson {
+    type Attempt = TestCase;
+    const NAME: &'static str = "cargo test";
+    // A `started` and an `ok` event: about 100 bytes a test.
+    const BYTES_PER_TEST: Option<u64> = Some(96);
+
+    fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
+        text.read(|lines| read(lines, out))
+    }
+
+    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
+        identity(attempt)
+    }
+
+    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
+        merge_attempts(attempts, EarlierPass::Failed)
+    }
+}
+
+fn read(
+    lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
+    suites: &mut dyn Out<TestCase>,
+) -> Result<Ending, ParseError> {
     let mut next_name: Option<String> = None;
     let mut suite: Option<String> = None;
     let mut started: Vec<String> = Vec::new();
     let mut numbered = 0usize;
     let mut events = 0usize;
     let mut reasons: Vec<String> = Vec::new();
-    for line in text.lines() {
+    for line in lines {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("Running ") {
             next_name = Some(rest.rsplit_once(" (").map_or(rest, |(n, _)| n).to_owned());
@@ -124,7 +149,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 if let Some(stdout) = event.stdout {
                     case.set_system_out(stdout);
                 }
-                suites.push(&suite_name, case);
+                suites.attempt(&suite_name, case);
             }
             _ => {}
         }
@@ -141,6 +166,5 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     for test in started {
         reasons.push(format!("test {test} started and never finished"));
     }
-    let partial = (!reasons.is_empty()).then(|| reasons.join("; "));
-    Ok(suites.finish("cargo test", partial))
+    Ok(Ending::of(reasons))
 }

@@ -11,16 +11,98 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 
+use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
-use crate::parsed::Parsed;
-use crate::text::{non_blank, panic_message, strip_ansi, Suites};
+use crate::handing::{Ending, Out, TextParser};
+use crate::text::{non_blank, panic_message, strip_ansi, Text};
 
-/// A test line whose outcome has been read.
-#[derive(Debug)]
-struct Outcome {
-    suite: String,
-    name: String,
-    status: Status,
+/// Reads libtest's terminal output.
+pub(crate) struct LibtestText;
+
+impl TextParser for LibtestText {
+    type Attempt = TestCase;
+    const NAME: &'static str = "cargo test";
+    // `test a::b ... ok`: some 20 bytes a test at the least.
+    const BYTES_PER_TEST: Option<u64> = Some(24);
+
+    /// Two passes: the first keeps the output libtest prints for failures (after all of a
+    /// binary's test lines), the second hands each test on with its output.
+    fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
+        let mut captured = Outputs::default();
+        text.read(|lines| scan(lines, &mut Pass::Capture(&mut captured)))?;
+        text.read(|lines| scan(lines, &mut Pass::Hand { captured, out }))
+    }
+
+    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
+        identity(attempt)
+    }
+
+    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
+        merge_attempts(attempts, EarlierPass::Failed)
+    }
+}
+
+/// Captured output by test binary and test name.
+type Outputs = HashMap<(String, String), String>;
+
+/// What a pass over the text does.
+enum Pass<'a> {
+    /// Keeps the captured output of tests.
+    Capture(&'a mut Outputs),
+    /// Hands every test on, with the output the first pass captured.
+    Hand {
+        captured: Outputs,
+        out: &'a mut dyn Out<TestCase>,
+    },
+}
+
+impl Pass<'_> {
+    fn captured(&mut self, binary: &str, name: String, body: String) {
+        if let Pass::Capture(outputs) = self {
+            outputs.insert((binary.to_owned(), name), body);
+        }
+    }
+
+    fn suite(&mut self, name: &str) -> Option<&mut quick_junit::TestSuite> {
+        match self {
+            Pass::Capture(_) => None,
+            Pass::Hand { out, .. } => Some(out.suite(name)),
+        }
+    }
+
+    /// One test's outcome, with its captured output.
+    fn outcome(&mut self, suite: &str, name: String, outcome: Status) {
+        let Pass::Hand { captured, out } = self else {
+            return;
+        };
+        let output = captured.remove(&(suite.to_owned(), name.clone()));
+        let status = match outcome {
+            Status::Ok => TestCaseStatus::success(),
+            Status::Failed => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                if let Some(message) = output.as_deref().and_then(panic_message) {
+                    status.set_message(message);
+                }
+                if let Some(body) = output.clone().and_then(non_blank) {
+                    status.set_description(body);
+                }
+                status
+            }
+            Status::Ignored(reason) => {
+                let mut status = TestCaseStatus::skipped();
+                if let Some(reason) = reason {
+                    status.set_message(reason);
+                }
+                status
+            }
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname(suite);
+        if let Some(output) = output {
+            case.set_system_out(output);
+        }
+        out.attempt(suite, case);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,10 +112,10 @@ enum Status {
     Ignored(Option<String>),
 }
 
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    let mut outputs: HashMap<(String, String), String> = HashMap::new();
-    let mut times: Vec<(String, Duration)> = Vec::new();
+fn scan(
+    lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
+    pass: &mut Pass<'_>,
+) -> Result<Ending, ParseError> {
     let mut binary = String::new();
     let mut binaries = 0usize;
     let mut block_open = false;
@@ -48,9 +130,8 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     // its `error: N targets failed` summary.
     let mut continued_after_failure = false;
     let mut seen_any = false;
-    let mut order: Vec<String> = Vec::new();
-    for raw in text.lines() {
-        let line = strip_ansi(raw);
+    for raw in lines {
+        let line = strip_ansi(&raw);
         let line = line.trim_end();
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("Running ") {
@@ -89,7 +170,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 if binary.is_empty() {
                     binary = "tests".to_owned();
                 }
-                order.push(binary.clone());
+                pass.suite(&binary);
                 continue;
             }
         }
@@ -100,7 +181,9 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 .and_then(|(_, t)| t.trim_end_matches('s').parse::<f64>().ok())
                 .and_then(|t| Duration::try_from_secs_f64(t).ok())
             {
-                times.push((binary.clone(), time));
+                if let Some(suite) = pass.suite(&binary) {
+                    suite.set_time(time);
+                }
             }
             capture = None;
             continue;
@@ -119,7 +202,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
                 .or_else(|| rest.strip_suffix(" stderr ----"))
             {
                 if let Some((previous, body)) = capture.take() {
-                    outputs.insert((binary.clone(), previous), body);
+                    pass.captured(&binary, previous, body);
                 }
                 capture = Some((name.to_owned(), String::new()));
                 continue;
@@ -127,7 +210,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
         }
         if line == "failures:" || line == "successes:" {
             if let Some((name, body)) = capture.take() {
-                outputs.insert((binary.clone(), name), body);
+                pass.captured(&binary, name, body);
             }
             continue;
         }
@@ -137,11 +220,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
             continue;
         }
         if let Some((name, status)) = test_line(line) {
-            outcomes.push(Outcome {
-                suite: binary.clone(),
-                name,
-                status,
-            });
+            pass.outcome(&binary, name, status);
             pending = None;
             continue;
         }
@@ -150,13 +229,10 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
             pending = Some(name);
             continue;
         }
-        if let (Some(name), Some(status)) = (&pending, status_word(trimmed)) {
-            outcomes.push(Outcome {
-                suite: binary.clone(),
-                name: name.clone(),
-                status,
-            });
-            pending = None;
+        if let Some(status) = pending.as_ref().and(status_word(trimmed)) {
+            if let Some(name) = pending.take() {
+                pass.outcome(&binary, name, status);
+            }
         }
     }
     if !seen_any {
@@ -167,42 +243,6 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
     }
     if block_open {
         crashed.push(binary.clone());
-    }
-    let mut suites = Suites::default();
-    for name in &order {
-        suites.suite(name);
-    }
-    for outcome in outcomes {
-        let output = outputs.remove(&(outcome.suite.clone(), outcome.name.clone()));
-        let status = match outcome.status {
-            Status::Ok => TestCaseStatus::success(),
-            Status::Failed => {
-                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                if let Some(message) = output.as_deref().and_then(panic_message) {
-                    status.set_message(message);
-                }
-                if let Some(body) = output.clone().and_then(non_blank) {
-                    status.set_description(body);
-                }
-                status
-            }
-            Status::Ignored(reason) => {
-                let mut status = TestCaseStatus::skipped();
-                if let Some(reason) = reason {
-                    status.set_message(reason);
-                }
-                status
-            }
-        };
-        let mut case = TestCase::new(outcome.name, status);
-        case.set_classname(outcome.suite.as_str());
-        if let Some(output) = output {
-            case.set_system_out(output);
-        }
-        suites.push(&outcome.suite, case);
-    }
-    for (name, time) in times {
-        suites.suite(&name).set_time(time);
     }
     let mut reasons = Vec::new();
     if let Some(binary) = announced {
@@ -225,8 +265,7 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
             "cargo test stopped after the failing test binary `{target}`; binaries after it did not run (pass --no-fail-fast to run them all)"
         ));
     }
-    let partial = (!reasons.is_empty()).then(|| reasons.join("; "));
-    Ok(suites.finish("cargo test", partial))
+    Ok(Ending::of(reasons))
 }
 
 /// `test name ... ok`, `test name - should panic ... ok`, `test name ... ignored, reason`.

@@ -9,9 +9,10 @@ use std::collections::HashMap;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
 
+use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
-use crate::parsed::Parsed;
-use crate::text::{non_blank, strip_ansi, Suites};
+use crate::handing::{Ending, Out, TextParser};
+use crate::text::{non_blank, strip_ansi, Text};
 
 /// Outcome words pytest prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,242 +57,385 @@ struct Report {
     reason: Option<String>,
 }
 
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut progress: Vec<Report> = Vec::new();
-    let mut summary: Vec<Report> = Vec::new();
-    let mut skipped: Vec<(String, usize, String)> = Vec::new();
-    let mut sections: HashMap<String, String> = HashMap::new();
-    let mut section: Option<(String, String)> = None;
-    let mut final_line = false;
-    let mut interrupted = None;
-    for raw in text.lines() {
-        let line = strip_ansi(raw);
-        let line = line.trim_end();
-        if let Some(title) = section_title(line) {
-            if let Some((title, body)) = section.take() {
-                sections.insert(title, body);
+/// What pytest reports of one test: an outcome line (progress or summary), or, without `-v`,
+/// one of the skips the summary counts per location.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    classname: String,
+    name: String,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Line(Report),
+    Skip(Box<TestCase>),
+}
+
+/// Reads pytest's terminal output in two passes: [`PytestText::prepare`] keeps what pytest
+/// prints after the tests ran (failure sections, `-rA` summary messages, skip locations), then
+/// each read hands the outcome lines on.
+pub(crate) struct PytestText {
+    /// Failure and error sections, by title.
+    sections: HashMap<String, String>,
+    /// The `-rA` summary's message for a node id and outcome.
+    messages: HashMap<(String, Word), String>,
+    /// Without `-v`: `SKIPPED [n] location: reason` lines.
+    skipped: Vec<(String, usize, String)>,
+    /// Whether there are `-v` progress lines: the outcomes come from them, else from the
+    /// summary.
+    progress: bool,
+}
+
+impl PytestText {
+    /// The first pass.
+    pub(crate) fn prepare(text: &Text<'_>) -> Result<Self, ParseError> {
+        text.read(|lines| {
+            let mut scan = Scan::keeping_sections();
+            let mut prepared = PytestText {
+                sections: HashMap::new(),
+                messages: HashMap::new(),
+                skipped: Vec::new(),
+                progress: false,
+            };
+            let mut summary = false;
+            for raw in lines {
+                match scan.line(&raw) {
+                    Some(Seen::Progress(_)) => prepared.progress = true,
+                    Some(Seen::Skipped(location, count, reason)) => {
+                        prepared.skipped.push((location, count, reason));
+                    }
+                    Some(Seen::Summary(report)) => {
+                        summary = true;
+                        if let Some(reason) = report.reason {
+                            prepared
+                                .messages
+                                .insert((report.node_id, report.word), reason);
+                        }
+                    }
+                    None => {}
+                }
             }
-            section = Some((title.to_owned(), String::new()));
-            continue;
-        }
-        if line.starts_with("====") || line.starts_with("!!!!") {
-            if let Some((title, body)) = section.take() {
-                sections.insert(title, body);
+            if !prepared.progress && !summary {
+                return Err(ParseError::NotThisFormat {
+                    format: "pytest text",
+                    reason: "no `path::test STATUS` lines and no -rA summary".to_owned(),
+                });
             }
-            if line.starts_with("!!!!") && interrupted.is_none() {
-                interrupted = Some(line.trim_matches(['!', ' ']).to_owned());
+            prepared.sections = scan.finish();
+            Ok(prepared)
+        })
+    }
+
+    fn message(&self, node_id: &str, word: Word) -> Option<&str> {
+        // One lookup key per message asked for: only failures and skips have one.
+        self.messages
+            .get(&(node_id.to_owned(), word))
+            .map(String::as_str)
+    }
+}
+
+impl TextParser for PytestText {
+    type Attempt = Attempt;
+    const NAME: &'static str = "pytest";
+    // `t.py::test PASSED [ 1%]`: some 30 bytes a test at the least.
+    const BYTES_PER_TEST: Option<u64> = Some(32);
+
+    fn read(&self, text: &Text<'_>, out: &mut dyn Out<Attempt>) -> Result<Ending, ParseError> {
+        text.read(|lines| {
+            let mut scan = Scan::default();
+            for raw in lines {
+                let report = match scan.line(&raw) {
+                    Some(Seen::Progress(report)) if self.progress => report,
+                    Some(Seen::Summary(report)) if !self.progress => report,
+                    _ => continue,
+                };
+                let (suite, classname, name) = split_node_id(&report.node_id);
+                let name = name.to_owned();
+                out.attempt(
+                    &suite,
+                    Attempt {
+                        classname,
+                        name,
+                        kind: Kind::Line(report),
+                    },
+                );
             }
-            if line.starts_with('=') && is_final_line(line) {
-                final_line = true;
+            if !self.progress {
+                self.skips(out);
             }
-            continue;
-        }
-        if let Some((_, body)) = &mut section {
-            body.push_str(raw);
-            body.push('\n');
-            continue;
-        }
-        if let Some(report) = progress_line(line) {
-            progress.push(report);
-        } else if let Some((location, count, reason)) = skipped_location(line) {
-            skipped.push((location.to_owned(), count, reason.to_owned()));
-        } else if let Some(report) = summary_line(line) {
-            summary.push(report);
-        } else if !final_line && is_final_line(line) {
-            // `-q` prints the final line without `=` padding.
-            final_line = true;
-        }
+            let partial = match (scan.interrupted, scan.final_line) {
+                (Some(reason), _) => Some(format!("pytest was interrupted: {reason}")),
+                (None, false) => {
+                    Some("pytest output ends before its final summary line".to_owned())
+                }
+                (None, true) => None,
+            };
+            Ok(Ending {
+                partial,
+                ..Ending::default()
+            })
+        })
     }
-    if let Some((title, body)) = section.take() {
-        sections.insert(title, body);
+
+    fn identity<'a>(&self, attempt: &'a Attempt) -> (&'a str, &'a str) {
+        (&attempt.classname, &attempt.name)
     }
-    if progress.is_empty() && summary.is_empty() {
-        return Err(ParseError::NotThisFormat {
-            format: "pytest text",
-            reason: "no `path::test STATUS` lines and no -rA summary".to_owned(),
-        });
-    }
-    let messages: HashMap<(&str, Word), &str> = summary
-        .iter()
-        .filter_map(|r| Some(((r.node_id.as_str(), r.word), r.reason.as_deref()?)))
-        .collect();
-    let reports = if progress.is_empty() {
-        &summary
-    } else {
-        &progress
-    };
-    let mut suites = Suites::default();
-    for (node_id, attempts) in group_by_node(reports) {
-        let (suite, classname, name) = split_node_id(node_id);
-        for attempt in &attempts {
-            let mut case = TestCase::new(name, status_of(attempt, &messages, &sections));
-            case.set_classname(classname.as_str());
-            suites.push(&suite, case);
+
+    fn fold(&self, attempts: Vec<Attempt>) -> Option<TestCase> {
+        let mut cases = Vec::new();
+        let mut lines = Vec::new();
+        for attempt in attempts {
+            match attempt.kind {
+                Kind::Line(report) => lines.push(report),
+                Kind::Skip(case) => cases.push(*case),
+            }
         }
+        if let Some(first) = lines.first() {
+            let (_, classname, name) = split_node_id(&first.node_id);
+            let name = name.to_owned();
+            for attempt in attempts_of(&lines) {
+                let mut case = TestCase::new(name.as_str(), self.status_of(&attempt));
+                case.set_classname(classname.as_str());
+                cases.push(case);
+            }
+        }
+        merge_attempts(cases, EarlierPass::Failed)
     }
-    if progress.is_empty() {
-        // Without -v, skips are only known per location: one case per skipped test there.
-        for (location, count, reason) in skipped {
-            let (path, _) = location.split_once(':').unwrap_or((&location, ""));
+}
+
+impl PytestText {
+    /// Without -v, skips are only known per location: one case per skipped test there.
+    fn skips(&self, out: &mut dyn Out<Attempt>) {
+        for (location, count, reason) in &self.skipped {
+            let (path, _) = location.split_once(':').unwrap_or((location, ""));
             let (_, classname, _) = split_node_id(&format!("{path}::"));
-            for index in 1..=count {
-                let name = if count == 1 {
+            for index in 1..=*count {
+                let name = if *count == 1 {
                     location.clone()
                 } else {
                     format!("{location} #{index}")
                 };
                 let mut status = TestCaseStatus::skipped();
                 status.set_message(reason.as_str());
-                let mut case = TestCase::new(name, status);
+                let mut case = TestCase::new(name.as_str(), status);
                 case.set_classname(classname.as_str());
-                suites.push(path, case);
+                out.attempt(
+                    path,
+                    Attempt {
+                        classname: case
+                            .classname
+                            .as_ref()
+                            .map_or(String::new(), |c| c.as_str().to_owned()),
+                        name: case.name.as_str().to_owned(),
+                        kind: Kind::Skip(Box::new(case)),
+                    },
+                );
             }
         }
     }
-    let partial = match (interrupted, final_line) {
-        (Some(reason), _) => Some(format!("pytest was interrupted: {reason}")),
-        (None, false) => Some("pytest output ends before its final summary line".to_owned()),
-        (None, true) => None,
-    };
-    Ok(suites.finish("pytest", partial))
+}
+
+/// A line of pytest's output that reports outcomes.
+enum Seen {
+    Progress(Report),
+    Skipped(String, usize, String),
+    Summary(Report),
+}
+
+/// Reads pytest's output line by line: which section a line is in, and what it reports.
+#[derive(Default)]
+struct Scan {
+    /// Whether the bodies of failure sections are kept.
+    keep: bool,
+    sections: HashMap<String, String>,
+    section: Option<(String, String)>,
+    final_line: bool,
+    interrupted: Option<String>,
+}
+
+impl Scan {
+    fn keeping_sections() -> Self {
+        Scan {
+            keep: true,
+            ..Scan::default()
+        }
+    }
+
+    fn close_section(&mut self) {
+        if let Some((title, body)) = self.section.take() {
+            if self.keep {
+                self.sections.insert(title, body);
+            }
+        }
+    }
+
+    fn line(&mut self, raw: &str) -> Option<Seen> {
+        let line = strip_ansi(raw);
+        let line = line.trim_end();
+        if let Some(title) = section_title(line) {
+            self.close_section();
+            self.section = Some((title.to_owned(), String::new()));
+            return None;
+        }
+        if line.starts_with("====") || line.starts_with("!!!!") {
+            self.close_section();
+            if line.starts_with("!!!!") && self.interrupted.is_none() {
+                self.interrupted = Some(line.trim_matches(['!', ' ']).to_owned());
+            }
+            if line.starts_with('=') && is_final_line(line) {
+                self.final_line = true;
+            }
+            return None;
+        }
+        if let Some((_, body)) = &mut self.section {
+            if self.keep {
+                body.push_str(raw);
+                body.push('\n');
+            }
+            return None;
+        }
+        if let Some(report) = progress_line(line) {
+            Some(Seen::Progress(report))
+        } else if let Some((location, count, reason)) = skipped_location(line) {
+            Some(Seen::Skipped(location.to_owned(), count, reason.to_owned()))
+        } else if let Some(report) = summary_line(line) {
+            Some(Seen::Summary(report))
+        } else {
+            if !self.final_line && is_final_line(line) {
+                // `-q` prints the final line without `=` padding.
+                self.final_line = true;
+            }
+            None
+        }
+    }
+
+    /// The sections read.
+    fn finish(mut self) -> HashMap<String, String> {
+        self.close_section();
+        self.sections
+    }
 }
 
 /// One attempt of a test: its final word, with a teardown error folded in.
 #[derive(Debug)]
-struct Attempt<'a> {
+struct Run<'a> {
     report: &'a Report,
     teardown_error: Option<&'a Report>,
 }
 
-/// Groups outcome lines per node id into attempts, in first-seen order.
+/// One test's outcome lines as attempts, in the order they ran.
 ///
 /// pytest prints a test whose call failed and whose teardown then raised twice (`FAILED`,
 /// then `ERROR`): one attempt. pytest-rerunfailures prints `RERUN` once per failing phase,
 /// so when the final attempt reported two phases, earlier attempts did too.
-fn group_by_node(reports: &[Report]) -> Vec<(&str, Vec<Attempt<'_>>)> {
-    let mut order: Vec<&str> = Vec::new();
-    let mut by_node: HashMap<&str, Vec<&Report>> = HashMap::new();
-    for report in reports {
-        let entry = by_node.entry(report.node_id.as_str()).or_insert_with(|| {
-            order.push(report.node_id.as_str());
-            Vec::new()
+fn attempts_of(lines: &[Report]) -> Vec<Run<'_>> {
+    let (reruns, finals): (Vec<&Report>, Vec<&Report>) =
+        lines.iter().partition(|r| r.word == Word::Rerun);
+    let mut attempts = Vec::new();
+    let phases = finals.len().clamp(1, 2);
+    for rerun in reruns.iter().step_by(phases) {
+        attempts.push(Run {
+            report: rerun,
+            teardown_error: None,
         });
-        entry.push(report);
     }
-    order
-        .into_iter()
-        .map(|node| {
-            let lines = by_node.remove(node).unwrap_or_default();
-            let (reruns, finals): (Vec<&Report>, Vec<&Report>) =
-                lines.into_iter().partition(|r| r.word == Word::Rerun);
-            let mut attempts = Vec::new();
-            let phases = finals.len().clamp(1, 2);
-            for rerun in reruns.iter().step_by(phases) {
-                attempts.push(Attempt {
-                    report: rerun,
-                    teardown_error: None,
-                });
-            }
-            // The `-rA` summary lists ERROR lines before FAILED ones: the call's outcome
-            // decides, a second ERROR is the teardown's.
-            let main = finals
-                .iter()
-                .position(|r| r.word != Word::Error)
-                .unwrap_or(0);
-            if let Some(first) = finals.get(main) {
-                let teardown_error = finals
-                    .iter()
-                    .enumerate()
-                    .find(|(index, r)| *index != main && r.word == Word::Error)
-                    .map(|(_, r)| *r);
-                attempts.push(Attempt {
-                    report: first,
-                    teardown_error,
-                });
-            }
-            (node, attempts)
-        })
-        .collect()
+    // The `-rA` summary lists ERROR lines before FAILED ones: the call's outcome decides, a
+    // second ERROR is the teardown's.
+    let main = finals
+        .iter()
+        .position(|r| r.word != Word::Error)
+        .unwrap_or(0);
+    if let Some(first) = finals.get(main) {
+        let teardown_error = finals
+            .iter()
+            .enumerate()
+            .find(|(index, r)| *index != main && r.word == Word::Error)
+            .map(|(_, r)| *r);
+        attempts.push(Run {
+            report: first,
+            teardown_error,
+        });
+    }
+    attempts
 }
 
-fn status_of(
-    attempt: &Attempt<'_>,
-    messages: &HashMap<(&str, Word), &str>,
-    sections: &HashMap<String, String>,
-) -> TestCaseStatus {
-    let report = attempt.report;
-    let message = report.reason.clone().or_else(|| {
-        messages
-            .get(&(report.node_id.as_str(), report.word))
-            .map(|m| (*m).to_owned())
-    });
-    let section_key = section_key(&report.node_id);
-    let mut status = match report.word {
-        Word::Passed | Word::Xpass => TestCaseStatus::success(),
-        Word::Rerun | Word::Failed => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            if let Some(body) = sections.get(&section_key).cloned().and_then(non_blank) {
-                if let Some(error) = error_line(&body) {
-                    status.set_message(error);
+impl PytestText {
+    fn status_of(&self, attempt: &Run<'_>) -> TestCaseStatus {
+        let report = attempt.report;
+        let passed = matches!(report.word, Word::Passed | Word::Xpass);
+        let message = report.reason.clone().or_else(|| {
+            // A pass shows no message: no need to look one up.
+            (!passed)
+                .then(|| self.message(&report.node_id, report.word))
+                .flatten()
+                .map(str::to_owned)
+        });
+        let section_key = section_key(&report.node_id);
+        let mut status = match report.word {
+            Word::Passed | Word::Xpass => TestCaseStatus::success(),
+            Word::Rerun | Word::Failed => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                if let Some(body) = self.sections.get(&section_key).cloned().and_then(non_blank) {
+                    if let Some(error) = error_line(&body) {
+                        status.set_message(error);
+                    }
+                    status.set_description(body);
                 }
-                status.set_description(body);
+                status
             }
-            status
-        }
-        Word::Error => {
-            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-            let body = ["setup", "teardown"]
-                .iter()
-                .find_map(|phase| sections.get(&format!("ERROR at {phase} of {section_key}")));
-            if let Some(body) = body.cloned().and_then(non_blank) {
-                if let Some(error) = error_line(&body) {
-                    status.set_message(error);
+            Word::Error => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                let body = ["setup", "teardown"].iter().find_map(|phase| {
+                    self.sections
+                        .get(&format!("ERROR at {phase} of {section_key}"))
+                });
+                if let Some(body) = body.cloned().and_then(non_blank) {
+                    if let Some(error) = error_line(&body) {
+                        status.set_message(error);
+                    }
+                    status.set_description(body);
                 }
-                status.set_description(body);
+                status
             }
-            status
+            Word::Skipped => TestCaseStatus::skipped(),
+            Word::Xfail => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_type("pytest.xfail");
+                status
+            }
+        };
+        let has_message = match &status {
+            TestCaseStatus::NonSuccess { message, .. }
+            | TestCaseStatus::Skipped { message, .. } => message.is_some(),
+            TestCaseStatus::Success { .. } => true,
+        };
+        if let Some(message) = message.filter(|_| !has_message) {
+            status.set_message(message);
         }
-        Word::Skipped => TestCaseStatus::skipped(),
-        Word::Xfail => {
-            let mut status = TestCaseStatus::skipped();
-            status.set_type("pytest.xfail");
-            status
+        if let Some(error) = attempt.teardown_error {
+            let text = format!(
+                "teardown error: {}",
+                self.message(&error.node_id, Word::Error).unwrap_or("")
+            );
+            match &mut status {
+                TestCaseStatus::NonSuccess { description, .. } => {
+                    let joined = match description.take() {
+                        Some(before) => format!("{}\n\n{text}", before.as_str()),
+                        None => text,
+                    };
+                    *description = Some(XmlString::new(joined));
+                }
+                TestCaseStatus::Success { .. } => {
+                    let mut error_status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    error_status.set_message(text);
+                    status = error_status;
+                }
+                TestCaseStatus::Skipped { .. } => {}
+            }
         }
-    };
-    let has_message = match &status {
-        TestCaseStatus::NonSuccess { message, .. } | TestCaseStatus::Skipped { message, .. } => {
-            message.is_some()
-        }
-        TestCaseStatus::Success { .. } => true,
-    };
-    if let Some(message) = message.filter(|_| !has_message) {
-        status.set_message(message);
+        status
     }
-    if let Some(error) = attempt.teardown_error {
-        let text = format!(
-            "teardown error: {}",
-            messages
-                .get(&(error.node_id.as_str(), Word::Error))
-                .copied()
-                .unwrap_or("")
-        );
-        match &mut status {
-            TestCaseStatus::NonSuccess { description, .. } => {
-                let joined = match description.take() {
-                    Some(before) => format!("{}\n\n{text}", before.as_str()),
-                    None => text,
-                };
-                *description = Some(XmlString::new(joined));
-            }
-            TestCaseStatus::Success { .. } => {
-                let mut error_status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                error_status.set_message(text);
-                status = error_status;
-            }
-            TestCaseStatus::Skipped { .. } => {}
-        }
-    }
-    status
 }
 
 /// The first `E   ` line of a failure section: the exception pytest shows, untruncated.

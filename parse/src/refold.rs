@@ -2,11 +2,10 @@
 //! every other test, one name repeated late in a huge report) without holding the report.
 //!
 //! A streamed read hands each test on as soon as its next sibling starts, so a test that shows
-//! up again later cannot be folded on the way. When that happens the streamed read stops
-//! handing cases on and only tallies the rest of the report: the hash of every test's (suite,
-//! classname, name) it already keeps tells which tests occur more than once (`Repeated`).
-//! Instead of reading the whole report into memory, it is then read twice more, each pass
-//! holding only what it must:
+//! up again later cannot be folded on the way. The streamed read's filter of the tests seen
+//! names the tests that may have repeated; one more pass (`count`) tells which of them really
+//! occur more than once (`Repeated`). When one does, instead of reading the whole report into
+//! memory, it is read twice more, each pass holding only what it must:
 //!
 //! 1. **Gather**: the attempts of the repeated tests only, built and folded as a whole read
 //!    folds them (a teardown error merged into the attempt right before it in its suite, then
@@ -15,7 +14,7 @@
 //!    is handed on as a view of the reader's buffer, a repeated one as its folded case at its
 //!    first place, and its later places are skipped.
 //!
-//! Memory is the streamed read's hash set plus the attempts of repeated tests, whatever the
+//! Memory is the streamed read's filter plus the attempts of repeated tests, whatever the
 //! report's size. A hash collision can only make two tests' attempts be gathered together;
 //! they are told apart by their names again before folding, so it never folds two tests into
 //! one.
@@ -29,6 +28,7 @@ use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::Summary;
+use crate::seen::Count;
 use crate::stream::{hand_on_one, Fields, Streamed};
 use crate::view::CaseView;
 
@@ -72,6 +72,46 @@ pub(crate) fn stream_junit<R: Read + Send>(
     let (input, size) = reopen()?;
     let Ok(ending) = junit::read(input, size, locate, fields, &mut emit)?;
     Ok(Streamed::of(ending, emit.summary))
+}
+
+/// Which of the `suspects` (keys that may occur more than once) really do: one more pass.
+pub(crate) fn count<R: Read + Send>(
+    reopen: Reopen<'_, R>,
+    locate: junit::Locate<'_>,
+    fields: Fields,
+    suspects: foldhash::HashSet<u64>,
+) -> Result<Repeated, ParseError> {
+    let mut counting = Counting {
+        hasher: foldhash::fast::FixedState::default(),
+        count: Count::new(suspects),
+    };
+    let (input, size) = reopen()?;
+    let Ok(_) = junit::read(input, size, locate, fields, &mut counting)?;
+    Ok(counting.count.repeated())
+}
+
+/// Counts the suspects' occurrences.
+struct Counting {
+    hasher: foldhash::fast::FixedState,
+    count: Count,
+}
+
+impl Cases for Counting {
+    const KEEPS_CASES: bool = false;
+    type Stop = std::convert::Infallible;
+
+    fn push(
+        &mut self,
+        _suites: &mut [SuiteSlot],
+        suite: usize,
+        case: &mut OpenCase,
+        _builder: &mut Builder,
+    ) -> Result<(), Self::Stop> {
+        self.count.add(key(&self.hasher, suite, case));
+        Ok(())
+    }
+
+    fn end(&mut self, _suites: &mut [SuiteSlot]) {}
 }
 
 /// The key a test's attempts share: its suite, classname and name.

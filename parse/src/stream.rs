@@ -3,24 +3,26 @@
 //!
 //! JUnit XML is streamed. Retries that follow their test directly (pytest-rerunfailures, a
 //! pytest teardown error) fold on the way. A test that appears again after other tests (a
-//! gotestsum rerun at the end) cannot: the sink is told to forget what it received and gets
-//! every case again from three more passes over the report that hold only the repeated tests'
-//! attempts (`crate::refold`), in the order a whole read gives. TAP is streamed line by line,
-//! each test point handed on once complete (`tap::read`). The other text formats are read
-//! whole, then handed on.
+//! gotestsum rerun at the end) cannot: a filter of the tests seen (`crate::seen`) names the
+//! tests that may have repeated, one more pass counts them, and when one really did, the sink
+//! is told to forget what it received and gets every case again from two more passes that
+//! hold only the repeated tests' attempts (`crate::refold`), in the order a whole read gives. The text formats are read
+//! line by line, each test handed on once complete (`crate::handing`).
 
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
 
 use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::format::Format;
+use crate::handing;
 use crate::input::{self, Limits};
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::{Parsed, Summary};
 use crate::refold;
-use crate::tap;
+use crate::seen::Seen;
+use crate::text::Text;
 use crate::view::CaseView;
 
 /// The parts of each case a caller reads. The others are skipped while reading: less work,
@@ -76,38 +78,22 @@ pub fn stream_file(
     sink: &mut dyn CaseSink,
 ) -> Result<Streamed, ParseError> {
     let opened = input::open(path, format, limits)?;
-    if opened.format == Format::Tap {
-        let mut error = None;
-        let lines = Lines {
-            reader: opened.reader,
-            buf: Vec::new(),
-            error: &mut error,
-        };
-        let streamed = stream_tap(lines, sink);
-        return match error {
-            Some(source) => Err(ParseError::Read {
-                path: path.to_path_buf(),
-                source,
-            }),
-            None => streamed,
-        };
-    }
-    if opened.format != Format::Junit {
-        return Ok(hand_on(input::parse_opened(opened)?, sink));
+    let text = Text::File {
+        path,
+        format: opened.format,
+        limits,
+    };
+    if let Some(streamed) = handing::stream_format(opened.format, &text, opened.size, sink) {
+        return streamed.map(|(streamed, _)| streamed);
     }
     let locate = input::locate_in_file(path);
     let size = opened.size;
-    match stream_junit(opened.reader, size, &locate, fields, sink)? {
-        Ok(streamed) => Ok(streamed),
-        Err(repeated) => {
-            sink.restart();
-            let reopen = || {
-                let opened = input::open(path, Format::Junit, limits)?;
-                Ok((opened.reader, opened.size))
-            };
-            refold::stream_junit(&reopen, &locate, fields, repeated, sink)
-        }
-    }
+    let (streamed, found) = stream_junit(opened.reader, size, &locate, fields, sink)?;
+    let reopen = || {
+        let opened = input::open(path, Format::Junit, limits)?;
+        Ok((opened.reader, opened.size))
+    };
+    settle(streamed, found, &reopen, &locate, fields, sink)
 }
 
 /// Streams the cases of a report held in memory into `sink`.
@@ -119,26 +105,14 @@ pub fn stream_bytes(
     sink: &mut dyn CaseSink,
 ) -> Result<Streamed, ParseError> {
     let format = input::check_bytes(bytes, format, limits)?;
-    if format == Format::Tap {
-        // As `str::lines` splits: no last line after a final newline, `\r\n` ends a line too.
-        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        let lines = body
-            .split(|b| *b == b'\n')
-            .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)));
-        return stream_tap(lines, sink);
-    }
-    if format != Format::Junit {
-        return Ok(hand_on(input::parse_bytes(bytes, format, limits)?, sink));
+    let size = bytes.len() as u64;
+    if let Some(streamed) = handing::stream_format(format, &Text::Bytes(bytes), size, sink) {
+        return streamed.map(|(streamed, _)| streamed);
     }
     let locate = |offset: u64| input::line_column(bytes, offset);
-    match stream_junit(bytes, bytes.len() as u64, &locate, fields, sink)? {
-        Ok(streamed) => Ok(streamed),
-        Err(repeated) => {
-            sink.restart();
-            let reopen = || Ok((bytes, bytes.len() as u64));
-            refold::stream_junit(&reopen, &locate, fields, repeated, sink)
-        }
-    }
+    let (streamed, found) = stream_junit(bytes, size, &locate, fields, sink)?;
+    let reopen = || Ok((bytes, size));
+    settle(streamed, found, &reopen, &locate, fields, sink)
 }
 
 /// Hands every case of a whole report on, leaving the report without its cases.
@@ -157,16 +131,22 @@ pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
     }
 }
 
-/// The report streamed, or, when a test appeared again after other tests, the keys of every
-/// test that occurs more than once: the cases handed on are then to be forgotten and the
-/// report read again by `crate::refold`.
+/// What a streamed read found out about repeated tests.
+struct Found {
+    /// Tests that may have appeared again after other tests (the filter's suspects).
+    suspects: foldhash::HashSet<u64>,
+    /// Tests whose adjacent attempts were folded on the way.
+    retried: foldhash::HashSet<u64>,
+}
+
+/// The report streamed, every case handed on, with what it found out about repeated tests.
 fn stream_junit(
     input: impl std::io::Read + Send,
     size: u64,
     locate: junit::Locate<'_>,
     fields: Fields,
     sink: &mut dyn CaseSink,
-) -> Result<Result<Streamed, refold::Repeated>, ParseError> {
+) -> Result<(Streamed, Found), ParseError> {
     let mut stream = Stream {
         sink,
         fields,
@@ -174,17 +154,40 @@ fn stream_junit(
         held_key: 0,
         single: OpenCase::default(),
         attempts: Vec::new(),
-        seen: foldhash::HashSet::with_capacity_and_hasher(expected_cases(size), Default::default()),
+        seen: Seen::new(expected_cases(size)),
         retried: foldhash::HashSet::default(),
-        repeated: None,
         hasher: foldhash::fast::FixedState::default(),
         summary: Summary::default(),
     };
     let Ok(ending) = junit::read(input, size, locate, fields, &mut stream)?;
-    if let Some(repeated) = stream.repeated {
-        return Ok(Err(repeated));
+    let found = Found {
+        suspects: stream.seen.into_suspects(),
+        retried: stream.retried,
+    };
+    Ok((Streamed::of(ending, stream.summary), found))
+}
+
+/// A streamed read's result once its suspects are settled: when none of them repeats (the
+/// filter's false positives), the cases handed on stand; when one does, the sink forgets them
+/// and gets every case again from `crate::refold`, the repeated tests folded.
+fn settle<R: std::io::Read + Send>(
+    streamed: Streamed,
+    found: Found,
+    reopen: refold::Reopen<'_, R>,
+    locate: junit::Locate<'_>,
+    fields: Fields,
+    sink: &mut dyn CaseSink,
+) -> Result<Streamed, ParseError> {
+    if found.suspects.is_empty() {
+        return Ok(streamed);
     }
-    Ok(Ok(Streamed::of(ending, stream.summary)))
+    let mut repeated = refold::count(reopen, locate, fields, found.suspects)?;
+    if repeated.is_empty() {
+        return Ok(streamed);
+    }
+    repeated.extend(found.retried);
+    sink.restart();
+    refold::stream_junit(reopen, locate, fields, repeated, sink)
 }
 
 impl Streamed {
@@ -194,7 +197,11 @@ impl Streamed {
         Streamed::from_parts(ending.report, ending.partial, summary)
     }
 
-    fn from_parts(mut report: Report, partial: Option<String>, summary: Summary) -> Streamed {
+    pub(crate) fn from_parts(
+        mut report: Report,
+        partial: Option<String>,
+        summary: Summary,
+    ) -> Streamed {
         report.tests = report.test_suites.iter().map(|s| s.tests).sum();
         report.failures = report.test_suites.iter().map(|s| s.failures).sum();
         report.errors = report.test_suites.iter().map(|s| s.errors).sum();
@@ -208,106 +215,13 @@ impl Streamed {
     }
 }
 
-/// Room for the test keys of a report of `size` bytes, so the set of keys is made once at its
-/// final size instead of doubling as it fills: a doubling holds the old table and the new one
-/// at once, which was a third of a 1M-case ingest's peak. A JUnit `<testcase>` with its name
-/// and attributes takes about 256 bytes or more (pytest's take about 450), so this rarely
-/// falls short; the pages of a table that is larger than needed are never touched, apart from
-/// its control bytes (one per slot).
+/// About how many tests a JUnit report of `size` bytes holds, to size the filter of the tests
+/// seen: a `<testcase>` with its name and attributes takes about 256 bytes or more (pytest's
+/// take about 450), so this rarely falls short.
 fn expected_cases(size: u64) -> usize {
     usize::try_from(size / 256)
         .unwrap_or(usize::MAX)
         .min(1 << 24)
-}
-
-/// A text report's cases handed on as they complete; its suites keep their counts only.
-struct Handing<'s> {
-    sink: &'s mut dyn CaseSink,
-    suites: Vec<TestSuite>,
-    summary: Summary,
-}
-
-impl Handing<'_> {
-    /// The index of the suite named `name`, made if new. Cases of one suite come together, so
-    /// the search starts from the latest suite.
-    fn slot(&mut self, name: &str) -> usize {
-        match self.suites.iter().rposition(|s| s.name.as_str() == name) {
-            Some(index) => index,
-            None => {
-                self.suites.push(TestSuite::new(name));
-                self.suites.len() - 1
-            }
-        }
-    }
-}
-
-impl tap::CaseOut for Handing<'_> {
-    fn suite(&mut self, name: &str) {
-        self.slot(name);
-    }
-
-    fn push(&mut self, suite: &str, case: TestCase) {
-        let index = self.slot(suite);
-        hand_on_one(
-            &mut *self.sink,
-            &mut self.summary,
-            &mut self.suites[index],
-            CaseView::of(&case),
-        );
-    }
-}
-
-/// Streams TAP lines into `sink`: each test point is handed on once complete, so memory holds
-/// one top-level point (with its subtests) at a time, not the report.
-fn stream_tap<S: AsRef<str>>(
-    lines: impl Iterator<Item = S>,
-    sink: &mut dyn CaseSink,
-) -> Result<Streamed, ParseError> {
-    let mut out = Handing {
-        sink,
-        suites: Vec::new(),
-        summary: Summary::default(),
-    };
-    let reasons = tap::read(lines, &mut out)?;
-    let mut report = Report::new("tap");
-    report.test_suites = out.suites;
-    Ok(Streamed::from_parts(
-        report,
-        tap::joined(&reasons),
-        out.summary,
-    ))
-}
-
-/// The lines of a text read from `reader`, each decoded lossily (as a whole read decodes the
-/// text), without their `\n` or `\r\n`. A read error ends the lines and is kept in `error`.
-struct Lines<'e, R> {
-    reader: R,
-    buf: Vec<u8>,
-    error: &'e mut Option<std::io::Error>,
-}
-
-impl<R: std::io::BufRead> Iterator for Lines<'_, R> {
-    type Item = String;
-
-    fn next(&mut self) -> Option<String> {
-        self.buf.clear();
-        match self.reader.read_until(b'\n', &mut self.buf) {
-            Ok(0) => None,
-            Ok(_) => {
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                    if self.buf.last() == Some(&b'\r') {
-                        self.buf.pop();
-                    }
-                }
-                Some(String::from_utf8_lossy(&self.buf).into_owned())
-            }
-            Err(error) => {
-                *self.error = Some(error);
-                None
-            }
-        }
-    }
 }
 
 /// Hands cases on as they complete, holding back the latest test until the next one starts:
@@ -326,15 +240,12 @@ struct Stream<'s> {
     /// The latest test's attempts once it has more than one (empty otherwise; kept in one
     /// list for the whole read).
     attempts: Vec<TestCase>,
-    /// Hashes of (suite, classname, name) of every test handed on. A collision can only
-    /// cause a needless refold, never a wrong fold.
-    seen: foldhash::HashSet<u64>,
+    /// Hashes of (suite, classname, name) of every test handed on, in a filter. A collision
+    /// can only cause a needless refold, never a wrong fold.
+    seen: Seen,
     /// Keys of the tests whose adjacent attempts were folded on the way: they occur more than
     /// once too, should the report have to be refolded.
     retried: foldhash::HashSet<u64>,
-    /// Set once a test appeared again after other tests. From then on nothing is handed on:
-    /// the rest of the report is only tallied, for every key that occurs more than once.
-    repeated: Option<refold::Repeated>,
     hasher: foldhash::fast::FixedState,
     summary: Summary,
 }
@@ -412,13 +323,6 @@ impl Cases for Stream<'_> {
         case: &mut OpenCase,
         builder: &mut Builder,
     ) -> Result<(), Self::Stop> {
-        if let Some(repeated) = &mut self.repeated {
-            let key = refold::key(&self.hasher, suite, case);
-            if !self.seen.insert(key) {
-                repeated.insert(key);
-            }
-            return Ok(());
-        }
         if self.holds_test_of(suite, case) {
             self.retried.insert(self.held_key);
             if self.attempts.is_empty() {
@@ -433,12 +337,7 @@ impl Cases for Stream<'_> {
         }
         self.release(suites);
         let key = refold::key(&self.hasher, suite, case);
-        if !self.seen.insert(key) {
-            let mut repeated = std::mem::take(&mut self.retried);
-            repeated.insert(key);
-            self.repeated = Some(repeated);
-            return Ok(());
-        }
+        self.seen.insert(key);
         self.held = Some(suite);
         self.held_key = key;
         std::mem::swap(&mut self.single, case);
@@ -446,8 +345,6 @@ impl Cases for Stream<'_> {
     }
 
     fn end(&mut self, suites: &mut [SuiteSlot]) {
-        if self.repeated.is_none() {
-            self.release(suites);
-        }
+        self.release(suites);
     }
 }

@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
 
+use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
-use crate::parsed::Parsed;
-use crate::text::{strip_ansi, Suites};
+use crate::handing::{Ending, Out, TextParser};
+use crate::text::{strip_ansi, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Directive {
@@ -85,7 +86,7 @@ impl Document {
 
     /// Hands on the top-level points that are complete: every one but the latest, which may
     /// still get a YAML block, and the latest too once a subtest of the next has started.
-    fn drain(&mut self, out: &mut dyn CaseOut, names: &mut Names) {
+    fn drain(&mut self, out: &mut dyn Out<TestCase>, names: &mut Names) {
         // Only the last point of the last level can still change (a YAML block, or a subtest
         // level closing into it): with deeper levels open, every top-level point is complete.
         let keep = usize::from(self.levels.len() == 1);
@@ -199,7 +200,11 @@ impl Document {
     }
 
     /// Cases of this document, and its name with why it is partial if it is.
-    fn finish(mut self, out: &mut dyn CaseOut, names: &mut Names) -> Option<(String, String)> {
+    fn finish(
+        mut self,
+        out: &mut dyn Out<TestCase>,
+        names: &mut Names,
+    ) -> Option<(String, String)> {
         // Unclosed deeper levels (a stream cut inside a subtest) still hold completed points.
         let mut top: Vec<Point> = Vec::new();
         while let Some(level) = self.levels.pop() {
@@ -233,30 +238,39 @@ impl Document {
     }
 }
 
-/// Where a document's cases go: kept in their suites (a whole read) or handed on at once (a
-/// stream).
-pub(crate) trait CaseOut {
-    /// Makes sure the suite exists, even without a case.
-    fn suite(&mut self, name: &str);
-    fn push(&mut self, suite: &str, case: TestCase);
-}
+/// Reads TAP.
+pub(crate) struct Tap;
 
-impl CaseOut for Suites {
-    fn suite(&mut self, name: &str) {
-        Suites::suite(self, name);
+impl TextParser for Tap {
+    type Attempt = TestCase;
+    const NAME: &'static str = "tap";
+    // Every test gets a name of its own (`Names`): none repeats.
+    const BYTES_PER_TEST: Option<u64> = None;
+
+    fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
+        let reasons = text.read(|lines| read(lines, out))?;
+        // Each file's reason concerns its own suite only.
+        Ok(Ending {
+            partial: joined(&reasons),
+            suite_partial: reasons.into_iter().collect(),
+        })
     }
 
-    fn push(&mut self, suite: &str, case: TestCase) {
-        Suites::push(self, suite, case);
+    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
+        identity(attempt)
+    }
+
+    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
+        merge_attempts(attempts, EarlierPass::Failed)
     }
 }
 
 /// Reads TAP line by line into `out`: each top-level test point is handed on once it is
 /// complete, so a stream holds one point (with its subtests) at a time. Returns each
 /// document's partial reason with its suite.
-pub(crate) fn read<S: AsRef<str>>(
-    lines: impl Iterator<Item = S>,
-    out: &mut dyn CaseOut,
+fn read(
+    lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
+    out: &mut dyn Out<TestCase>,
 ) -> Result<Vec<(String, String)>, ParseError> {
     let mut reasons = Vec::new();
     let mut document = Document::default();
@@ -264,7 +278,7 @@ pub(crate) fn read<S: AsRef<str>>(
     let mut names = Names::default();
     let mut seen = false;
     for raw in lines {
-        let line = strip_ansi(raw.as_ref());
+        let line = strip_ansi(&raw);
         let line = line.trim_end();
         if let Some(file) = prove_header(line) {
             if !document.is_empty() {
@@ -301,7 +315,7 @@ pub(crate) fn read<S: AsRef<str>>(
 }
 
 /// Every document's partial reason, joined.
-pub(crate) fn joined(reasons: &[(String, String)]) -> Option<String> {
+fn joined(reasons: &[(String, String)]) -> Option<String> {
     (!reasons.is_empty()).then(|| {
         reasons
             .iter()
@@ -309,15 +323,6 @@ pub(crate) fn joined(reasons: &[(String, String)]) -> Option<String> {
             .collect::<Vec<_>>()
             .join("; ")
     })
-}
-
-pub(crate) fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let mut suites = Suites::default();
-    let reasons = read(text.lines(), &mut suites)?;
-    // Each file's reason concerns its own suite only.
-    let partial = joined(&reasons);
-    let by_suite = reasons.into_iter().collect();
-    Ok(suites.finish_by_suite("tap", partial, by_suite))
 }
 
 /// The names given so far, by suite and classname: a TAP document may repeat a description (a
@@ -376,7 +381,7 @@ impl Names {
 /// the group itself only becomes a case when it failed with no failing test inside (a plan or
 /// teardown failure of its own).
 fn add_cases(
-    suites: &mut dyn CaseOut,
+    suites: &mut dyn Out<TestCase>,
     suite: &str,
     parents: &[String],
     mut point: Point,
@@ -387,7 +392,7 @@ fn add_cases(
     if point.children.is_empty() {
         // An empty `describe` (node:test marks suites in YAML) holds no test.
         if yaml_value(&point.yaml, "type").as_deref() != Some("suite") {
-            suites.push(suite, leaf_case(suite, parents, point));
+            suites.attempt(suite, leaf_case(suite, parents, point));
         }
         return;
     }
@@ -399,7 +404,7 @@ fn add_cases(
         add_cases(suites, suite, &path, child, index, names);
     }
     if !group.ok && group.directive == Directive::None && !failed_inside {
-        suites.push(suite, leaf_case(suite, parents, group));
+        suites.attempt(suite, leaf_case(suite, parents, group));
     }
 }
 

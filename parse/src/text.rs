@@ -1,13 +1,102 @@
-//! Helpers shared by the text-format parsers: ANSI colour stripping and building a report
-//! from suites of attempts.
+//! What the text-format parsers share: the text itself, read line by line as often as a
+//! parser needs, ANSI colour stripping, and the messages Rust tests print.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
 
-use quick_junit::{Report, TestCase, TestSuite};
+use crate::error::ParseError;
+use crate::format::Format;
+use crate::input::{self, Limits};
 
-use crate::attempts::{finish_report, EarlierPass};
-use crate::parsed::Parsed;
+/// A text report that can be read again from its start. Each pass of a parser reads it line
+/// by line, so what a pass holds is the current line and what the parser keeps, never the
+/// text.
+#[derive(Clone, Copy)]
+pub(crate) enum Text<'a> {
+    File {
+        path: &'a Path,
+        format: Format,
+        limits: Limits,
+    },
+    Bytes(&'a [u8]),
+}
+
+impl Text<'_> {
+    /// Reads the text once: `pass` gets its lines, each decoded lossily (as a whole read
+    /// decodes the text) and without its `\n` or `\r\n`, as `str::lines` splits.
+    pub(crate) fn read<T>(
+        &self,
+        pass: impl FnOnce(&mut dyn Iterator<Item = Cow<'_, str>>) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        match *self {
+            Text::Bytes(bytes) => {
+                let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+                let mut lines = body
+                    .split(|b| *b == b'\n')
+                    .map(|line| String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)));
+                if bytes.is_empty() {
+                    return pass(&mut std::iter::empty());
+                }
+                pass(&mut lines)
+            }
+            Text::File {
+                path,
+                format,
+                limits,
+            } => {
+                let opened = input::open(path, format, limits)?;
+                let mut error = None;
+                let mut lines = Lines {
+                    reader: opened.reader,
+                    buf: Vec::new(),
+                    error: &mut error,
+                }
+                .map(Cow::Owned);
+                let read = pass(&mut lines);
+                match error {
+                    Some(source) => Err(ParseError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    }),
+                    None => read,
+                }
+            }
+        }
+    }
+}
+
+/// The lines of a text read from `reader`, each decoded lossily, without their `\n` or
+/// `\r\n`. A read error ends the lines and is kept in `error`.
+struct Lines<'e, R> {
+    reader: R,
+    buf: Vec<u8>,
+    error: &'e mut Option<std::io::Error>,
+}
+
+impl<R: BufRead> Iterator for Lines<'_, R> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        self.buf.clear();
+        match self.reader.read_until(b'\n', &mut self.buf) {
+            Ok(0) => None,
+            Ok(_) => {
+                if self.buf.last() == Some(&b'\n') {
+                    self.buf.pop();
+                    if self.buf.last() == Some(&b'\r') {
+                        self.buf.pop();
+                    }
+                }
+                Some(String::from_utf8_lossy(&self.buf).into_owned())
+            }
+            Err(error) => {
+                *self.error = Some(error);
+                None
+            }
+        }
+    }
+}
 
 /// Removes ANSI escape sequences (colours from `--color=yes`, cursor moves).
 pub(crate) fn strip_ansi(line: &str) -> Cow<'_, str> {
@@ -46,62 +135,6 @@ pub(crate) fn strip_ansi(line: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
-}
-
-/// Cases collected per suite, in the order suites first appear.
-#[derive(Debug, Default)]
-pub(crate) struct Suites {
-    suites: Vec<TestSuite>,
-    /// What an earlier attempt that passed means when attempts are folded.
-    earlier: EarlierPass,
-}
-
-impl Suites {
-    /// Suites of a runner that runs tests several times and says how each attempt ended
-    /// (`go test -count=N`): a passing earlier attempt is a pass, not a bare failed attempt.
-    pub(crate) fn repeating() -> Self {
-        Suites {
-            suites: Vec::new(),
-            earlier: EarlierPass::Passed,
-        }
-    }
-
-    /// The suite with this name, created at the end if new.
-    pub(crate) fn suite(&mut self, name: &str) -> &mut TestSuite {
-        let index = match self.suites.iter().position(|s| s.name.as_str() == name) {
-            Some(index) => index,
-            None => {
-                self.suites.push(TestSuite::new(name));
-                self.suites.len() - 1
-            }
-        };
-        &mut self.suites[index]
-    }
-
-    pub(crate) fn push(&mut self, suite: &str, case: TestCase) {
-        self.suite(suite).test_cases.push(case);
-    }
-
-    /// The report, with retries folded and totals counted.
-    pub(crate) fn finish(self, name: &str, partial: Option<String>) -> Parsed {
-        self.finish_by_suite(name, partial, BTreeMap::new())
-    }
-
-    /// The report, with the reasons that concern one suite each kept by suite as well.
-    pub(crate) fn finish_by_suite(
-        self,
-        name: &str,
-        partial: Option<String>,
-        suite_partial: BTreeMap<String, String>,
-    ) -> Parsed {
-        let mut report = Report::new(name);
-        report.test_suites = self.suites;
-        Parsed {
-            report: finish_report(report, self.earlier),
-            partial,
-            suite_partial,
-        }
-    }
 }
 
 /// The panic message in a Rust test's captured output: the line after `panicked at`.

@@ -129,9 +129,14 @@ fn every_fixture_streams_as_it_parses_whole() {
         }
     }
     assert!(reports >= 25, "{reports} reports");
-    // Only gotestsum writes its reruns after the other tests.
+    // gotestsum writes its reruns after the other tests, `go test -count=2` runs the whole
+    // list twice, and pytest's `-rA` summary lists a test's teardown ERROR apart from its
+    // FAILED line.
     insta::assert_yaml_snapshot!(restarted, @r#"
+    - quiet.txt
     - gotestsum-junit.xml
+    - gotestsum-rerun.json
+    - go-test-count2.json
     "#);
 }
 
