@@ -6,7 +6,7 @@
 //! but never its result line (it crashed), and `cargo test` without `--no-fail-fast`, which
 //! stops at the first failing binary and never runs the ones after it.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
@@ -14,7 +14,7 @@ use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
-use crate::text::{non_blank, panic_message, strip_ansi, Text};
+use crate::text::{non_blank, panic_message, strip_ansi, Index, Span, Spans, Text};
 
 /// Reads libtest's terminal output.
 pub(crate) struct LibtestText;
@@ -25,12 +25,19 @@ impl TextParser for LibtestText {
     // `test a::b ... ok`: some 20 bytes a test at the least.
     const BYTES_PER_TEST: Option<u64> = Some(24);
 
-    /// Two passes: the first keeps the output libtest prints for failures (after all of a
-    /// binary's test lines), the second hands each test on with its output.
+    /// Two passes: the first notes where libtest prints each test's captured output (after
+    /// all of a binary's test lines), the second hands each test on with its output, read
+    /// again from there. Neither holds the output of tests other than the current one.
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
         let mut captured = Outputs::default();
-        text.read(|lines| scan(lines, &mut Pass::Capture(&mut captured)))?;
-        text.read(|lines| scan(lines, &mut Pass::Hand { captured, out }))
+        text.read_at(|lines| scan(lines, &mut Pass::Capture(&mut captured)))?;
+        captured.spans.seal();
+        let mut pass = Pass::Hand {
+            captured,
+            spans: text.spans(),
+            out,
+        };
+        text.read_at(|lines| scan(lines, &mut pass))
     }
 
     fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
@@ -42,24 +49,38 @@ impl TextParser for LibtestText {
     }
 }
 
-/// Captured output by test binary and test name.
-type Outputs = HashMap<(String, String), String>;
+/// Where each test's captured output is: the span from its `---- name stdout ----` header
+/// to the line that ends it, by the hash of its binary and name.
+#[derive(Default)]
+struct Outputs {
+    spans: Index<Span>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl Outputs {
+    fn key(&self, binary: &str, name: &str) -> u64 {
+        self.hasher.hash_one((binary, name))
+    }
+}
 
 /// What a pass over the text does.
-enum Pass<'a> {
-    /// Keeps the captured output of tests.
+enum Pass<'t, 'a> {
+    /// Notes where the captured output of tests is.
     Capture(&'a mut Outputs),
-    /// Hands every test on, with the output the first pass captured.
+    /// Hands every test on, with the output the first pass found.
     Hand {
         captured: Outputs,
+        spans: Spans<'t>,
         out: &'a mut dyn Out<TestCase>,
     },
 }
 
-impl Pass<'_> {
-    fn captured(&mut self, binary: &str, name: String, body: String) {
+impl Pass<'_, '_> {
+    /// The captured output of test `name` of `binary` is at `span`.
+    fn captured(&mut self, binary: &str, name: &str, span: Span) {
         if let Pass::Capture(outputs) = self {
-            outputs.insert((binary.to_owned(), name), body);
+            let key = outputs.key(binary, name);
+            outputs.spans.insert(key, span);
         }
     }
 
@@ -71,11 +92,19 @@ impl Pass<'_> {
     }
 
     /// One test's outcome, with its captured output.
-    fn outcome(&mut self, suite: &str, name: String, outcome: Status) {
-        let Pass::Hand { captured, out } = self else {
-            return;
+    fn outcome(&mut self, suite: &str, name: String, outcome: Status) -> Result<(), ParseError> {
+        let Pass::Hand {
+            captured,
+            spans,
+            out,
+        } = self
+        else {
+            return Ok(());
         };
-        let output = captured.remove(&(suite.to_owned(), name.clone()));
+        let output = match captured.spans.take(captured.key(suite, &name)) {
+            Some(span) => read_capture(spans, span, &name)?,
+            None => None,
+        };
         let status = match outcome {
             Status::Ok => TestCaseStatus::success(),
             Status::Failed => {
@@ -102,7 +131,38 @@ impl Pass<'_> {
             case.set_system_out(output);
         }
         out.attempt(suite, case);
+        Ok(())
     }
+}
+
+/// The captured output of test `name` at `span`: the lines after its header, as libtest
+/// printed them without colours. `None` when the header there is another test's (the hashes
+/// of two tests' names met).
+fn read_capture(
+    spans: &mut Spans<'_>,
+    span: Span,
+    name: &str,
+) -> Result<Option<String>, ParseError> {
+    let lines = spans.lines(span)?;
+    let Some((header, body)) = lines.split_first() else {
+        return Ok(None);
+    };
+    if capture_header(strip_ansi(header).trim_end()) != Some(name) {
+        return Ok(None);
+    }
+    let mut output = String::new();
+    for line in body {
+        output.push_str(strip_ansi(line).trim_end());
+        output.push('\n');
+    }
+    Ok(Some(output))
+}
+
+/// `---- name stdout ----` (or stderr): where a test's captured output starts.
+fn capture_header(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("---- ")?;
+    rest.strip_suffix(" stdout ----")
+        .or_else(|| rest.strip_suffix(" stderr ----"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,15 +173,16 @@ enum Status {
 }
 
 fn scan(
-    lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
-    pass: &mut Pass<'_>,
+    lines: &mut dyn Iterator<Item = (u64, std::borrow::Cow<'_, str>)>,
+    pass: &mut Pass<'_, '_>,
 ) -> Result<Ending, ParseError> {
     let mut binary = String::new();
     let mut binaries = 0usize;
     let mut block_open = false;
     let mut crashed: Vec<String> = Vec::new();
     let mut pending: Option<String> = None;
-    let mut capture: Option<(String, String)> = None;
+    // The test whose captured output is being read, with where its header is.
+    let mut capture: Option<(String, u64)> = None;
     let mut stopped_after: Option<String> = None;
     let mut no_fail_fast_summary = false;
     // A binary announced by cargo (`Running ...`) that has not printed `running N tests` yet.
@@ -130,7 +191,7 @@ fn scan(
     // its `error: N targets failed` summary.
     let mut continued_after_failure = false;
     let mut seen_any = false;
-    for raw in lines {
+    for (at, raw) in lines {
         let line = strip_ansi(&raw);
         let line = line.trim_end();
         let trimmed = line.trim_start();
@@ -196,31 +257,24 @@ fn scan(
             no_fail_fast_summary = true;
             continue;
         }
-        if let Some(rest) = line.strip_prefix("---- ") {
-            if let Some(name) = rest
-                .strip_suffix(" stdout ----")
-                .or_else(|| rest.strip_suffix(" stderr ----"))
-            {
-                if let Some((previous, body)) = capture.take() {
-                    pass.captured(&binary, previous, body);
-                }
-                capture = Some((name.to_owned(), String::new()));
-                continue;
+        if let Some(name) = capture_header(line) {
+            if let Some((previous, start)) = capture.take() {
+                pass.captured(&binary, &previous, Span { at: start, end: at });
             }
+            capture = Some((name.to_owned(), at));
+            continue;
         }
         if line == "failures:" || line == "successes:" {
-            if let Some((name, body)) = capture.take() {
-                pass.captured(&binary, name, body);
+            if let Some((name, start)) = capture.take() {
+                pass.captured(&binary, &name, Span { at: start, end: at });
             }
             continue;
         }
-        if let Some((_, body)) = &mut capture {
-            body.push_str(line);
-            body.push('\n');
+        if capture.is_some() {
             continue;
         }
         if let Some((name, status)) = test_line(line) {
-            pass.outcome(&binary, name, status);
+            pass.outcome(&binary, name, status)?;
             pending = None;
             continue;
         }
@@ -231,7 +285,7 @@ fn scan(
         }
         if let Some(status) = pending.as_ref().and(status_word(trimmed)) {
             if let Some(name) = pending.take() {
-                pass.outcome(&binary, name, status);
+                pass.outcome(&binary, name, status)?;
             }
         }
     }

@@ -5,14 +5,14 @@
 //! Without `-v`, only the `-rA` summary names tests; skips there name a file and line, not a
 //! test. Output without pytest's final `== N passed in 1.2s ==` line is a partial run.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
 
 use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
-use crate::text::{non_blank, strip_ansi, Text};
+use crate::text::{non_blank, strip_ansi, Index, Span, Spans, Text};
 
 /// Outcome words pytest prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,7 +54,12 @@ pub(crate) fn looks_like(text: &str) -> bool {
 struct Report {
     node_id: String,
     word: Word,
+    /// The reason on the line itself.
     reason: Option<String>,
+    /// The `-rA` summary's message for this node id and outcome (not for a pass).
+    summary: Option<String>,
+    /// The body of the FAILURES or ERRORS section about it (for a failure or an error).
+    section: Option<String>,
 }
 
 /// What pytest reports of one test: an outcome line (progress or summary), or, without `-v`,
@@ -72,14 +77,16 @@ enum Kind {
     Skip(Box<TestCase>),
 }
 
-/// Reads pytest's terminal output in two passes: [`PytestText::prepare`] keeps what pytest
-/// prints after the tests ran (failure sections, `-rA` summary messages, skip locations), then
-/// each read hands the outcome lines on.
+/// Reads pytest's terminal output in two passes: [`PytestText::prepare`] notes where pytest
+/// prints what it prints after the tests ran (failure sections, `-rA` summary messages) and
+/// keeps the skip locations; each read then hands the outcome lines on, with their sections
+/// and messages read again from where they are. Neither pass holds more than one section.
 pub(crate) struct PytestText {
-    /// Failure and error sections, by title.
-    sections: HashMap<String, String>,
-    /// The `-rA` summary's message for a node id and outcome.
-    messages: HashMap<(String, Word), String>,
+    /// Failure and error sections, from their title line, by the hash of their title.
+    sections: Index<Span>,
+    /// Where the `-rA` summary line with a message is, by the hash of its node id and outcome.
+    messages: Index<u64>,
+    hasher: foldhash::fast::FixedState,
     /// Without `-v`: `SKIPPED [n] location: reason` lines.
     skipped: Vec<(String, usize, String)>,
     /// Whether there are `-v` progress lines: the outcomes come from them, else from the
@@ -90,27 +97,27 @@ pub(crate) struct PytestText {
 impl PytestText {
     /// The first pass.
     pub(crate) fn prepare(text: &Text<'_>) -> Result<Self, ParseError> {
-        text.read(|lines| {
-            let mut scan = Scan::keeping_sections();
+        text.read_at(|lines| {
+            let mut scan = Scan::noting_sections();
             let mut prepared = PytestText {
-                sections: HashMap::new(),
-                messages: HashMap::new(),
+                sections: Index::default(),
+                messages: Index::default(),
+                hasher: foldhash::fast::FixedState::default(),
                 skipped: Vec::new(),
                 progress: false,
             };
             let mut summary = false;
-            for raw in lines {
-                match scan.line(&raw) {
+            for (at, raw) in lines {
+                match scan.line(at, &raw) {
                     Some(Seen::Progress(_)) => prepared.progress = true,
                     Some(Seen::Skipped(location, count, reason)) => {
                         prepared.skipped.push((location, count, reason));
                     }
                     Some(Seen::Summary(report)) => {
                         summary = true;
-                        if let Some(reason) = report.reason {
-                            prepared
-                                .messages
-                                .insert((report.node_id, report.word), reason);
+                        if report.reason.is_some() {
+                            let key = prepared.message_key(&report.node_id, report.word);
+                            prepared.messages.insert(key, at);
                         }
                     }
                     None => {}
@@ -122,16 +129,69 @@ impl PytestText {
                     reason: "no `path::test STATUS` lines and no -rA summary".to_owned(),
                 });
             }
-            prepared.sections = scan.finish();
+            prepared.sections = scan.finish(&prepared.hasher);
+            prepared.messages.seal();
             Ok(prepared)
         })
     }
 
-    fn message(&self, node_id: &str, word: Word) -> Option<&str> {
-        // One lookup key per message asked for: only failures and skips have one.
-        self.messages
-            .get(&(node_id.to_owned(), word))
-            .map(String::as_str)
+    fn message_key(&self, node_id: &str, word: Word) -> u64 {
+        self.hasher.hash_one((node_id, word))
+    }
+
+    /// The `-rA` summary's message for `node_id` and `word`, read again.
+    fn message(
+        &self,
+        spans: &mut Spans<'_>,
+        node_id: &str,
+        word: Word,
+    ) -> Result<Option<String>, ParseError> {
+        let Some(&at) = self.messages.get(self.message_key(node_id, word)) else {
+            return Ok(None);
+        };
+        let line = spans.line(at)?;
+        // Another node's line when two hashes met.
+        Ok(summary_line(strip_ansi(&line).trim_end())
+            .filter(|report| report.node_id == node_id && report.word == word)
+            .and_then(|report| report.reason))
+    }
+
+    /// The body of the section titled `title`, read again.
+    fn section(&self, spans: &mut Spans<'_>, title: &str) -> Result<Option<String>, ParseError> {
+        let Some(&span) = self.sections.get(self.hasher.hash_one(title)) else {
+            return Ok(None);
+        };
+        let lines = spans.lines(span)?;
+        let Some((first, body)) = lines.split_first() else {
+            return Ok(None);
+        };
+        if section_title(strip_ansi(first).trim_end()) != Some(title) {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        for line in body {
+            text.push_str(line);
+            text.push('\n');
+        }
+        Ok(Some(text))
+    }
+
+    /// What the summary and the sections say about an outcome line.
+    fn resolve(&self, spans: &mut Spans<'_>, report: &mut Report) -> Result<(), ParseError> {
+        // A pass shows no message: no need to look one up.
+        if !matches!(report.word, Word::Passed | Word::Xpass) {
+            report.summary = self.message(spans, &report.node_id, report.word)?;
+        }
+        let key = section_key(&report.node_id);
+        report.section = match report.word {
+            Word::Rerun | Word::Failed => self.section(spans, &key)?,
+            Word::Error => match self.section(spans, &format!("ERROR at setup of {key}"))? {
+                Some(body) => Some(body),
+                None => self.section(spans, &format!("ERROR at teardown of {key}"))?,
+            },
+            _ => None,
+        };
+        Ok(())
     }
 }
 
@@ -142,14 +202,16 @@ impl TextParser for PytestText {
     const BYTES_PER_TEST: Option<u64> = Some(32);
 
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<Attempt>) -> Result<Ending, ParseError> {
-        text.read(|lines| {
+        let mut spans = text.spans();
+        text.read_at(|lines| {
             let mut scan = Scan::default();
-            for raw in lines {
-                let report = match scan.line(&raw) {
+            for (at, raw) in lines {
+                let mut report = match scan.line(at, &raw) {
                     Some(Seen::Progress(report)) if self.progress => report,
                     Some(Seen::Summary(report)) if !self.progress => report,
                     _ => continue,
                 };
+                self.resolve(&mut spans, &mut report)?;
                 let (suite, classname, name) = split_node_id(&report.node_id);
                 let name = name.to_owned();
                 out.attempt(
@@ -195,7 +257,7 @@ impl TextParser for PytestText {
             let (_, classname, name) = split_node_id(&first.node_id);
             let name = name.to_owned();
             for attempt in attempts_of(&lines) {
-                let mut case = TestCase::new(name.as_str(), self.status_of(&attempt));
+                let mut case = TestCase::new(name.as_str(), status_of(&attempt));
                 case.set_classname(classname.as_str());
                 cases.push(case);
             }
@@ -246,40 +308,43 @@ enum Seen {
 /// Reads pytest's output line by line: which section a line is in, and what it reports.
 #[derive(Default)]
 struct Scan {
-    /// Whether the bodies of failure sections are kept.
-    keep: bool,
-    sections: HashMap<String, String>,
-    section: Option<(String, String)>,
+    /// Whether where sections are is noted.
+    note: bool,
+    sections: Vec<(String, Span)>,
+    /// The open section's title and where its title line is.
+    section: Option<(String, u64)>,
     final_line: bool,
     interrupted: Option<String>,
 }
 
 impl Scan {
-    fn keeping_sections() -> Self {
+    fn noting_sections() -> Self {
         Scan {
-            keep: true,
+            note: true,
             ..Scan::default()
         }
     }
 
-    fn close_section(&mut self) {
-        if let Some((title, body)) = self.section.take() {
-            if self.keep {
-                self.sections.insert(title, body);
+    /// Closes the open section where the line at `end` starts.
+    fn close_section(&mut self, end: u64) {
+        if let Some((title, at)) = self.section.take() {
+            if self.note {
+                self.sections.push((title, Span { at, end }));
             }
         }
     }
 
-    fn line(&mut self, raw: &str) -> Option<Seen> {
+    /// The line at offset `at`.
+    fn line(&mut self, at: u64, raw: &str) -> Option<Seen> {
         let line = strip_ansi(raw);
         let line = line.trim_end();
         if let Some(title) = section_title(line) {
-            self.close_section();
-            self.section = Some((title.to_owned(), String::new()));
+            self.close_section(at);
+            self.section = Some((title.to_owned(), at));
             return None;
         }
         if line.starts_with("====") || line.starts_with("!!!!") {
-            self.close_section();
+            self.close_section(at);
             if line.starts_with("!!!!") && self.interrupted.is_none() {
                 self.interrupted = Some(line.trim_matches(['!', ' ']).to_owned());
             }
@@ -288,11 +353,7 @@ impl Scan {
             }
             return None;
         }
-        if let Some((_, body)) = &mut self.section {
-            if self.keep {
-                body.push_str(raw);
-                body.push('\n');
-            }
+        if self.section.is_some() {
             return None;
         }
         if let Some(report) = progress_line(line) {
@@ -310,10 +371,16 @@ impl Scan {
         }
     }
 
-    /// The sections read.
-    fn finish(mut self) -> HashMap<String, String> {
-        self.close_section();
-        self.sections
+    /// Where the sections are, by the hash of their title; a title given twice is the
+    /// later section's. The last section runs to the end of the text.
+    fn finish(mut self, hasher: &foldhash::fast::FixedState) -> Index<Span> {
+        self.close_section(u64::MAX);
+        let mut index = Index::default();
+        for (title, span) in self.sections {
+            index.insert(hasher.hash_one(title.as_str()), span);
+        }
+        index.seal();
+        index
     }
 }
 
@@ -360,82 +427,62 @@ fn attempts_of(lines: &[Report]) -> Vec<Run<'_>> {
     attempts
 }
 
-impl PytestText {
-    fn status_of(&self, attempt: &Run<'_>) -> TestCaseStatus {
-        let report = attempt.report;
-        let passed = matches!(report.word, Word::Passed | Word::Xpass);
-        let message = report.reason.clone().or_else(|| {
-            // A pass shows no message: no need to look one up.
-            (!passed)
-                .then(|| self.message(&report.node_id, report.word))
-                .flatten()
-                .map(str::to_owned)
-        });
-        let section_key = section_key(&report.node_id);
-        let mut status = match report.word {
-            Word::Passed | Word::Xpass => TestCaseStatus::success(),
-            Word::Rerun | Word::Failed => {
-                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                if let Some(body) = self.sections.get(&section_key).cloned().and_then(non_blank) {
-                    if let Some(error) = error_line(&body) {
-                        status.set_message(error);
-                    }
-                    status.set_description(body);
+/// An attempt's outcome, with the message and the section pytest printed about it.
+fn status_of(attempt: &Run<'_>) -> TestCaseStatus {
+    let report = attempt.report;
+    let message = report.reason.clone().or_else(|| report.summary.clone());
+    let mut status = match report.word {
+        Word::Passed | Word::Xpass => TestCaseStatus::success(),
+        Word::Rerun | Word::Failed | Word::Error => {
+            let kind = if report.word == Word::Error {
+                NonSuccessKind::Error
+            } else {
+                NonSuccessKind::Failure
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            if let Some(body) = report.section.clone().and_then(non_blank) {
+                if let Some(error) = error_line(&body) {
+                    status.set_message(error);
                 }
-                status
+                status.set_description(body);
             }
-            Word::Error => {
-                let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                let body = ["setup", "teardown"].iter().find_map(|phase| {
-                    self.sections
-                        .get(&format!("ERROR at {phase} of {section_key}"))
-                });
-                if let Some(body) = body.cloned().and_then(non_blank) {
-                    if let Some(error) = error_line(&body) {
-                        status.set_message(error);
-                    }
-                    status.set_description(body);
-                }
-                status
-            }
-            Word::Skipped => TestCaseStatus::skipped(),
-            Word::Xfail => {
-                let mut status = TestCaseStatus::skipped();
-                status.set_type("pytest.xfail");
-                status
-            }
-        };
-        let has_message = match &status {
-            TestCaseStatus::NonSuccess { message, .. }
-            | TestCaseStatus::Skipped { message, .. } => message.is_some(),
-            TestCaseStatus::Success { .. } => true,
-        };
-        if let Some(message) = message.filter(|_| !has_message) {
-            status.set_message(message);
+            status
         }
-        if let Some(error) = attempt.teardown_error {
-            let text = format!(
-                "teardown error: {}",
-                self.message(&error.node_id, Word::Error).unwrap_or("")
-            );
-            match &mut status {
-                TestCaseStatus::NonSuccess { description, .. } => {
-                    let joined = match description.take() {
-                        Some(before) => format!("{}\n\n{text}", before.as_str()),
-                        None => text,
-                    };
-                    *description = Some(XmlString::new(joined));
-                }
-                TestCaseStatus::Success { .. } => {
-                    let mut error_status = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    error_status.set_message(text);
-                    status = error_status;
-                }
-                TestCaseStatus::Skipped { .. } => {}
-            }
+        Word::Skipped => TestCaseStatus::skipped(),
+        Word::Xfail => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_type("pytest.xfail");
+            status
         }
-        status
+    };
+    let has_message = match &status {
+        TestCaseStatus::NonSuccess { message, .. } | TestCaseStatus::Skipped { message, .. } => {
+            message.is_some()
+        }
+        TestCaseStatus::Success { .. } => true,
+    };
+    if let Some(message) = message.filter(|_| !has_message) {
+        status.set_message(message);
     }
+    if let Some(error) = attempt.teardown_error {
+        let text = format!("teardown error: {}", error.summary.as_deref().unwrap_or(""));
+        match &mut status {
+            TestCaseStatus::NonSuccess { description, .. } => {
+                let joined = match description.take() {
+                    Some(before) => format!("{}\n\n{text}", before.as_str()),
+                    None => text,
+                };
+                *description = Some(XmlString::new(joined));
+            }
+            TestCaseStatus::Success { .. } => {
+                let mut error_status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                error_status.set_message(text);
+                status = error_status;
+            }
+            TestCaseStatus::Skipped { .. } => {}
+        }
+    }
+    status
 }
 
 /// The first `E   ` line of a failure section: the exception pytest shows, untruncated.
@@ -519,6 +566,8 @@ fn progress_line(line: &str) -> Option<Report> {
             node_id: node_id.to_owned(),
             word,
             reason: None,
+            summary: None,
+            section: None,
         });
     }
     let line = match line.rfind(" [") {
@@ -541,6 +590,8 @@ fn progress_line(line: &str) -> Option<Report> {
         node_id: node_id.to_owned(),
         word,
         reason,
+        summary: None,
+        section: None,
     })
 }
 
@@ -581,6 +632,8 @@ fn summary_line(line: &str) -> Option<Report> {
         node_id: node_id.to_owned(),
         word,
         reason,
+        summary: None,
+        section: None,
     })
 }
 

@@ -248,7 +248,9 @@ impl TextParser for Tap {
     const BYTES_PER_TEST: Option<u64> = None;
 
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
-        let reasons = text.read(|lines| read(lines, out))?;
+        // `ok 12 - name`: some 32 bytes a point, to make the set of names at its final size.
+        let names = Names::with_capacity(usize::try_from(text.len() / 32).unwrap_or(0));
+        let reasons = text.read(|lines| read(lines, names, out))?;
         // Each file's reason concerns its own suite only.
         Ok(Ending {
             partial: joined(&reasons),
@@ -270,12 +272,12 @@ impl TextParser for Tap {
 /// document's partial reason with its suite.
 fn read(
     lines: &mut dyn Iterator<Item = std::borrow::Cow<'_, str>>,
+    // Shared by the documents of a stream: two documents of one file are one suite.
+    mut names: Names,
     out: &mut dyn Out<TestCase>,
 ) -> Result<Vec<(String, String)>, ParseError> {
     let mut reasons = Vec::new();
     let mut document = Document::default();
-    // Shared by the documents of a stream: two documents of one file are one suite.
-    let mut names = Names::default();
     let mut seen = false;
     for raw in lines {
         let line = strip_ansi(&raw);
@@ -330,14 +332,26 @@ fn joined(reasons: &[(String, String)]) -> Option<String> {
 /// file are one suite.
 ///
 /// Kept as hashes: a stream of a million points holds a million of them, not their strings. A
-/// collision can only give a name its number when it did not need it.
-#[derive(Default)]
+/// collision can only give a name its number when it did not need it. Unlike the filter that
+/// notices repeated tests (`crate::seen`), this set must be exact: a false "seen" would rename
+/// a test, so TAP keeps one hash per point (about 18 MiB at 1,000,000 points).
 struct Names {
     seen: foldhash::HashSet<u64>,
     hasher: foldhash::fast::FixedState,
 }
 
 impl Names {
+    /// Room for about `points` names, made once instead of doubling as it fills.
+    fn with_capacity(points: usize) -> Self {
+        Names {
+            seen: foldhash::HashSet::with_capacity_and_hasher(
+                points.min(1 << 24),
+                Default::default(),
+            ),
+            hasher: foldhash::fast::FixedState::default(),
+        }
+    }
+
     /// The point's name among its siblings: its description, else `#number`; with its number
     /// added when a sibling already has that name.
     fn name(&mut self, suite: &str, parents: &[String], point: &Point, index: usize) -> String {
