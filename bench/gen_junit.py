@@ -7,9 +7,11 @@ with captured output, and a parametrised id on most names. Every case carries th
 OSWorld harness records with `record_property`: its task `category` and the `steps` it took.
 About 420 bytes per case, so 100k cases are about 42 MB. Deterministic (seeded).
 
-Usage: gen_junit.py CASES OUT [CATEGORIES] [--repeat-late]  (default 4 categories, as OSWorld
-has). --repeat-late writes the first test once more after all the others, as a rerun that
-passed (the way gotestsum appends its reruns), so its attempts are far apart.
+Usage: gen_junit.py CASES OUT [CATEGORIES] [--repeat-late] [--suite-per-case]  (default 4
+categories, as OSWorld has). --repeat-late writes the first test once more after all the
+others, as a rerun that passed (the way gotestsum appends its reruns), so its attempts are far
+apart. --suite-per-case puts every case in a `<testsuite>` of its own (as Surefire writes one
+suite per test class, here one per case): the most suites a report of that size can have.
 """
 
 import random
@@ -18,9 +20,10 @@ from xml.sax.saxutils import escape, quoteattr
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--repeat-late"]
-    repeat_late = len(args) < len(sys.argv) - 1
-    sys.argv[1:] = args
+    flags = {a for a in sys.argv[1:] if a.startswith("--")}
+    repeat_late = "--repeat-late" in flags
+    suite_per_case = "--suite-per-case" in flags
+    sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("--")]
     cases, path = int(sys.argv[1]), sys.argv[2]
     categories = (
         [f"category_{i:05d}" for i in range(int(sys.argv[3]))]
@@ -72,7 +75,14 @@ def main() -> None:
             f'<testsuite name="pytest" errors="0" failures="{failures}" skipped="{skipped}" tests="{cases}" '
             f'time="{cases * 0.9:.3f}" timestamp="2026-11-28T12:00:00.000000+00:00" hostname="bench">'
         )
-        out.write("".join(parts))
+        if suite_per_case:
+            # The outer suite is closed before the first and opened again after the last.
+            out.write("</testsuite>")
+            for index, part in enumerate(parts):
+                out.write(f'<testsuite name="tests.suite_{index:07d}" tests="1" time="0.900">{part}</testsuite>')
+            out.write('<testsuite name="pytest">')
+        else:
+            out.write("".join(parts))
         if repeat_late and parts:
             first = parts[0]
             out.write(first[: first.index(">") + 1] + "</testcase>")

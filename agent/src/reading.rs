@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use quick_junit::TestCaseStatus;
+use quick_junit::{TestCaseStatus, TestSuite};
 use testmeter_parse::{
     hand_on, stream_bytes, stream_file, CaseSink, CaseView, Fields, Format, Limits, ParseError,
     Streamed, Summary,
@@ -226,35 +226,43 @@ struct Read {
 }
 
 impl Read {
-    fn of(parts: Vec<Streamed>) -> Read {
+    fn of(parts: Vec<Streamed>, suites: Suites) -> Read {
         let mut summary = Summary::default();
         let mut reasons = Vec::new();
         let mut timestamp = None;
-        let mut time = Duration::ZERO;
-        let mut properties = Vec::new();
         for part in parts {
             summary.merge(&part.summary);
             reasons.extend(part.partial);
             if timestamp.is_none() {
                 timestamp = part.report.timestamp.map(SystemTime::from);
             }
-            for suite in &part.report.test_suites {
-                time += suite.time.unwrap_or(Duration::ZERO);
-                properties.extend(
-                    suite
-                        .properties
-                        .iter()
-                        .map(|p| (p.name.as_str().to_owned(), p.value.as_str().to_owned())),
-                );
-            }
         }
         Read {
             summary,
             partial: (!reasons.is_empty()).then(|| reasons.join("; ")),
             timestamp,
-            time,
-            properties,
+            time: suites.time,
+            properties: suites.properties,
         }
+    }
+}
+
+/// What the run needs of the report's suites, summed as they are read.
+#[derive(Default)]
+struct Suites {
+    time: Duration,
+    properties: Vec<(String, String)>,
+}
+
+impl Suites {
+    fn add(&mut self, suite: &TestSuite) {
+        self.time += suite.time.unwrap_or(Duration::ZERO);
+        self.properties.extend(
+            suite
+                .properties
+                .iter()
+                .map(|p| (p.name.as_str().to_owned(), p.value.as_str().to_owned())),
+        );
     }
 }
 
@@ -300,7 +308,7 @@ fn read_report(
             parts
         }
     };
-    Ok(Read::of(streamed))
+    Ok(Read::of(streamed, std::mem::take(&mut sink.suites)))
 }
 
 /// Several report files read as one: when one has to be read again from its start, the
@@ -318,6 +326,10 @@ struct Replay<'s> {
 impl CaseSink for Replay<'_> {
     fn case(&mut self, suite: &str, case: CaseView<'_>) {
         self.sink.case(suite, case);
+    }
+
+    fn suite(&mut self, suite: &TestSuite) {
+        self.sink.suite(suite);
     }
 
     fn restart(&mut self) {
@@ -343,6 +355,7 @@ struct Batcher {
     batches: Vec<CaseBatch>,
     cases: usize,
     failures: Vec<FailedCase>,
+    suites: Suites,
 }
 
 impl Batcher {
@@ -354,6 +367,7 @@ impl Batcher {
             batches,
             cases: 0,
             failures: Vec::new(),
+            suites: Suites::default(),
         }
     }
 
@@ -391,12 +405,17 @@ impl CaseSink for Batcher {
         }
     }
 
+    fn suite(&mut self, suite: &TestSuite) {
+        self.suites.add(suite);
+    }
+
     fn restart(&mut self) {
         for batch in &mut self.batches {
             *batch = CaseBatch::default();
         }
         self.cases = 0;
         self.failures.clear();
+        self.suites = Suites::default();
         self.send(Message::Restart);
     }
 }

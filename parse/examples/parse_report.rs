@@ -17,6 +17,7 @@ impl CaseSink for Count {
     fn case(&mut self, _suite: &str, case: CaseView<'_>) {
         self.0 += case.properties.len();
     }
+    fn suite(&mut self, _suite: &quick_junit::TestSuite) {}
     fn restart(&mut self) {
         self.0 = 0;
     }

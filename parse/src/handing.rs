@@ -115,6 +115,7 @@ pub(crate) fn parse_format(
     let streamed = stream_format(format, text, size, &mut kept)?;
     Some(streamed.map(|(streamed, suite_partial)| {
         let mut report = streamed.report;
+        report.test_suites = std::mem::take(&mut kept.suites);
         for suite in &mut report.test_suites {
             suite.test_cases = kept.cases.remove(suite.name.as_str()).unwrap_or_default();
         }
@@ -181,9 +182,10 @@ fn stream<P: TextParser>(
     Ok(emit.hand.streamed(P::NAME, ending))
 }
 
-/// The cases of a whole read, by suite.
+/// The suites of a whole read, and their cases by suite.
 #[derive(Default)]
 struct Kept {
+    suites: Vec<TestSuite>,
     cases: foldhash::HashMap<String, Vec<TestCase>>,
 }
 
@@ -197,7 +199,12 @@ impl CaseSink for Kept {
         }
     }
 
+    fn suite(&mut self, suite: &TestSuite) {
+        self.suites.push(suite.clone());
+    }
+
     fn restart(&mut self) {
+        self.suites.clear();
         self.cases.clear();
     }
 }
@@ -242,9 +249,12 @@ impl<'s> Hand<'s> {
         }
     }
 
+    /// Hands the suites on, after their cases.
     fn streamed(self, name: &str, ending: Ending) -> StreamedText {
-        let mut report = Report::new(name);
-        report.test_suites = self.suites;
+        for suite in &self.suites {
+            self.sink.suite(suite);
+        }
+        let report = Report::new(name);
         (
             Streamed::from_parts(report, ending.partial, self.summary),
             ending.suite_partial,

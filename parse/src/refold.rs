@@ -29,7 +29,7 @@ use crate::error::ParseError;
 use crate::junit::{self, merge_teardown, Builder, Cases, OpenCase, SuiteSlot};
 use crate::parsed::Summary;
 use crate::seen::Count;
-use crate::stream::{hand_on_one, Fields, Streamed};
+use crate::stream::{hand_on_one, hand_on_suite, Fields, Streamed};
 use crate::view::CaseView;
 
 /// The keys of the tests that occur more than once in a report.
@@ -102,19 +102,22 @@ impl Cases for Counting {
 
     fn push(
         &mut self,
-        _suites: &mut [SuiteSlot],
+        suites: &mut [SuiteSlot],
         suite: usize,
         case: &mut OpenCase,
         _builder: &mut Builder,
     ) -> Result<(), Self::Stop> {
-        self.count.add(key(&self.hasher, suite, case));
+        self.count
+            .add(key(&self.hasher, suites[suite].ordinal, case));
         Ok(())
     }
+
+    fn suite_closed(&mut self, _suites: &mut [SuiteSlot], _suite: usize) {}
 
     fn end(&mut self, _suites: &mut [SuiteSlot]) {}
 }
 
-/// The key a test's attempts share: its suite, classname and name.
+/// The key a test's attempts share: its suite (by `SuiteSlot::ordinal`), classname and name.
 pub(crate) fn key(hasher: &foldhash::fast::FixedState, suite: usize, case: &OpenCase) -> u64 {
     hasher.hash_one((suite, case.classname().unwrap_or(""), case.name()))
 }
@@ -156,12 +159,12 @@ impl Cases for Gather {
 
     fn push(
         &mut self,
-        _suites: &mut [SuiteSlot],
+        suites: &mut [SuiteSlot],
         suite: usize,
         case: &mut OpenCase,
         builder: &mut Builder,
     ) -> Result<(), Self::Stop> {
-        let key = key(&self.hasher, suite, case);
+        let key = key(&self.hasher, suites[suite].ordinal, case);
         if self.last_in_suite.len() <= suite {
             self.last_in_suite.resize(suite + 1, None);
         }
@@ -179,6 +182,13 @@ impl Cases for Gather {
             }
         }
         Ok(())
+    }
+
+    fn suite_closed(&mut self, _suites: &mut [SuiteSlot], suite: usize) {
+        // The slot is given to the next suite.
+        if let Some(last) = self.last_in_suite.get_mut(suite) {
+            *last = None;
+        }
     }
 
     fn end(&mut self, _suites: &mut [SuiteSlot]) {}
@@ -205,7 +215,7 @@ impl Cases for Emit<'_> {
         case: &mut OpenCase,
         _builder: &mut Builder,
     ) -> Result<(), Self::Stop> {
-        let key = key(&self.hasher, suite, case);
+        let key = key(&self.hasher, suites[suite].ordinal, case);
         let slot = &mut suites[suite].suite;
         match self.folded.get_mut(&key) {
             None => {
@@ -226,5 +236,13 @@ impl Cases for Emit<'_> {
         Ok(())
     }
 
-    fn end(&mut self, _suites: &mut [SuiteSlot]) {}
+    fn suite_closed(&mut self, suites: &mut [SuiteSlot], suite: usize) {
+        hand_on_suite(&mut *self.sink, &suites[suite]);
+    }
+
+    fn end(&mut self, suites: &mut [SuiteSlot]) {
+        for slot in suites.iter() {
+            hand_on_suite(&mut *self.sink, slot);
+        }
+    }
 }

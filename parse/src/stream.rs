@@ -1,5 +1,6 @@
 //! Reading a report case by case: each test, its attempts folded, goes to a [`CaseSink`] as
-//! soon as it is complete, so a report of any size is read in constant memory.
+//! soon as it is complete, and each suite once it has ended, so a report of any size is read
+//! in constant memory.
 //!
 //! JUnit XML is streamed. Retries that follow their test directly (pytest-rerunfailures, a
 //! pytest teardown error) fold on the way. A test that appears again after other tests (a
@@ -11,7 +12,7 @@
 
 use std::path::Path;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
@@ -53,15 +54,20 @@ pub trait CaseSink {
     /// holds only until this returns: [`CaseView::to_case`] keeps it.
     fn case(&mut self, suite: &str, case: CaseView<'_>);
 
-    /// Forget every case received so far: the report is read again from its start, whole.
+    /// A suite is complete, after its last case: its name, time, properties, output and
+    /// counts, without its cases. Suites come in the order they end (a nested suite before
+    /// its parent), each once (after the last restart).
+    fn suite(&mut self, suite: &TestSuite);
+
+    /// Forget every case and suite received so far: the report is read again from its start.
     fn restart(&mut self);
 }
 
-/// What a streamed read leaves besides its cases.
+/// What a streamed read leaves besides its cases and suites.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Streamed {
-    /// The report's name, time and timestamp, and its suites with their properties and
-    /// totals, but without their cases: those went to the sink.
+    /// The report's name, time, timestamp and totals. Its suites went to the sink, each as it
+    /// ended, so `test_suites` is empty: a report of 300,000 suites is not held either.
     pub report: Report,
     /// Why the run behind the report was cut short, when it was.
     pub partial: Option<String>,
@@ -115,20 +121,17 @@ pub fn stream_bytes(
     settle(streamed, found, &reopen, &locate, fields, sink)
 }
 
-/// Hands every case of a whole report on, leaving the report without its cases.
+/// Hands every case and suite of a whole report on, leaving the report without them.
 pub fn hand_on(mut parsed: Parsed, sink: &mut dyn CaseSink) -> Streamed {
     let mut summary = Summary::default();
-    for suite in &mut parsed.report.test_suites {
+    for mut suite in std::mem::take(&mut parsed.report.test_suites) {
         for case in std::mem::take(&mut suite.test_cases) {
             summary.add(&case);
             sink.case(suite.name.as_str(), CaseView::of(&case));
         }
+        sink.suite(&suite);
     }
-    Streamed {
-        report: parsed.report,
-        partial: parsed.partial,
-        summary,
-    }
+    Streamed::from_parts(parsed.report, parsed.partial, summary)
 }
 
 /// What a streamed read found out about repeated tests.
@@ -191,8 +194,8 @@ fn settle<R: std::io::Read + Send>(
 }
 
 impl Streamed {
-    /// What a streamed read leaves: the report without its cases, its totals summed from its
-    /// suites' counts of the cases handed on.
+    /// What a streamed read leaves: the report without its cases and suites, its totals
+    /// those of the cases handed on.
     pub(crate) fn of(ending: junit::Ending, summary: Summary) -> Streamed {
         Streamed::from_parts(ending.report, ending.partial, summary)
     }
@@ -202,10 +205,11 @@ impl Streamed {
         partial: Option<String>,
         summary: Summary,
     ) -> Streamed {
-        report.tests = report.test_suites.iter().map(|s| s.tests).sum();
-        report.failures = report.test_suites.iter().map(|s| s.failures).sum();
-        report.errors = report.test_suites.iter().map(|s| s.errors).sum();
-        report.skipped = report.test_suites.iter().map(|s| s.skipped).sum();
+        report.test_suites = Vec::new();
+        report.tests = summary.tests;
+        report.failures = summary.failed;
+        report.errors = summary.errored;
+        report.skipped = summary.skipped;
         report.disabled = None;
         Streamed {
             report,
@@ -336,7 +340,7 @@ impl Cases for Stream<'_> {
             return Ok(());
         }
         self.release(suites);
-        let key = refold::key(&self.hasher, suite, case);
+        let key = refold::key(&self.hasher, suites[suite].ordinal, case);
         self.seen.insert(key);
         self.held = Some(suite);
         self.held_key = key;
@@ -344,7 +348,24 @@ impl Cases for Stream<'_> {
         Ok(())
     }
 
+    fn suite_closed(&mut self, suites: &mut [SuiteSlot], suite: usize) {
+        if self.held == Some(suite) {
+            self.release(suites);
+        }
+        hand_on_suite(&mut *self.sink, &suites[suite]);
+    }
+
     fn end(&mut self, suites: &mut [SuiteSlot]) {
         self.release(suites);
+        for slot in suites.iter() {
+            hand_on_suite(&mut *self.sink, slot);
+        }
+    }
+}
+
+/// Gives a closed suite to the sink, when it is part of the report.
+pub(crate) fn hand_on_suite(sink: &mut dyn CaseSink, slot: &SuiteSlot) {
+    if slot.is_reported() {
+        sink.suite(&slot.suite);
     }
 }

@@ -31,6 +31,8 @@ impl Cases for Collect {
         Ok(())
     }
 
+    fn suite_closed(&mut self, _suites: &mut [SuiteSlot], _suite: usize) {}
+
     fn end(&mut self, _suites: &mut [SuiteSlot]) {}
 }
 

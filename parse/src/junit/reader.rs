@@ -50,7 +50,13 @@ pub(crate) trait Cases {
         builder: &mut Builder,
     ) -> Result<(), Self::Stop>;
 
-    /// The document has ended, whole or cut short.
+    /// `suites[suite]` has closed: every case of it has been pushed. When cases are not
+    /// kept, the reader drops the slot right after (the suites a stream holds are the open
+    /// ones, not every suite of the report).
+    fn suite_closed(&mut self, suites: &mut [SuiteSlot], suite: usize);
+
+    /// The document has ended, whole or cut short. The suites still held are those that
+    /// never closed, and, when cases are kept, every suite.
     fn end(&mut self, suites: &mut [SuiteSlot]);
 }
 
@@ -58,10 +64,22 @@ pub(crate) trait Cases {
 #[derive(Debug)]
 pub(crate) struct SuiteSlot {
     pub suite: TestSuite,
+    /// How many suites the document opened before this one: what tells it from the others
+    /// in every pass over the document, where its index in the slots does not (a stream
+    /// reuses the slot of a closed suite).
+    pub ordinal: usize,
     /// Nested suites that held no cases of their own are dropped at the end.
     has_children: bool,
     /// Cases completed in this suite.
     pub cases: usize,
+}
+
+impl SuiteSlot {
+    /// Whether the suite is part of the report: a nested suite's parent that holds no case
+    /// of its own is not.
+    pub fn is_reported(&self) -> bool {
+        !(self.has_children && self.cases == 0)
+    }
 }
 
 /// What the reader leaves when the document is read: the report (its suites, with or without
@@ -278,6 +296,12 @@ struct State {
     seen_root: bool,
     stack: Vec<Element>,
     suites: Vec<SuiteSlot>,
+    /// Suites opened so far.
+    opened: usize,
+    /// The name of the first suite: the report's name when it is the only one.
+    first_suite: Option<String>,
+    /// Whether cases are kept in their suites (a whole read), so suites are too.
+    keeps_cases: bool,
     /// The suite that collects cases written directly under `<testsuites>` (node:test).
     loose_suite: Option<usize>,
     case: Option<OpenCase>,
@@ -310,6 +334,9 @@ impl State {
             seen_root: false,
             stack: Vec::new(),
             suites: Vec::new(),
+            opened: 0,
+            first_suite: None,
+            keeps_cases,
             loose_suite: None,
             case: None,
             spare: OpenCase::default(),
@@ -464,12 +491,21 @@ impl State {
             }
         }
         suite.name = XmlString::new(name);
+        Ok(self.push_suite(suite))
+    }
+
+    fn push_suite(&mut self, suite: TestSuite) -> usize {
+        if self.opened == 0 {
+            self.first_suite = Some(suite.name.as_str().to_owned());
+        }
         self.suites.push(SuiteSlot {
             suite,
+            ordinal: self.opened,
             has_children: false,
             cases: 0,
         });
-        Ok(self.suites.len() - 1)
+        self.opened += 1;
+        self.suites.len() - 1
     }
 
     fn current_suite(&self) -> Option<usize> {
@@ -487,12 +523,7 @@ impl State {
             .report_name
             .clone()
             .unwrap_or_else(|| "tests".to_owned());
-        self.suites.push(SuiteSlot {
-            suite: TestSuite::new(name),
-            has_children: false,
-            cases: 0,
-        });
-        let index = self.suites.len() - 1;
+        let index = self.push_suite(TestSuite::new(name));
         self.loose_suite = Some(index);
         index
     }
@@ -600,7 +631,14 @@ impl State {
                     }
                 }
             }
-            Element::Testsuites | Element::Testsuite(_) | Element::Properties | Element::Other => {}
+            Element::Testsuite(index) => {
+                cases.suite_closed(&mut self.suites, index);
+                // A closed suite is the last slot: the suites opened inside it closed first.
+                if !self.keeps_cases && index + 1 == self.suites.len() {
+                    self.suites.pop();
+                }
+            }
+            Element::Testsuites | Element::Properties | Element::Other => {}
         }
         Ok(())
     }
@@ -628,9 +666,7 @@ impl State {
         let mut report = Report::new(
             self.report_name
                 .clone()
-                .or_else(|| {
-                    (self.suites.len() == 1).then(|| self.suites[0].suite.name.as_str().to_owned())
-                })
+                .or_else(|| self.first_suite.take().filter(|_| self.opened == 1))
                 .unwrap_or_default(),
         );
         report.time = self.report_time;
@@ -638,7 +674,7 @@ impl State {
         report.test_suites = self
             .suites
             .into_iter()
-            .filter(|slot| !(slot.has_children && slot.cases == 0))
+            .filter(SuiteSlot::is_reported)
             .map(|slot| slot.suite)
             .collect();
         Ending { report, partial }
