@@ -15,7 +15,7 @@
 pub(crate) const MAX_BYTES: usize = 8 << 20;
 
 /// The least it takes, for small reports.
-const MIN_BYTES: usize = 64 << 10;
+const MIN_BYTES: usize = 4 << 10;
 
 /// Bits set per key, within one 512-bit block.
 const BITS_PER_KEY: u32 = 12;
