@@ -182,6 +182,7 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
         "hostile-undeclared",
         "hostile-cardinality",
         "hostile-clash",
+        "hostile-forge",
     ];
     for system in attacks {
         config.push_str(&copy_suite(system, system, dir.path()));
@@ -208,6 +209,18 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
     assert_eq!(
         hostile_series, 100,
         "the series budget caps the label sets of one metric"
+    );
+    // The agent's own families hold only what the agent wrote.
+    let forged: Vec<&str> = exposition
+        .lines()
+        .filter(|l| l.contains("forged") || l.starts_with("testmeter_total"))
+        .collect();
+    assert!(forged.is_empty(), "forged lines: {forged:?}");
+    assert!(
+        exposition
+            .lines()
+            .any(|l| l == "testmeter_plugin_quarantined{plugin=\"osworld\"} 0"),
+        "osworld's quarantine gauge is the agent's"
     );
 }
 

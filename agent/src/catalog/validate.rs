@@ -33,6 +33,18 @@ pub enum CatalogError {
     },
     #[error("plugin {plugin}: histogram {metric} needs ascending, finite buckets")]
     InvalidBuckets { plugin: String, metric: String },
+    #[error("plugin {plugin}: metric {metric} is in the agent's own namespace (`{RESERVED_PREFIX}*`), which plugins cannot write; give it the system's prefix (e.g. `genesis_<system>_...`)")]
+    Reserved { plugin: String, metric: String },
+}
+
+/// The prefix of the agent's own metrics (`testmeter_suite_runs_total`, ...). A plugin metric
+/// under it could forge a suite's runs or hide a quarantine, so no plugin may declare one.
+pub const RESERVED_PREFIX: &str = "testmeter_";
+
+/// Whether `name` is the agent's: under its prefix, or its bare stem, which the exporters'
+/// suffixes (`_total`, `_bucket`, ...) would put under the prefix.
+pub fn is_reserved(name: &str) -> bool {
+    name.starts_with(RESERVED_PREFIX) || name == RESERVED_PREFIX.trim_end_matches('_')
 }
 
 impl CatalogError {
@@ -43,7 +55,8 @@ impl CatalogError {
             | CatalogError::InvalidLabel { plugin, .. }
             | CatalogError::Contested { plugin, .. }
             | CatalogError::Clash { plugin, .. }
-            | CatalogError::InvalidBuckets { plugin, .. } => plugin,
+            | CatalogError::InvalidBuckets { plugin, .. }
+            | CatalogError::Reserved { plugin, .. } => plugin,
         }
     }
 }
@@ -148,6 +161,12 @@ impl Catalog {
     }
 
     fn check_declaration(&self, plugin: &str, metric: &MetricDecl) -> Result<(), CatalogError> {
+        if is_reserved(&metric.name) {
+            return Err(CatalogError::Reserved {
+                plugin: plugin.to_owned(),
+                metric: metric.name.clone(),
+            });
+        }
         if !is_metric_name(&metric.name) {
             return Err(CatalogError::InvalidName {
                 plugin: plugin.to_owned(),
@@ -427,6 +446,39 @@ mod tests {
                 "plugin b: metric y: label \"le\" is not a valid Prometheus label name",
             ]
         );
+    }
+
+    #[test]
+    fn the_agents_own_names_are_refused_to_every_plugin() {
+        let mut catalog = Catalog::default();
+        let forger = plugin(
+            "forger",
+            vec![
+                decl(
+                    "testmeter_suite_runs_total",
+                    MetricKind::Counter,
+                    &["suite"],
+                ),
+                decl("testmeter", MetricKind::Counter, &[]),
+                decl("testmeterish_total", MetricKind::Counter, &[]),
+            ],
+        );
+        let errors: Vec<String> = catalog
+            .register(&forger)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            errors,
+            vec![
+                "plugin forger: metric testmeter_suite_runs_total is in the agent's own namespace (`testmeter_*`), which plugins cannot write; give it the system's prefix (e.g. `genesis_<system>_...`)",
+                "plugin forger: metric testmeter is in the agent's own namespace (`testmeter_*`), which plugins cannot write; give it the system's prefix (e.g. `genesis_<system>_...`)",
+            ]
+        );
+        assert!(catalog.get("forger", "testmeterish_total").is_some());
+        assert!(catalog
+            .get("forger", "testmeter_suite_runs_total")
+            .is_none());
     }
 
     #[test]

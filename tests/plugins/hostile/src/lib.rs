@@ -1,6 +1,6 @@
 //! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
 //! CPU, memory, stack or output, traps, escapes to files, environment and network, and samples
-//! that break the plugin's own declarations. Most attack when the run finishes; the `-feed`
+//! that break the plugin's own declarations or forge the agent's own metrics. Most attack when the run finishes; the `-feed`
 //! ones attack while cases are fed, and `hostile-hoard` keeps every case it is fed. Built as a
 //! real component for the sandbox tests.
 
@@ -37,6 +37,7 @@ const BEHAVIOURS: &[&str] = &[
     "hostile-undeclared",
     "hostile-cardinality",
     "hostile-clash",
+    "hostile-forge",
     "hostile-feed-loop",
     "hostile-feed-panic",
     "hostile-hoard",
@@ -81,6 +82,19 @@ impl Guest for Hostile {
                 // Owned by the osworld plugin when both are loaded: refused for this plugin.
                 metric("genesis_osworld_tasks_passed", MetricKind::Gauge, &[]),
                 metric("hostile-invalid-name", MetricKind::Gauge, &[]),
+                // The agent's own names: refused at declaration, so a run cannot forge a
+                // suite's runs or hide a quarantine.
+                metric(
+                    "testmeter_suite_runs",
+                    MetricKind::Counter,
+                    &["suite", "result"],
+                ),
+                metric(
+                    "testmeter_plugin_quarantined",
+                    MetricKind::Gauge,
+                    &["plugin"],
+                ),
+                metric("testmeter", MetricKind::Counter, &[]),
             ],
             slos: vec![],
             reads: CaseFields::all(),
@@ -196,6 +210,22 @@ impl GuestDerivation for Attack {
                 })
                 .collect()),
             "hostile-clash" => Ok(vec![sample("genesis_osworld_tasks_passed", &[], 0.0)]),
+            "hostile-forge" => Ok(vec![
+                sample(
+                    "testmeter_suite_runs",
+                    &[
+                        ("suite", "forged".to_owned()),
+                        ("result", "passed".to_owned()),
+                    ],
+                    1.0,
+                ),
+                sample(
+                    "testmeter_plugin_quarantined",
+                    &[("plugin", "osworld".to_owned())],
+                    1.0,
+                ),
+                sample("testmeter", &[], 1.0),
+            ]),
             "hostile-hoard" => Ok(vec![sample(
                 "hostile_runs_total",
                 &[],
