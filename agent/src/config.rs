@@ -52,7 +52,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// How long `testmeter run` waits, on SIGTERM or Ctrl-C, for running suites to finish
     /// before it kills them. Default: 30s.
-    #[serde(default = "default_shutdown_grace", with = "humantime_serde")]
+    #[serde(default = "default_shutdown_grace", with = "bounded")]
     pub shutdown_grace: Duration,
     /// In `testmeter run`, how many suites may run at the same time. Default: the number of
     /// CPUs.
@@ -99,7 +99,7 @@ pub struct SandboxConfig {
     /// Linear memory one plugin instance may use. Default: 32 MiB.
     pub memory_bytes: usize,
     /// Wall-clock budget of one `describe` or `derive` call. Default: 500ms.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "bounded")]
     pub timeout: Duration,
     /// Most values one `derive` may return, over all its samples. Default: 100000.
     pub max_samples: usize,
@@ -111,7 +111,7 @@ pub struct SandboxConfig {
     /// Consecutive failed derivations after which a plugin is quarantined. Default: 5.
     pub quarantine_after: u32,
     /// First quarantine length; it doubles on each failed retry, up to one hour. Default: 60s.
-    #[serde(with = "humantime_serde")]
+    #[serde(with = "bounded")]
     pub quarantine_backoff: Duration,
     /// Keep compiled plugins on disk so later starts skip compilation. Default: true.
     pub compiled_cache: bool,
@@ -159,10 +159,10 @@ pub struct OtlpConfig {
     /// `OTEL_EXPORTER_OTLP_PROTOCOL`, then `http/protobuf`.
     pub protocol: Option<OtlpProtocol>,
     /// How often metrics are pushed. Default: `OTEL_METRIC_EXPORT_INTERVAL`, then 60s.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "bounded::option::deserialize")]
     pub interval: Option<Duration>,
     /// Per-export timeout. Default: `OTEL_EXPORTER_OTLP_TIMEOUT`, then 10s.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "bounded::option::deserialize")]
     pub timeout: Option<Duration>,
 }
 
@@ -182,14 +182,14 @@ pub struct SuiteConfig {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Wall-time limit of one run; the suite's process group is killed after it.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[serde(default = "default_timeout", with = "bounded")]
     pub timeout: Duration,
     /// Time between runs in `testmeter run`.
-    #[serde(default = "default_interval", with = "humantime_serde")]
+    #[serde(default = "default_interval", with = "bounded")]
     pub interval: Duration,
     /// Most random delay added to each interval, so agents and suites with the same interval
     /// spread out. Default: a tenth of the interval, at most 30s.
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "bounded::option::deserialize")]
     pub jitter: Option<Duration>,
     /// Where the command writes its report (relative to the working dir); `junit` is accepted
     /// as an older name. Without it, the command's standard output is the report (pytest -v,
@@ -573,6 +573,52 @@ pub fn is_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
+/// The longest duration a config key accepts: ten years. A longer one is a typo or an
+/// attack (`interval = "500000000000y"` overflowed the scheduler's clock arithmetic and a huge
+/// `shutdown_grace` panicked `main` on SIGTERM); every deadline the agent computes from a value
+/// within it stays far inside what its clocks can add.
+// humantime's years are 365.25 days: this is its `10years`.
+pub const MAX_DURATION: Duration = Duration::from_secs(315_576_000);
+
+/// Durations in the config: humantime text (`30s`, `5m`, `1h 30m`), at most [`MAX_DURATION`].
+/// A longer value is refused where it is read, so the error names the key and its line.
+mod bounded {
+    use std::time::Duration;
+
+    use serde::Deserializer;
+
+    use super::MAX_DURATION;
+
+    fn check<E: serde::de::Error>(duration: Duration) -> Result<Duration, E> {
+        if duration > MAX_DURATION {
+            return Err(E::custom(format!(
+                "{} is longer than the longest duration accepted, {}",
+                humantime::format_duration(duration),
+                humantime::format_duration(MAX_DURATION)
+            )));
+        }
+        Ok(duration)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        check(humantime_serde::deserialize(deserializer)?)
+    }
+
+    /// The same, for a key that may be left out.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::Deserializer;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            let duration: Option<Duration> = humantime_serde::deserialize(deserializer)?;
+            duration.map(super::check).transpose()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,6 +664,36 @@ mod tests {
                 .is_some_and(|c| c.contains("unknown field `plugin_dir`")),
             "{cause:?}"
         );
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_with_their_key_and_line() {
+        let cause = |text: &str| {
+            let error = parse(text).expect_err("refused");
+            std::error::Error::source(&error)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        let interval = cause(
+            "[[suite]]\nname = \"s\"\nsystem = \"osworld\"\ncommand = [\"true\"]\ninterval = \"500000000000y\"\n",
+        );
+        insta::assert_snapshot!(interval, @r#"
+        TOML parse error at line 5, column 12
+          |
+        5 | interval = "500000000000y"
+          |            ^^^^^^^^^^^^^^^
+        500000000000years is longer than the longest duration accepted, 10years
+        "#);
+        let grace = cause("shutdown_grace = \"100000y\"\n");
+        assert!(grace.contains("line 1"), "{grace}");
+        assert!(
+            grace.contains("longer than the longest duration accepted"),
+            "{grace}"
+        );
+        let backoff = cause("[sandbox]\nquarantine_backoff = \"11y\"\n");
+        assert!(backoff.contains("line 2"), "{backoff}");
+        // Ten years is still a duration.
+        parse("shutdown_grace = \"3650days\"\n").expect("at the bound");
     }
 
     #[test]
