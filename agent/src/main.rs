@@ -386,7 +386,10 @@ async fn gate(
             .await??
         }
         None => {
-            let outcomes = agent.run_all_once().await;
+            let outcomes = match until_stopped(agent.run_all_once()).await {
+                Ok(outcomes) => outcomes,
+                Err(stopped) => return Ok(stopped.exit(&agent).await),
+            };
             for outcome in &outcomes {
                 if let Err(error) = &outcome.run {
                     tracing::warn!(suite = outcome.suite, error = %error_chain(error), "suite did not run; its SLOs cannot be decided");
@@ -602,7 +605,11 @@ async fn once(path: &Path, details: bool) -> anyhow::Result<ExitCode> {
     let agent = Agent::start(config)
         .await
         .context("failed to start the agent")?;
-    let outcomes = testmeter::progress::run_all(&agent, testmeter::progress::wanted()).await;
+    let run = testmeter::progress::run_all(&agent, testmeter::progress::wanted());
+    let outcomes = match until_stopped(run).await {
+        Ok(outcomes) => outcomes,
+        Err(stopped) => return Ok(stopped.exit(&agent).await),
+    };
     print!(
         "{}\n{}",
         testmeter::summary::render(&agent, &outcomes, details),
@@ -680,6 +687,37 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         tracing::warn!(%error, "metrics shutdown incomplete");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A signal that stopped `once` or `gate` before its suites finished.
+struct Stopped(&'static str, u8);
+
+impl Stopped {
+    /// Logs the stop and flushes the metrics; the exit code is 128 + the signal's number.
+    async fn exit(self, agent: &Agent) -> ExitCode {
+        let Stopped(signal, code) = self;
+        tracing::warn!(
+            signal,
+            "stopped before the suites finished; the running suite's process group was killed"
+        );
+        if let Err(error) = agent.telemetry.shutdown().await {
+            tracing::warn!(%error, "metrics shutdown incomplete");
+        }
+        ExitCode::from(code)
+    }
+}
+
+/// Runs `work` (one pass over the suites) until it ends or SIGTERM or SIGINT arrives. On a
+/// signal the work is dropped, and with it the suite it was running, whose whole process group
+/// is killed (`runner::process`), as `run` kills a suite still running after its grace period:
+/// nothing the agent started outlives it.
+async fn until_stopped<T>(work: impl std::future::Future<Output = T>) -> Result<T, Stopped> {
+    let mut terminate = signal(SignalKind::terminate());
+    tokio::select! {
+        done = work => Ok(done),
+        _ = tokio::signal::ctrl_c() => Err(Stopped("SIGINT", 130)),
+        _ = next(&mut terminate) => Err(Stopped("SIGTERM", 143)),
+    }
 }
 
 fn signal(kind: SignalKind) -> Option<tokio::signal::unix::Signal> {

@@ -1,7 +1,8 @@
 //! Signals to a running `testmeter run`, with real suites: SIGTERM lets a running suite
 //! finish and exits 0; a suite still running after the grace period is killed with its whole
 //! process group; SIGHUP applies added, changed and removed suites, and an invalid new config
-//! is rejected while the old schedule keeps running.
+//! is rejected while the old schedule keeps running. SIGTERM to `once` and `gate` kills the
+//! running suite's process group and exits 143.
 
 mod support;
 
@@ -122,6 +123,55 @@ fn a_suite_still_running_after_the_grace_period_is_killed() {
         Duration::from_secs(10),
         || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()),
     );
+}
+
+/// The pid a suite wrote, once it has.
+fn suite_pid(pid_file: &Path) -> i32 {
+    wait_for("the suite to start", Duration::from_secs(30), || {
+        std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    })
+}
+
+#[test]
+fn sigterm_to_once_and_gate_kills_the_running_suite_and_exits_143() {
+    for command in ["once", "gate"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = support::free_port();
+        let config = write_config(
+            dir.path(),
+            port,
+            "",
+            &suite(dir.path(), "hung", "1000", "1h"),
+        );
+        let log = std::fs::File::create(dir.path().join("testmeter.log")).expect("log");
+        let mut agent = Guard::spawn(
+            "testmeter once",
+            support::testmeter_command(&config)
+                .args([command, "--config"])
+                .arg(&config)
+                .stdout(log.try_clone().expect("clone"))
+                .stderr(log),
+        );
+        let pid = suite_pid(&dir.path().join("hung/pid"));
+        let status = agent.terminate(Duration::from_secs(20));
+        assert_eq!(
+            status.and_then(|s| s.code()),
+            Some(143),
+            "{command}: {status:?}"
+        );
+        wait_for(
+            "the suite's process to be gone",
+            Duration::from_secs(10),
+            || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(()),
+        );
+        let log = self::log(dir.path());
+        assert!(
+            log.contains("stopped before the suites finished"),
+            "{command}: {log}"
+        );
+    }
 }
 
 #[test]
