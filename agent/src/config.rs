@@ -108,6 +108,17 @@ pub struct SandboxConfig {
     /// Distinct label sets one metric may have; samples past it are rejected and counted.
     /// Default: 1000.
     pub max_series_per_metric: usize,
+    /// Most metrics one plugin may declare; a plugin over it is not loaded. Default: 1000.
+    pub max_metrics: usize,
+    /// Most label keys one declared metric may have. Default: 32.
+    pub max_label_keys: usize,
+    /// Most buckets one declared histogram may have. Default: 256.
+    pub max_buckets: usize,
+    /// Most SLOs one plugin may declare. Default: 200.
+    pub max_slos: usize,
+    /// Longest string in a plugin's declarations (a name, description, unit, system, SLO
+    /// expression or summary), in bytes. Default: 4096.
+    pub max_declaration_bytes: usize,
     /// Consecutive failed derivations after which a plugin is quarantined. Default: 5.
     pub quarantine_after: u32,
     /// First quarantine length; it doubles on each failed retry, up to one hour. Default: 60s.
@@ -128,6 +139,11 @@ impl Default for SandboxConfig {
             max_samples: 100_000,
             max_string_bytes: 1024,
             max_series_per_metric: 1000,
+            max_metrics: 1000,
+            max_label_keys: 32,
+            max_buckets: 256,
+            max_slos: 200,
+            max_declaration_bytes: 4096,
             quarantine_after: 5,
             quarantine_backoff: Duration::from_secs(60),
             compiled_cache: true,

@@ -46,6 +46,44 @@ fn run_over(system: &str, path: &Path) -> SuiteRun {
 }
 
 #[tokio::test]
+async fn a_plugin_over_its_declaration_budget_is_not_loaded() {
+    let budget = |declarations| {
+        PluginRuntime::new(SandboxLimits {
+            declarations,
+            ..SandboxLimits::default()
+        })
+        .expect("engine")
+    };
+    let defaults = SandboxLimits::default().declarations;
+    let mut refused = Vec::new();
+    for declarations in [
+        testmeter::plugin::DeclarationLimits {
+            max_metrics: 3,
+            ..defaults
+        },
+        testmeter::plugin::DeclarationLimits {
+            max_label_keys: 1,
+            ..defaults
+        },
+        testmeter::plugin::DeclarationLimits {
+            max_string_bytes: 20,
+            ..defaults
+        },
+    ] {
+        let Err(error) = budget(declarations).load(&hostile_plugin()).await else {
+            panic!("loaded over its budget: {declarations:?}");
+        };
+        assert_eq!(error.reason(), "load");
+        refused.push(error.to_string());
+    }
+    insta::assert_yaml_snapshot!(refused);
+    budget(defaults)
+        .load(&hostile_plugin())
+        .await
+        .expect("within the defaults");
+}
+
+#[tokio::test]
 async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
     let limits = SandboxLimits {
         max_samples: 10_000,

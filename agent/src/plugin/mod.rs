@@ -13,7 +13,9 @@ pub mod host;
 pub mod quarantine;
 pub mod runtime;
 
-pub use runtime::{LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion};
+pub use runtime::{
+    DeclarationLimits, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion,
+};
 
 /// Compiling components with Cranelift, or reading a large report, frees megabytes of heap that
 /// glibc keeps for reuse; a daemon would carry them in its resident size for weeks. Hands free

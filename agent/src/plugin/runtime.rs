@@ -29,6 +29,94 @@ pub struct SandboxLimits {
     pub max_samples: usize,
     /// Longest metric name, label key or label value in a returned sample.
     pub max_string_bytes: usize,
+    /// What one plugin may declare.
+    pub declarations: DeclarationLimits,
+}
+
+/// What one plugin may declare in `describe()`: a plugin over any of it is not loaded, so
+/// a plugin cannot make the agent hold, export and generate dashboards and rules for
+/// declarations without end. The defaults are far above what a real plugin declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeclarationLimits {
+    pub max_metrics: usize,
+    pub max_label_keys: usize,
+    pub max_buckets: usize,
+    pub max_slos: usize,
+    pub max_string_bytes: usize,
+}
+
+impl DeclarationLimits {
+    /// The first budget `decl` goes over, as an error naming the count and the limit.
+    pub fn check(&self, decl: &PluginDecl) -> Result<(), PluginError> {
+        let over = |what: &str, count: usize, limit: usize, key: &'static str| {
+            Err(PluginError::Declaration {
+                plugin: decl.name.clone(),
+                what: what.to_owned(),
+                count,
+                limit,
+                key,
+            })
+        };
+        if decl.metrics.len() > self.max_metrics {
+            return over(
+                "metrics",
+                decl.metrics.len(),
+                self.max_metrics,
+                "max_metrics",
+            );
+        }
+        if decl.slos.len() > self.max_slos {
+            return over("SLOs", decl.slos.len(), self.max_slos, "max_slos");
+        }
+        for metric in &decl.metrics {
+            if metric.label_keys.len() > self.max_label_keys {
+                let what = format!("label keys on metric {}", clip(&metric.name));
+                return over(
+                    &what,
+                    metric.label_keys.len(),
+                    self.max_label_keys,
+                    "max_label_keys",
+                );
+            }
+            if metric.buckets.len() > self.max_buckets {
+                let what = format!("buckets on histogram {}", clip(&metric.name));
+                return over(&what, metric.buckets.len(), self.max_buckets, "max_buckets");
+            }
+        }
+        let strings = std::iter::once(&decl.name)
+            .chain([&decl.version])
+            .chain(&decl.systems)
+            .chain(decl.metrics.iter().flat_map(|m| {
+                [&m.name, &m.unit, &m.description]
+                    .into_iter()
+                    .chain(&m.label_keys)
+            }))
+            .chain(
+                decl.slos
+                    .iter()
+                    .flat_map(|s| [&s.name, &s.expr, &s.severity, &s.summary]),
+            );
+        if let Some(longest) = strings.map(String::len).max() {
+            if longest > self.max_string_bytes {
+                return over(
+                    "bytes in one string",
+                    longest,
+                    self.max_string_bytes,
+                    "max_declaration_bytes",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A declared name in an error: at most 64 bytes of it.
+fn clip(name: &str) -> &str {
+    let mut end = name.len().min(64);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 impl Default for SandboxLimits {
@@ -44,6 +132,13 @@ impl From<&SandboxConfig> for SandboxLimits {
             call_timeout: config.timeout,
             max_samples: config.max_samples,
             max_string_bytes: config.max_string_bytes,
+            declarations: DeclarationLimits {
+                max_metrics: config.max_metrics,
+                max_label_keys: config.max_label_keys,
+                max_buckets: config.max_buckets,
+                max_slos: config.max_slos,
+                max_string_bytes: config.max_declaration_bytes,
+            },
         }
     }
 }
@@ -89,6 +184,14 @@ pub enum PluginError {
         length: usize,
         limit: usize,
     },
+    #[error("plugin {plugin} declares {count} {what}, over the budget of {limit} ([sandbox] {key}); it is not loaded")]
+    Declaration {
+        plugin: String,
+        what: String,
+        count: usize,
+        limit: usize,
+        key: &'static str,
+    },
     #[error("plugin {plugin} is quarantined after {failures} consecutive failures; next try in {retry_in:?}")]
     Quarantined {
         plugin: String,
@@ -122,6 +225,7 @@ impl PluginError {
             PluginError::Compile { .. }
             | PluginError::Link { .. }
             | PluginError::UnsupportedWit { .. }
+            | PluginError::Declaration { .. }
             | PluginError::Engine { .. } => "load",
             PluginError::Timeout { .. } => "timeout",
             PluginError::Memory { .. } => "memory",
@@ -427,6 +531,7 @@ impl PluginRuntime {
             },
         };
         let (reads, decl) = described.map_err(|cause| self.classify(&label, &store, cause))?;
+        self.limits.declarations.check(&decl)?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             decl,
