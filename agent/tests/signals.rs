@@ -94,17 +94,7 @@ fn a_suite_still_running_after_the_grace_period_is_killed() {
         &suite(dir.path(), "hung", "1000", "1h"),
     );
     let mut agent = start(dir.path(), &config);
-    let pid_file = dir.path().join("hung/pid");
-    wait_for("the suite to start", Duration::from_secs(30), || {
-        std::fs::read_to_string(&pid_file)
-            .ok()
-            .filter(|p| !p.trim().is_empty())
-    });
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .expect("pid")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let pid = suite_pid(&dir.path().join("hung/pid"));
     let sent = Instant::now();
     let status = agent.terminate(Duration::from_secs(20));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 use serde::Deserialize;
 
-use crate::attempts::{merge_attempts, EarlierPass};
+use crate::attempts::EarlierPass;
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
 use crate::text::{non_blank, Text};
@@ -43,18 +43,11 @@ impl TextParser for GoJson {
     const NAME: &'static str = "go test";
     // `=== RUN`, `--- PASS` and the pass event: about 300 bytes a test.
     const BYTES_PER_TEST: Option<u64> = Some(256);
+    // go test says how every attempt ended (pass, fail or skip), with -count=N or a rerun.
+    const EARLIER_PASS: EarlierPass = EarlierPass::Passed;
 
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
         text.read(|lines| read(lines, out))
-    }
-
-    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
-        crate::attempts::identity(attempt)
-    }
-
-    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
-        // go test says how every attempt ended (pass, fail or skip), with -count=N or a rerun.
-        merge_attempts(attempts, EarlierPass::Passed)
     }
 }
 

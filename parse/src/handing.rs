@@ -15,9 +15,11 @@
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;
+use std::marker::PhantomData;
 
 use quick_junit::{Report, TestCase, TestSuite};
 
+use crate::attempts::{merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::format::Format;
 use crate::go_json::GoJson;
@@ -34,24 +36,45 @@ use crate::view::CaseView;
 /// What reads one text format.
 pub(crate) trait TextParser {
     /// What the text gives per attempt of a test.
-    type Attempt;
+    type Attempt: Attempt;
 
     /// The report's name.
     const NAME: &'static str;
 
-    /// About the fewest bytes the text takes per test, to size the set of tests seen once;
+    /// About the fewest bytes the text takes per test, to size the filter of tests seen;
     /// `None` when the parser gives every test a name of its own (TAP), so none can repeat.
     const BYTES_PER_TEST: Option<u64>;
+
+    /// What an earlier attempt that passed means in this format.
+    const EARLIER_PASS: EarlierPass = EarlierPass::Failed;
 
     /// Reads the text once, giving every attempt to `out` in the order the text has them.
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<Self::Attempt>)
         -> Result<Ending, ParseError>;
+}
 
-    /// The classname and name of the test an attempt belongs to.
-    fn identity<'a>(&self, attempt: &'a Self::Attempt) -> (&'a str, &'a str);
+/// One attempt of a test, as a text parser gives it.
+pub(crate) trait Attempt: Sized {
+    /// The classname and name of the test it belongs to.
+    fn identity(&self) -> (&str, &str);
 
     /// One test's attempts, in the order they ran, as one case.
-    fn fold(&self, attempts: Vec<Self::Attempt>) -> Option<TestCase>;
+    fn fold(attempts: Vec<Self>, earlier: EarlierPass) -> Option<TestCase>;
+}
+
+impl Attempt for TestCase {
+    fn identity(&self) -> (&str, &str) {
+        crate::attempts::identity(self)
+    }
+
+    fn fold(attempts: Vec<Self>, earlier: EarlierPass) -> Option<TestCase> {
+        merge_attempts(attempts, earlier)
+    }
+}
+
+/// One test's attempts folded as parser `P` folds them.
+fn fold<P: TextParser>(attempts: Vec<P::Attempt>) -> Option<TestCase> {
+    P::Attempt::fold(attempts, P::EARLIER_PASS)
 }
 
 /// Where a text parser's attempts go.
@@ -137,8 +160,8 @@ fn stream<P: TextParser>(
     let hasher = foldhash::fast::FixedState::default();
     let seen = P::BYTES_PER_TEST
         .map(|bytes| Seen::new(usize::try_from(size / bytes.max(1)).unwrap_or(usize::MAX)));
-    let mut folding = Folding {
-        parser,
+    let mut folding = Folding::<P> {
+        parser: PhantomData,
         hand: Hand::new(sink),
         held: None,
         attempts: Vec::new(),
@@ -152,8 +175,8 @@ fn stream<P: TextParser>(
     if suspects.is_empty() {
         return Ok(streamed);
     }
-    let mut counting = Counting {
-        parser,
+    let mut counting = Counting::<P> {
+        parser: PhantomData,
         hasher: hasher.clone(),
         count: Count::new(suspects),
         scratch: TestSuite::new(""),
@@ -165,15 +188,15 @@ fn stream<P: TextParser>(
     }
     repeated.extend(retried);
     sink.restart();
-    let mut gather = Gather {
-        parser,
+    let mut gather = Gather::<P> {
+        parser: PhantomData,
         hasher: hasher.clone(),
         tests: repeated.into_iter().map(|key| (key, Vec::new())).collect(),
         scratch: TestSuite::new(""),
     };
     parser.read(text, &mut gather)?;
-    let mut emit = Emit {
-        parser,
+    let mut emit = Emit::<P> {
+        parser: PhantomData,
         hasher,
         hand: Hand::new(sink),
         tests: gather.tests,
@@ -264,19 +287,15 @@ impl<'s> Hand<'s> {
 
 /// The key of a test: its suite, classname and name, hashed. A collision can only cause a
 /// needless refold, never a wrong fold.
-fn key<P: TextParser>(
-    parser: &P,
-    hasher: &foldhash::fast::FixedState,
-    suite: &str,
-    attempt: &P::Attempt,
-) -> u64 {
-    let (classname, name) = parser.identity(attempt);
+fn key(hasher: &foldhash::fast::FixedState, suite: &str, attempt: &impl Attempt) -> u64 {
+    let (classname, name) = attempt.identity();
     hasher.hash_one((suite, classname, name))
 }
 
 /// The stream pass.
 struct Folding<'s, 'p, P: TextParser> {
-    parser: &'p P,
+    /// The parser, whose attempts these are.
+    parser: PhantomData<&'p P>,
     hand: Hand<'s>,
     /// The suite and key of the latest test, whose attempts are in `attempts`.
     held: Option<(usize, u64)>,
@@ -291,7 +310,7 @@ struct Folding<'s, 'p, P: TextParser> {
 impl<'s, P: TextParser> Folding<'s, '_, P> {
     fn release(&mut self) {
         if let Some((suite, _)) = self.held.take() {
-            let case = self.parser.fold(std::mem::take(&mut self.attempts));
+            let case = fold::<P>(std::mem::take(&mut self.attempts));
             self.hand.give(suite, case);
         }
     }
@@ -312,7 +331,7 @@ impl<P: TextParser> Out<P::Attempt> for Folding<'_, '_, P> {
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
-        let key = key(self.parser, &self.hasher, suite, &attempt);
+        let key = key(&self.hasher, suite, &attempt);
         let index = self.hand.slot(suite);
         if self.held == Some((index, key)) {
             self.retried.insert(key);
@@ -330,7 +349,8 @@ impl<P: TextParser> Out<P::Attempt> for Folding<'_, '_, P> {
 
 /// The pass that counts how often each suspect occurs.
 struct Counting<'p, P: TextParser> {
-    parser: &'p P,
+    /// The parser, whose attempts these are.
+    parser: PhantomData<&'p P>,
     hasher: foldhash::fast::FixedState,
     count: Count,
     scratch: TestSuite,
@@ -342,8 +362,7 @@ impl<P: TextParser> Out<P::Attempt> for Counting<'_, P> {
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
-        self.count
-            .add(key(self.parser, &self.hasher, suite, &attempt));
+        self.count.add(key(&self.hasher, suite, &attempt));
     }
 }
 
@@ -364,7 +383,8 @@ impl<A> Test<A> {
 
 /// The refold's first pass: the attempts of the repeated tests only.
 struct Gather<'p, P: TextParser> {
-    parser: &'p P,
+    /// The parser, whose attempts these are.
+    parser: PhantomData<&'p P>,
     hasher: foldhash::fast::FixedState,
     tests: foldhash::HashMap<u64, Vec<Test<P::Attempt>>>,
     /// Where suite details go in this pass: the emitting pass sets them.
@@ -377,11 +397,11 @@ impl<P: TextParser> Out<P::Attempt> for Gather<'_, P> {
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
-        let key = key(self.parser, &self.hasher, suite, &attempt);
+        let key = key(&self.hasher, suite, &attempt);
         let Some(tests) = self.tests.get_mut(&key) else {
             return;
         };
-        let identity = self.parser.identity(&attempt);
+        let identity = attempt.identity();
         match tests.iter_mut().find(|test| test.is(suite, identity)) {
             Some(test) => test.attempts.get_or_insert_with(Vec::new).push(attempt),
             None => {
@@ -400,7 +420,8 @@ impl<P: TextParser> Out<P::Attempt> for Gather<'_, P> {
 /// The refold's last pass: every test in text order, a repeated one folded at its first
 /// place and skipped at the others.
 struct Emit<'s, 'p, P: TextParser> {
-    parser: &'p P,
+    /// The parser, whose attempts these are.
+    parser: PhantomData<&'p P>,
     hasher: foldhash::fast::FixedState,
     hand: Hand<'s>,
     tests: foldhash::HashMap<u64, Vec<Test<P::Attempt>>>,
@@ -413,17 +434,17 @@ impl<P: TextParser> Out<P::Attempt> for Emit<'_, '_, P> {
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
-        let key = key(self.parser, &self.hasher, suite, &attempt);
+        let key = key(&self.hasher, suite, &attempt);
         let index = self.hand.slot(suite);
-        let identity = self.parser.identity(&attempt);
+        let identity = attempt.identity();
         let gathered = self
             .tests
             .get_mut(&key)
             .and_then(|tests| tests.iter_mut().find(|test| test.is(suite, identity)));
         let case = match gathered {
-            None => self.parser.fold(vec![attempt]),
+            None => fold::<P>(vec![attempt]),
             Some(test) => match test.attempts.take() {
-                Some(attempts) => self.parser.fold(attempts),
+                Some(attempts) => fold::<P>(attempts),
                 None => return,
             },
         };

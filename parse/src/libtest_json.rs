@@ -8,7 +8,6 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 use serde::Deserialize;
 
-use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
 use crate::text::{non_blank, panic_message, Text};
@@ -39,14 +38,6 @@ impl TextParser for LibtestJson {
 
     fn read(&self, text: &Text<'_>, out: &mut dyn Out<TestCase>) -> Result<Ending, ParseError> {
         text.read(|lines| read(lines, out))
-    }
-
-    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
-        identity(attempt)
-    }
-
-    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
-        merge_attempts(attempts, EarlierPass::Failed)
     }
 }
 

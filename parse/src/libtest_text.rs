@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus};
 
-use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
 use crate::text::{non_blank, panic_message, strip_ansi, Index, Span, Spans, Text};
@@ -38,14 +37,6 @@ impl TextParser for LibtestText {
             out,
         };
         text.read_at(|lines| scan(lines, &mut pass))
-    }
-
-    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
-        identity(attempt)
-    }
-
-    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
-        merge_attempts(attempts, EarlierPass::Failed)
     }
 }
 

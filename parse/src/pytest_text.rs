@@ -239,12 +239,16 @@ impl TextParser for PytestText {
             })
         })
     }
+}
 
-    fn identity<'a>(&self, attempt: &'a Attempt) -> (&'a str, &'a str) {
-        (&attempt.classname, &attempt.name)
+impl crate::handing::Attempt for Attempt {
+    fn identity(&self) -> (&str, &str) {
+        (&self.classname, &self.name)
     }
 
-    fn fold(&self, attempts: Vec<Attempt>) -> Option<TestCase> {
+    /// The outcome lines of one test become its attempts (a `RERUN` per attempt, a teardown
+    /// `ERROR` joined to its call's outcome), folded as pytest-rerunfailures' are.
+    fn fold(attempts: Vec<Attempt>, earlier: EarlierPass) -> Option<TestCase> {
         let mut cases = Vec::new();
         let mut lines = Vec::new();
         for attempt in attempts {
@@ -262,7 +266,7 @@ impl TextParser for PytestText {
                 cases.push(case);
             }
         }
-        merge_attempts(cases, EarlierPass::Failed)
+        merge_attempts(cases, earlier)
     }
 }
 

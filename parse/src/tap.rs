@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, XmlString};
 
-use crate::attempts::{identity, merge_attempts, EarlierPass};
 use crate::error::ParseError;
 use crate::handing::{Ending, Out, TextParser};
 use crate::text::{strip_ansi, Text};
@@ -256,14 +255,6 @@ impl TextParser for Tap {
             partial: joined(&reasons),
             suite_partial: reasons.into_iter().collect(),
         })
-    }
-
-    fn identity<'a>(&self, attempt: &'a TestCase) -> (&'a str, &'a str) {
-        identity(attempt)
-    }
-
-    fn fold(&self, attempts: Vec<TestCase>) -> Option<TestCase> {
-        merge_attempts(attempts, EarlierPass::Failed)
     }
 }
 
