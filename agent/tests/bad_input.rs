@@ -1,6 +1,7 @@
 //! Bad input gets a clear error that names the path, is counted in the self-metrics, and the
 //! rest keeps going: missing config, unknown key, a command that does not exist, a missing or
-//! malformed JUnit report, and a corrupt `.wasm` next to a good plugin.
+//! malformed JUnit report, a FIFO left at the report path (which would block a plain open),
+//! and a corrupt `.wasm` next to a good plugin.
 
 mod support;
 
@@ -74,6 +75,12 @@ command = ["sh", "-c", "echo collected 0 items >&2; exit 4"]
 junit = "no-report.xml"
 
 [[suite]]
+name = "fifo-report"
+system = "osworld"
+command = ["sh", "-c", "mkfifo fifo.xml"]
+junit = "fifo.xml"
+
+[[suite]]
 name = "malformed-report"
 system = "osworld"
 command = ["sh", "-c", "printf '<testsuites>\\n<testsuite name=\"x\">\\n<testcase name=\"a\"></testsuite>' > malformed.xml; exit 1"]
@@ -114,7 +121,7 @@ fn run_counts_failures_in_self_metrics_and_keeps_exporting_the_rest() {
         ),
     );
     std::fs::write(&config, format!("{good}\n{broken}")).expect("write");
-    let (_agent, exposition) = support::run_until_suites_ran(&config, port, 4);
+    let (_agent, exposition) = support::run_until_suites_ran(&config, port, 5);
     let counted = support::lines_starting_with(
         &exposition,
         &[

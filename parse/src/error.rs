@@ -12,6 +12,8 @@ pub enum ParseError {
         #[source]
         source: std::io::Error,
     },
+    #[error("report {path} is {kind}, not a regular file; only regular files are read")]
+    NotAFile { path: PathBuf, kind: &'static str },
     #[error("report is {size} bytes, over the limit of {limit} bytes (raise max_report_bytes to accept it)")]
     TooLarge { size: u64, limit: u64 },
     #[error("report is empty")]
@@ -47,7 +49,7 @@ impl ParseError {
     /// Short, low-cardinality reason for metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
-            ParseError::Read { .. } => "read",
+            ParseError::Read { .. } | ParseError::NotAFile { .. } => "read",
             ParseError::TooLarge { .. } => "too_large",
             ParseError::Empty => "empty",
             ParseError::Xml { .. } => "malformed",

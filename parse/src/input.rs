@@ -38,13 +38,61 @@ pub(crate) struct Opened {
     pub format: Format,
 }
 
-/// Opens a report file: refuses one over the limit or empty, and detects its format.
+/// Opens the file at `path` for reading when it is a regular file. A FIFO, a device or a
+/// directory at a report path (a suite can leave one there) is refused: opening a FIFO for
+/// reading would block until a writer came, and reading a device might never end. The open
+/// itself does not block (`O_NONBLOCK`, which changes nothing for a regular file), and the
+/// check is made on the file opened, not on the path, so the path cannot be swapped between.
+pub(crate) fn open_regular(path: &Path) -> Result<File, ParseError> {
+    let read_error = |source| ParseError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(read_error)?;
+    let kind = file.metadata().map_err(read_error)?.file_type();
+    if kind.is_file() {
+        return Ok(file);
+    }
+    Err(ParseError::NotAFile {
+        path: path.to_path_buf(),
+        kind: kind_of(kind),
+    })
+}
+
+/// What a file that is not a regular file is, for the error.
+fn kind_of(kind: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt as _;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return "a device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
+/// Opens a report file: refuses one that is not a regular file, over the limit or empty, and
+/// detects its format.
 pub(crate) fn open(path: &Path, format: Format, limits: Limits) -> Result<Opened, ParseError> {
     let read_error = |source| ParseError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
+    let file = open_regular(path)?;
     let size = file.metadata().map_err(read_error)?.len();
     if size > limits.max_report_bytes {
         return Err(ParseError::TooLarge {
@@ -74,7 +122,7 @@ pub(crate) fn open(path: &Path, format: Format, limits: Limits) -> Result<Opened
 /// when something is wrong.
 pub(crate) fn locate_in_file(path: &Path) -> impl Fn(u64) -> (u64, u64) + '_ {
     move |offset: u64| {
-        File::open(path)
+        open_regular(path)
             .map(|file| line_column_of_reader(BufReader::new(file), offset))
             .unwrap_or((0, 0))
     }

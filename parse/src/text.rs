@@ -224,9 +224,9 @@ impl Spans<'_> {
                 };
                 let file = match &mut self.file {
                     Some(file) => file,
-                    None => self.file.insert(std::io::BufReader::new(
-                        std::fs::File::open(path).map_err(read_error)?,
-                    )),
+                    None => self
+                        .file
+                        .insert(std::io::BufReader::new(input::open_regular(path)?)),
                 };
                 file.seek(std::io::SeekFrom::Start(at))
                     .map_err(read_error)?;

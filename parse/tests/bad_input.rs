@@ -1,6 +1,7 @@
 //! Bad input never panics and never eats memory: truncated real reports keep their completed
 //! cases as a partial run, hostile XML is refused with a position, oversized input is refused
-//! before it is read, and invalid UTF-8 or binary garbage gives a result or an error.
+//! before it is read, a FIFO at the report path is refused without blocking, and invalid UTF-8
+//! or binary garbage gives a result or an error.
 
 use std::path::PathBuf;
 
@@ -148,4 +149,35 @@ fn binary_garbage_is_an_error_or_a_report_never_a_panic() {
     assert_eq!(error.reason(), "unrecognised");
     let error = parse_bytes(b"   \n\t ", Format::Auto, Limits::default()).expect_err("blank");
     assert_eq!(error.reason(), "empty");
+}
+
+#[test]
+fn a_fifo_at_the_report_path_is_refused_without_blocking() {
+    let dir = std::env::temp_dir().join(format!("testmeter-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let fifo = dir.join("report.xml");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // A plain open of a FIFO for reading waits for a writer: run it on a thread, so a
+    // regression fails here instead of hanging the suite.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        let parsed = testmeter_parse::parse_file(&path, Format::Auto, Limits::default());
+        let _ = sender.send(parsed.map(|_| ()).map_err(|e| (e.to_string(), e.reason())));
+    });
+    let result = receiver
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the read did not block");
+    let (message, reason) = result.expect_err("refused");
+    assert_eq!(
+        message.replace(&dir.display().to_string(), "[DIR]"),
+        "report [DIR]/report.xml is a FIFO, not a regular file; only regular files are read"
+    );
+    assert_eq!(reason, "read");
+    let _ = std::fs::remove_dir_all(&dir);
 }
