@@ -261,6 +261,12 @@ impl<'s> Hand<'s> {
         }
     }
 
+    /// The suite named `name`, made if new.
+    fn suite(&mut self, name: &str) -> &mut TestSuite {
+        let index = self.slot(name);
+        &mut self.suites[index]
+    }
+
     fn give(&mut self, suite: usize, case: Option<TestCase>) {
         if let Some(case) = case {
             hand_on_one(
@@ -326,8 +332,7 @@ impl<'s, P: TextParser> Folding<'s, '_, P> {
 
 impl<P: TextParser> Out<P::Attempt> for Folding<'_, '_, P> {
     fn suite(&mut self, name: &str) -> &mut TestSuite {
-        let index = self.hand.slot(name);
-        &mut self.hand.suites[index]
+        self.hand.suite(name)
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
@@ -429,8 +434,7 @@ struct Emit<'s, 'p, P: TextParser> {
 
 impl<P: TextParser> Out<P::Attempt> for Emit<'_, '_, P> {
     fn suite(&mut self, name: &str) -> &mut TestSuite {
-        let index = self.hand.slot(name);
-        &mut self.hand.suites[index]
+        self.hand.suite(name)
     }
 
     fn attempt(&mut self, suite: &str, attempt: P::Attempt) {
