@@ -101,6 +101,10 @@ pub struct SandboxConfig {
     /// Wall-clock budget of one `describe` or `derive` call. Default: 500ms.
     #[serde(with = "bounded")]
     pub timeout: Duration,
+    /// Wall-clock budget of all the calls of one run's derivation together, so a plugin that
+    /// spends just under `timeout` on every batch cannot hold a large run. Default: 30s.
+    #[serde(with = "bounded")]
+    pub derivation_timeout: Duration,
     /// Most values one `derive` may return, over all its samples. Default: 100000.
     pub max_samples: usize,
     /// Longest metric name, label key or label value in a sample, in bytes. Default: 1024.
@@ -136,6 +140,7 @@ impl Default for SandboxConfig {
         Self {
             memory_bytes: 32 * 1024 * 1024,
             timeout: Duration::from_millis(500),
+            derivation_timeout: Duration::from_secs(30),
             max_samples: 100_000,
             max_string_bytes: 1024,
             max_series_per_metric: 1000,
@@ -419,10 +424,11 @@ impl Config {
         let sandbox = &self.sandbox;
         if sandbox.memory_bytes < 1024 * 1024
             || sandbox.timeout.is_zero()
+            || sandbox.derivation_timeout.is_zero()
             || sandbox.max_samples == 0
         {
             return Err(
-                "sandbox: memory_bytes must be at least 1 MiB, timeout and max_samples above zero"
+                "sandbox: memory_bytes must be at least 1 MiB, timeout, derivation_timeout and max_samples above zero"
                     .to_owned(),
             );
         }

@@ -114,6 +114,8 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
         "hostile-socket",
         "hostile-feed-loop",
         "hostile-feed-panic",
+        "hostile-sleep",
+        "hostile-feed-sleep",
     ] {
         let error = support::derive(&runtime, &hostile, &run_of(system))
             .await
@@ -136,6 +138,36 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
     insta::assert_yaml_snapshot!(outcomes);
 }
 
+#[tokio::test]
+async fn a_plugin_just_under_the_call_budget_on_every_batch_spends_the_derivation_budget() {
+    // 10,000 cases are 20 batches; `hostile-slow` spends 300 ms of its 500 ms on each, so
+    // only the derivation's budget stops it, after about five.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = report_with_output(dir.path(), 10_000, 0);
+    let runtime = PluginRuntime::new(SandboxLimits {
+        derivation_timeout: Duration::from_millis(1500),
+        ..SandboxLimits::default()
+    })
+    .expect("engine");
+    let hostile = runtime
+        .load(&hostile_plugin())
+        .await
+        .expect("hostile loads");
+    let error = support::derive(&runtime, &hostile, &run_over("hostile-slow", &report))
+        .await
+        .expect_err("the derivation runs out of time");
+    assert_eq!(
+        error.to_string(),
+        "plugin hostile exceeded its 1.5s per-derivation time budget"
+    );
+    assert_eq!(error.reason(), "timeout");
+    // The same plugin on a short run stays inside both budgets.
+    let short = report_with_output(&dir.path().join("short"), 1_000, 0);
+    support::derive(&runtime, &hostile, &run_over("hostile-slow", &short))
+        .await
+        .expect("two batches fit the derivation budget");
+}
+
 /// A report whose cases each captured `output_bytes` of output, written into `dir`.
 fn report_with_output(dir: &Path, cases: usize, output_bytes: usize) -> std::path::PathBuf {
     let output = "x".repeat(output_bytes);
@@ -146,6 +178,7 @@ fn report_with_output(dir: &Path, cases: usize, output_bytes: usize) -> std::pat
         ));
     }
     xml.push_str("</testsuite></testsuites>");
+    std::fs::create_dir_all(dir).expect("report dir");
     let path = dir.join("big.xml");
     std::fs::write(&path, xml).expect("write report");
     path

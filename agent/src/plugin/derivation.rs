@@ -101,31 +101,32 @@ impl<'r> Derivation<'r> {
         let name = self.plugin.decl.name.as_str();
         let mut store = self.runtime.store(name);
         let started = Instant::now();
-        let made = async {
-            let instance = instance_pre.instantiate_async(&mut store).await?;
-            let (resource,) = match version {
-                Streamed::V0_4 => {
-                    instance
-                        .get_typed_func::<(&RunStartInput<'_>,), (ResourceAny,)>(
-                            &mut store,
-                            &derivation.constructor,
-                        )?
-                        .call_async(&mut store, (self.start,))
-                        .await?
-                }
-                Streamed::V0_3 => {
-                    instance
-                        .get_typed_func::<(&compat::RunStartInputV0_3<'_>,), (ResourceAny,)>(
-                            &mut store,
-                            &derivation.constructor,
-                        )?
-                        .call_async(&mut store, (&compat::run_start_v0_3(self.start),))
-                        .await?
-                }
-            };
-            Ok::<_, wasmtime::Error>((instance, resource))
-        }
-        .await;
+        let start = self.start;
+        let made =
+            self.runtime
+                .call(&mut store, self.busy, async |store| {
+                    let instance = instance_pre.instantiate_async(&mut *store).await?;
+                    let (resource,) = match version {
+                        Streamed::V0_4 => {
+                            instance
+                                .get_typed_func::<(&RunStartInput<'_>,), (ResourceAny,)>(
+                                    &mut *store,
+                                    &derivation.constructor,
+                                )?
+                                .call_async(&mut *store, (start,))
+                                .await?
+                        }
+                        Streamed::V0_3 => instance
+                            .get_typed_func::<(&compat::RunStartInputV0_3<'_>,), (ResourceAny,)>(
+                                &mut *store,
+                                &derivation.constructor,
+                            )?
+                            .call_async(&mut *store, (&compat::run_start_v0_3(start),))
+                            .await?,
+                    };
+                    Ok((instance, resource))
+                })
+                .await;
         self.busy += started.elapsed();
         match made {
             Ok((instance, resource)) => Stage::Streaming {
@@ -135,7 +136,7 @@ impl<'r> Derivation<'r> {
                 resource,
                 version,
             },
-            Err(cause) => Stage::Failed(self.runtime.classify(name, &store, cause)),
+            Err(error) => Stage::Failed(error),
         }
     }
 
@@ -158,35 +159,37 @@ impl<'r> Derivation<'r> {
                 resource,
                 version,
             } => {
-                self.runtime.arm(store);
                 let started = Instant::now();
-                let fed = async {
-                    let (result,) = match version {
-                        Streamed::V0_4 => {
-                            instance
-                                .get_typed_func::<
-                                    (ResourceAny, &CaseBatchInput<'_>),
-                                    (Result<(), String>,),
-                                >(&mut *store, &exports.feed)?
-                                .call_async(&mut *store, (*resource, &batch.input()))
-                                .await?
-                        }
-                        Streamed::V0_3 => {
-                            instance
-                                .get_typed_func::<
-                                    (ResourceAny, &compat::CaseBatchInputV0_3<'_>),
-                                    (Result<(), String>,),
-                                >(&mut *store, &exports.feed)?
-                                .call_async(
-                                    &mut *store,
-                                    (*resource, &compat::case_batch_v0_3(batch)),
-                                )
-                                .await?
-                        }
-                    };
-                    Ok::<_, wasmtime::Error>(result)
-                }
-                .await;
+                let resource = *resource;
+                let fed = self
+                    .runtime
+                    .call(store, self.busy, async |store| {
+                        let (result,) = match version {
+                            Streamed::V0_4 => {
+                                instance
+                                    .get_typed_func::<
+                                        (ResourceAny, &CaseBatchInput<'_>),
+                                        (Result<(), String>,),
+                                    >(&mut *store, &exports.feed)?
+                                    .call_async(&mut *store, (resource, &batch.input()))
+                                    .await?
+                            }
+                            Streamed::V0_3 => {
+                                instance
+                                    .get_typed_func::<
+                                        (ResourceAny, &compat::CaseBatchInputV0_3<'_>),
+                                        (Result<(), String>,),
+                                    >(&mut *store, &exports.feed)?
+                                    .call_async(
+                                        &mut *store,
+                                        (resource, &compat::case_batch_v0_3(batch)),
+                                    )
+                                    .await?
+                            }
+                        };
+                        Ok(result)
+                    })
+                    .await;
                 self.busy += started.elapsed();
                 match fed {
                     Ok(Ok(())) => return,
@@ -194,7 +197,7 @@ impl<'r> Derivation<'r> {
                         plugin: name.to_owned(),
                         message,
                     },
-                    Err(cause) => self.runtime.classify(name, store, cause),
+                    Err(error) => error,
                 }
             }
         };
@@ -230,37 +233,37 @@ impl<'r> Derivation<'r> {
                 resource,
                 version,
             } => {
-                runtime.arm(&mut store);
-                let called = async {
-                    let result = match version {
-                        Streamed::V0_4 => {
-                            instance
-                                .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (Finished,)>(
-                                    &mut store,
+                runtime
+                    .call(&mut store, busy, async |store| {
+                        Ok(match version {
+                            Streamed::V0_4 => {
+                                instance
+                                    .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (Finished,)>(
+                                        &mut *store,
+                                        &exports.finish,
+                                    )?
+                                    .call_async(&mut *store, (resource, end))
+                                    .await?
+                                    .0
+                            }
+                            Streamed::V0_3 => instance
+                                .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (FinishedV0_3,)>(
+                                    &mut *store,
                                     &exports.finish,
                                 )?
-                                .call_async(&mut store, (resource, end))
+                                .call_async(&mut *store, (resource, end))
                                 .await?
                                 .0
-                        }
-                        Streamed::V0_3 => instance
-                            .get_typed_func::<(ResourceAny, &RunEndInput<'_>), (FinishedV0_3,)>(
-                                &mut store,
-                                &exports.finish,
-                            )?
-                            .call_async(&mut store, (resource, end))
-                            .await?
-                            .0
-                            .map(|samples| samples.into_iter().map(compat::sample_v0_3).collect()),
-                    };
-                    Ok::<_, wasmtime::Error>(result)
-                }
-                .await;
-                called.map_err(|cause| runtime.classify(name, &store, cause))
+                                .map(|samples| {
+                                    samples.into_iter().map(compat::sample_v0_3).collect()
+                                }),
+                        })
+                    })
+                    .await
             }
             Stage::Whole(kept) => {
                 let batches = kept.iter().filter_map(|stretch| stretch.get(class));
-                whole(runtime, plugin, start, batches, end).await
+                whole(runtime, plugin, start, batches, end, busy).await
             }
         };
         busy += started.elapsed();
@@ -284,6 +287,7 @@ async fn whole<'b>(
     start: &RunStartInput<'_>,
     batches: impl Iterator<Item = &'b CaseBatch>,
     end: &RunEndInput<'_>,
+    busy: Duration,
 ) -> Result<Finished, PluginError> {
     let name = plugin.decl.name.as_str();
     let cases = batches
@@ -296,36 +300,32 @@ async fn whole<'b>(
         .collect();
     let run = compat::suite_run_v0_2(start, cases, end);
     let mut store = runtime.store(name);
-    let derived = match &plugin.pre {
-        // Called through a typed func rather than the bindings' `call_derive`, so the
-        // borrowed run is lowered as it is, without an owned copy first.
-        Pre::V0_2(pre) => {
-            async {
-                let instance = pre.instance_pre().instantiate_async(&mut store).await?;
+    runtime
+        .call(&mut store, busy, async |store| match &plugin.pre {
+            // Called through a typed func rather than the bindings' `call_derive`, so the
+            // borrowed run is lowered as it is, without an owned copy first.
+            Pre::V0_2(pre) => {
+                let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
                 let derive = instance
                     .get_typed_func::<(&compat::SuiteRunV0_2<'_>,), (FinishedV0_3,)>(
-                        &mut store, "derive",
+                        &mut *store,
+                        "derive",
                     )?;
-                let (result,) = derive.call_async(&mut store, (&run,)).await?;
+                let (result,) = derive.call_async(&mut *store, (&run,)).await?;
                 Ok(result.map(|samples| samples.into_iter().map(compat::sample_v0_3).collect()))
             }
-            .await
-        }
-        Pre::V0_1(pre) => {
-            async {
-                let instance = pre.instantiate_async(&mut store).await?;
+            Pre::V0_1(pre) => {
+                let instance = pre.instantiate_async(&mut *store).await?;
                 let result = instance
-                    .call_derive(&mut store, &compat::suite_run_v0_1(&run))
+                    .call_derive(&mut *store, &compat::suite_run_v0_1(&run))
                     .await?;
                 Ok(result.map(|samples| samples.into_iter().map(compat::sample_v0_1).collect()))
             }
-            .await
-        }
-        Pre::V0_3 { .. } | Pre::V0_4 { .. } => Err(wasmtime::format_err!(
-            "a streaming plugin is derived as a stream"
-        )),
-    };
-    derived.map_err(|cause| runtime.classify(name, &store, cause))
+            Pre::V0_3 { .. } | Pre::V0_4 { .. } => Err(wasmtime::format_err!(
+                "a streaming plugin is derived as a stream"
+            )),
+        })
+        .await
 }
 
 /// The samples, unless they break the output limits: too many values in all, or a name or

@@ -1,5 +1,6 @@
-//! Per-call host state of a plugin store: a bare WASI context (no files, env, stdio or
-//! network), its resource table, memory limits, and the host functions the WIT world imports.
+//! Per-call host state of a plugin store: a bare WASI context (no env, args or stdio; files
+//! and network are not even linked, see `runtime::link_wasi`), its resource table, memory
+//! limits, and the host functions the WIT world imports.
 
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
@@ -70,6 +71,11 @@ impl HostState {
             _ticking: ticking,
         }
     }
+
+    /// The plugin this store runs.
+    pub(crate) fn plugin(&self) -> &str {
+        &self.plugin
+    }
 }
 
 impl WasiView for HostState {
@@ -78,6 +84,12 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl wasmtime_wasi_io::IoView for HostState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 

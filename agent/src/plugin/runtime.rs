@@ -1,6 +1,7 @@
 //! Compiles plugin components and links them against the WIT version they were built for, and
-//! makes the limited stores they run in: memory is capped, and CPU time is bounded by an epoch
-//! deadline on every call. Calls of a run's derivation are in `derivation`.
+//! makes the limited stores they run in and the calls into them: memory is capped, and every
+//! call is bounded in wall time, by an epoch deadline while guest code runs and by a timer while
+//! it waits in host code. Calls of a run's derivation are in `derivation`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +26,8 @@ pub struct SandboxLimits {
     /// Wall-clock budget of one call: `describe`, or one step of a derivation (its start, a
     /// batch of cases, its finish).
     pub call_timeout: Duration,
+    /// Wall-clock budget of all the calls of one run's derivation together.
+    pub derivation_timeout: Duration,
     /// Most sample values one derivation may return.
     pub max_samples: usize,
     /// Longest metric name, label key or label value in a returned sample.
@@ -130,6 +133,7 @@ impl From<&SandboxConfig> for SandboxLimits {
         Self {
             memory_bytes: config.memory_bytes,
             call_timeout: config.timeout,
+            derivation_timeout: config.derivation_timeout,
             max_samples: config.max_samples,
             max_string_bytes: config.max_string_bytes,
             declarations: DeclarationLimits {
@@ -163,11 +167,17 @@ pub enum PluginError {
         found: String,
         supported: String,
     },
-    #[error("plugin {plugin} exceeded its {timeout:?} time budget")]
-    Timeout { plugin: String, timeout: Duration },
+    #[error("plugin {plugin} exceeded its {timeout:?} {budget} time budget")]
+    Timeout {
+        plugin: String,
+        timeout: Duration,
+        budget: Budget,
+    },
     #[error("plugin {plugin} exceeded its {limit}-byte memory limit")]
     Memory { plugin: String, limit: usize },
-    #[error("plugin {plugin} trapped: {cause:#}")]
+    /// The first line says what trapped; the lines after it are wasmtime's context and the
+    /// plugin's backtrace.
+    #[error("plugin {plugin} trapped: {}\n{cause:#}", cause.root_cause())]
     Trap {
         plugin: String,
         cause: wasmtime::Error,
@@ -234,6 +244,24 @@ impl PluginError {
             PluginError::Quarantined { .. } => "quarantined",
             PluginError::Guest { .. } => "error",
         }
+    }
+}
+
+/// Which wall-time budget bounds a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// `[sandbox] timeout`: each call alone.
+    Call,
+    /// `[sandbox] derivation_timeout`: all the calls of one run's derivation together.
+    Derivation,
+}
+
+impl std::fmt::Display for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Budget::Call => "per-call",
+            Budget::Derivation => "per-derivation",
+        })
     }
 }
 
@@ -360,6 +388,111 @@ impl LoadedPlugin {
     }
 }
 
+/// Links the WASI interfaces a metrics plugin may use, and no others: wall and monotonic
+/// clocks (timestamps, and timing its own work), random (hash seeds), `wasi:io` (the pollables
+/// and streams the clocks and stdio are made of) and `wasi:cli` (an empty environment, no
+/// arguments, stdin at end and stdout and stderr discarded, which a Rust or Python program
+/// built for WASI touches on its own). Files and sockets are not linked at all, so there is
+/// nothing behind them to misconfigure; a component that imports them gets traps instead
+/// (see [`PluginRuntime::load`]). A sleep or a wait on a pollable is bounded like any other
+/// call ([`PluginRuntime::call`]).
+fn link_wasi(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::WasiView;
+
+    wasmtime_wasi_io::add_to_linker_async(linker)?;
+    clocks::wall_clock::add_to_linker::<_, WasiClocks>(linker, HostState::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<_, WasiClocks>(linker, HostState::clocks)?;
+    random::random::add_to_linker::<_, WasiRandom>(linker, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<_, WasiRandom>(linker, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<_, WasiRandom>(linker, |t| t.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::environment::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::stdin::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::stdout::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::stderr::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<_, WasiCli>(linker, HostState::cli)?;
+    Ok(())
+}
+
+/// The WASI interfaces the agent never links for a plugin.
+const UNLINKED_WASI: [&str; 2] = ["wasi:filesystem/", "wasi:sockets/"];
+
+/// Stands in for a resource of an interface that is not linked; no value of it is ever made.
+struct Unlinked;
+
+/// Satisfies `component`'s imports of files and sockets (which Rust's std and most language
+/// runtimes import whether or not a plugin uses them) with functions that trap, naming what
+/// was called, so such a plugin loads and only a call that reaches for them fails. Any other
+/// import the agent does not provide still fails the link, with the linker's error.
+fn stub_unlinked(
+    linker: &mut Linker<HostState>,
+    component: &Component,
+    engine: &Engine,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::types::ComponentItem;
+    use wasmtime::component::ResourceType;
+
+    let ty = component.component_type();
+    let unlinked = |import: &str| {
+        UNLINKED_WASI
+            .iter()
+            .any(|prefix| import.starts_with(prefix))
+    };
+    // Resources the unlinked interfaces only use from linked ones (wasi:io's streams and
+    // pollables): the linker has the real ones.
+    let linked: Vec<ResourceType> = ty
+        .imports(engine)
+        .filter(|(import, _)| !unlinked(import))
+        .filter_map(|(_, item)| match item.ty {
+            ComponentItem::ComponentInstance(instance) => Some(instance),
+            _ => None,
+        })
+        .flat_map(|instance| {
+            instance
+                .exports(engine)
+                .filter_map(|(_, item)| match item.ty {
+                    ComponentItem::Resource(resource) => Some(resource),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (import, item) in ty.imports(engine) {
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        if !unlinked(import) {
+            continue;
+        }
+        let mut stubs = linker.instance(import)?;
+        for (name, item) in instance.exports(engine) {
+            match item.ty {
+                ComponentItem::ComponentFunc(_) => {
+                    let called = format!("{import}#{name}");
+                    stubs.func_new(name, move |_, _, _, _| {
+                        Err(wasmtime::format_err!(
+                            "{called} is not available to plugins: the agent links no files or sockets"
+                        ))
+                    })?;
+                }
+                ComponentItem::Resource(resource) if !linked.contains(&resource) => {
+                    stubs.resource(name, ResourceType::host::<Unlinked>(), |_, _| Ok(()))?;
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The engine, linker and limits shared by all plugins.
 pub struct PluginRuntime {
     engine: Engine,
@@ -383,8 +516,7 @@ impl PluginRuntime {
         config.epoch_interruption(true);
         let engine = Engine::new(&config).map_err(|cause| PluginError::Engine { cause })?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|cause| PluginError::Engine { cause })?;
+        link_wasi(&mut linker).map_err(|cause| PluginError::Engine { cause })?;
         v0_4::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|cause| PluginError::Engine { cause })?;
         v0_3::MetricsPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
@@ -474,10 +606,9 @@ impl PluginRuntime {
             version: wit.as_str(),
             cause,
         };
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(link_error)?;
+        let mut linker = self.linker.clone();
+        stub_unlinked(&mut linker, &component, &self.engine).map_err(link_error)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(link_error)?;
         let pre = match wit {
             WitVersion::V0_1 => v0_1::MetricsPluginPre::new(instance_pre).map(Pre::V0_1),
             WitVersion::V0_2 => v0_2::MetricsPluginPre::new(instance_pre).map(Pre::V0_2),
@@ -500,37 +631,32 @@ impl PluginRuntime {
             |s| s.to_string_lossy().into_owned(),
         );
         let mut store = self.store(&label);
-        let described = match &pre {
-            Pre::V0_4 { pre, .. } => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance
-                    .call_describe(&mut store)
-                    .await
-                    .map(|info| (Reads::from(info.reads), PluginDecl::from(info))),
-                Err(error) => Err(error),
-            },
-            Pre::V0_3 { pre, .. } => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance
-                    .call_describe(&mut store)
-                    .await
-                    .map(compat::plugin_info_v0_3),
-                Err(error) => Err(error),
-            },
-            Pre::V0_2(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance
-                    .call_describe(&mut store)
-                    .await
-                    .map(|info| (Reads::ALL, compat::plugin_info_v0_2(info))),
-                Err(error) => Err(error),
-            },
-            Pre::V0_1(pre) => match pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance
-                    .call_describe(&mut store)
-                    .await
-                    .map(|info| (Reads::ALL, compat::plugin_info_v0_1(info))),
-                Err(error) => Err(error),
-            },
-        };
-        let (reads, decl) = described.map_err(|cause| self.classify(&label, &store, cause))?;
+        let described = self
+            .call(&mut store, Duration::ZERO, async |store| match &pre {
+                Pre::V0_4 { pre, .. } => {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    let info = instance.call_describe(&mut *store).await?;
+                    Ok((Reads::from(info.reads), PluginDecl::from(info)))
+                }
+                Pre::V0_3 { pre, .. } => {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    Ok(compat::plugin_info_v0_3(
+                        instance.call_describe(&mut *store).await?,
+                    ))
+                }
+                Pre::V0_2(pre) => {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    let info = instance.call_describe(&mut *store).await?;
+                    Ok((Reads::ALL, compat::plugin_info_v0_2(info)))
+                }
+                Pre::V0_1(pre) => {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    let info = instance.call_describe(&mut *store).await?;
+                    Ok((Reads::ALL, compat::plugin_info_v0_1(info)))
+                }
+            })
+            .await;
+        let (reads, decl) = described?;
         self.limits.declarations.check(&decl)?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
@@ -547,8 +673,8 @@ impl PluginRuntime {
         &self.limits
     }
 
-    /// A fresh store for one plugin, its memory capped. Every call on it needs
-    /// [`Self::arm`] first. The epoch advances while the store lives.
+    /// A fresh store for one plugin, its memory capped. Calls on it go through [`Self::call`].
+    /// The epoch advances while the store lives.
     pub(crate) fn store(&self, plugin: &str) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
@@ -556,36 +682,60 @@ impl PluginRuntime {
         );
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
-        self.arm(&mut store);
         store
     }
 
-    /// Gives the next call on `store` the whole call budget.
-    pub(crate) fn arm(&self, store: &mut Store<HostState>) {
-        let ticks = self.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+    /// The wall time the next call may take, and the budget that sets it, when the calls of
+    /// its derivation so far took `busy`: the call budget, or what is left of the derivation's
+    /// when that is less.
+    fn budget(&self, busy: Duration) -> (Duration, Budget) {
+        let left = self.limits.derivation_timeout.saturating_sub(busy);
+        if left < self.limits.call_timeout {
+            (left, Budget::Derivation)
+        } else {
+            (self.limits.call_timeout, Budget::Call)
+        }
     }
 
-    /// What a failed call was: the memory limit, the time budget, or another trap.
-    pub(crate) fn classify(
+    /// Makes one call into the plugin on `store`, whose derivation's calls took `busy` so far.
+    /// The call is bounded in wall time both ways a plugin can spend it: running, by the
+    /// epoch deadline; waiting in host code (a WASI sleep or poll, where no deadline can
+    /// fire), by a timer that drops the call. Either way the error is a timeout, and the
+    /// store must not be called again.
+    pub(crate) async fn call<T>(
         &self,
-        plugin: &str,
-        store: &Store<HostState>,
-        cause: wasmtime::Error,
-    ) -> PluginError {
-        let plugin = plugin.to_owned();
-        if store.data().limiter.memory_exceeded {
-            return PluginError::Memory {
-                plugin,
-                limit: self.limits.memory_bytes,
-            };
-        }
-        match cause.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PluginError::Timeout {
-                plugin,
-                timeout: self.limits.call_timeout,
+        store: &mut Store<HostState>,
+        busy: Duration,
+        call: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        let (timeout, budget) = self.budget(busy);
+        let timed_out = |store: &Store<HostState>| PluginError::Timeout {
+            plugin: store.data().plugin().to_owned(),
+            timeout: match budget {
+                Budget::Call => self.limits.call_timeout,
+                Budget::Derivation => self.limits.derivation_timeout,
             },
-            _ => PluginError::Trap { plugin, cause },
+            budget,
+        };
+        if timeout.is_zero() {
+            return Err(timed_out(store));
+        }
+        let ticks = timeout.as_millis().div_ceil(EPOCH_TICK.as_millis());
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        match tokio::time::timeout(timeout, call(&mut *store)).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(cause)) => Err(match cause.downcast_ref::<Trap>() {
+                _ if store.data().limiter.memory_exceeded => PluginError::Memory {
+                    plugin: store.data().plugin().to_owned(),
+                    limit: self.limits.memory_bytes,
+                },
+                Some(Trap::Interrupt) => timed_out(store),
+                _ => PluginError::Trap {
+                    plugin: store.data().plugin().to_owned(),
+                    cause,
+                },
+            }),
+            Err(_elapsed) => Err(timed_out(store)),
         }
     }
 }

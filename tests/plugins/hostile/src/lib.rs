@@ -1,5 +1,5 @@
 //! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
-//! CPU, memory, stack or output, traps, escapes to files, environment and network, and samples
+//! CPU, memory, stack or output, sleeping in the host, traps, escapes to files, environment and network, and samples
 //! that break the plugin's own declarations or forge the agent's own metrics. Most attack when the run finishes; the `-feed`
 //! ones attack while cases are fed, and `hostile-hoard` keeps every case it is fed. Built as a
 //! real component for the sandbox tests.
@@ -41,7 +41,16 @@ const BEHAVIOURS: &[&str] = &[
     "hostile-feed-loop",
     "hostile-feed-panic",
     "hostile-hoard",
+    "hostile-sleep",
+    "hostile-feed-sleep",
+    "hostile-slow",
 ];
+
+/// How long the sleeping attacks ask to sleep: far past any budget.
+const SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// How long `hostile-slow` works on each batch: under the default per-call budget (500 ms).
+const SLOW_BATCH: std::time::Duration = std::time::Duration::from_millis(300);
 
 fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
     Sample {
@@ -123,6 +132,21 @@ impl GuestDerivation for Attack {
                 }
             }
             "hostile-feed-panic" => panic!("hostile plugin panics on a batch on purpose"),
+            // Waits in the host (a WASI poll on a clock), where no epoch deadline fires.
+            "hostile-feed-sleep" => {
+                std::thread::sleep(SLEEP);
+                Ok(())
+            }
+            // Spins just under the call budget on every batch: only the derivation's budget
+            // bounds the run.
+            "hostile-slow" => {
+                let started = std::time::Instant::now();
+                let mut spins: u64 = 0;
+                while started.elapsed() < SLOW_BATCH {
+                    spins = std::hint::black_box(spins.wrapping_add(1));
+                }
+                Ok(())
+            }
             // Keeps every batch's text (all fields), and a copy: memory grows with the run
             // until the limit stops it.
             "hostile-hoard" => {
@@ -151,6 +175,10 @@ impl GuestDerivation for Attack {
                 }
             }
             "hostile-panic" => panic!("hostile plugin panics on purpose"),
+            "hostile-sleep" => {
+                std::thread::sleep(SLEEP);
+                Ok(vec![])
+            }
             "hostile-recursion" => {
                 let mut trail = [0u64; 64];
                 Ok(vec![sample(
@@ -226,6 +254,7 @@ impl GuestDerivation for Attack {
                 ),
                 sample("testmeter", &[], 1.0),
             ]),
+            "hostile-slow" => Ok(vec![]),
             "hostile-hoard" => Ok(vec![sample(
                 "hostile_runs_total",
                 &[],
