@@ -116,6 +116,7 @@ async fn each_attack_fails_only_its_own_call_and_the_runtime_keeps_serving() {
         "hostile-feed-panic",
         "hostile-sleep",
         "hostile-feed-sleep",
+        "hostile-handles",
     ] {
         let error = support::derive(&runtime, &hostile, &run_of(system))
             .await

@@ -22,38 +22,86 @@ pub struct HostState {
     _ticking: Ticking,
 }
 
-/// Caps linear memory and tables, and remembers a denied growth so the failure that follows
-/// (usually an abort trap in the guest's allocator) is reported as a memory limit.
+/// Caps what one store's instances may make the host allocate, all of it together: the bytes
+/// of every linear memory (a component has one per core instance that defines one, and
+/// multi-memory lets a module have several), the elements of every table, and how many
+/// instances, memories and tables there are. Remembers a denied growth so the failure that
+/// follows (usually an abort trap in the guest's allocator) is reported as a memory limit.
 #[derive(Debug)]
 pub struct Limiter {
     max_memory_bytes: usize,
+    /// Bytes of all the store's linear memories together.
+    memory_bytes: usize,
+    /// Elements of all the store's tables together.
+    table_elements: usize,
     pub memory_exceeded: bool,
 }
 
-/// Most table elements an instance may have; plugins need a few hundred at most.
+/// Most table elements one store may have, over all its tables; plugins need a few hundred.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Most core instances, linear memories and tables one store may have. A Rust plugin has a
+/// handful of instances and one memory; a componentize-py one a few dozen instances.
+const MAX_INSTANCES: usize = 256;
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 256;
+
+/// Most live component-model handles (`resource.new` and the like) and WASI resources
+/// (pollables, streams) one store may have; a plugin holds a few.
+pub(crate) const MAX_HANDLES: usize = 10_000;
+
+impl Limiter {
+    fn new(max_memory_bytes: usize) -> Self {
+        Self {
+            max_memory_bytes,
+            memory_bytes: 0,
+            table_elements: 0,
+            memory_exceeded: false,
+        }
+    }
+}
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
+        let total = (self.memory_bytes - current.min(self.memory_bytes)).saturating_add(desired);
+        if total > self.max_memory_bytes {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        self.memory_bytes = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let total =
+            (self.table_elements - current.min(self.table_elements)).saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -63,11 +111,12 @@ impl HostState {
             plugin: plugin.to_owned(),
             // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
             wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            limiter: Limiter {
-                max_memory_bytes: memory_bytes,
-                memory_exceeded: false,
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HANDLES);
+                table
             },
+            limiter: Limiter::new(memory_bytes),
             _ticking: ticking,
         }
     }
@@ -141,5 +190,37 @@ impl host::Host for HostState {
             host::LogLevel::Warn => tracing::warn!(plugin, "{message}"),
             host::LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn memory_is_limited_over_all_memories_together() {
+        let mut limiter = Limiter::new(32 * MIB);
+        // Two memories of 20 MiB: each alone is under the limit, both are not.
+        assert!(limiter.memory_growing(0, 20 * MIB, None).expect("first"));
+        assert!(!limiter.memory_growing(0, 20 * MIB, None).expect("second"));
+        assert!(limiter.memory_exceeded);
+        // The first may still grow within what is left, and growth counts only once.
+        assert!(limiter
+            .memory_growing(20 * MIB, 30 * MIB, None)
+            .expect("grow"));
+        assert!(limiter.memory_growing(0, 2 * MIB, None).expect("small"));
+        assert!(!limiter
+            .memory_growing(2 * MIB, 3 * MIB, None)
+            .expect("over"));
+    }
+
+    #[test]
+    fn table_elements_are_limited_over_all_tables_together() {
+        let mut limiter = Limiter::new(32 * MIB);
+        assert!(limiter.table_growing(0, 60_000, None).expect("first"));
+        assert!(!limiter.table_growing(0, 60_000, None).expect("second"));
+        assert!(limiter.table_growing(0, 40_000, None).expect("rest"));
     }
 }

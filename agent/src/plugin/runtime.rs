@@ -682,6 +682,10 @@ impl PluginRuntime {
         );
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
+        store.set_max_component_handles(super::host::MAX_HANDLES);
+        // One lift of a call's arguments or results (a log line, a finish's samples) allocates
+        // on the host at most twice the plugin's memory.
+        store.set_hostcall_fuel(self.limits.memory_bytes.saturating_mul(2));
         store
     }
 

@@ -44,6 +44,7 @@ const BEHAVIOURS: &[&str] = &[
     "hostile-sleep",
     "hostile-feed-sleep",
     "hostile-slow",
+    "hostile-handles",
 ];
 
 /// How long the sleeping attacks ask to sleep: far past any budget.
@@ -255,6 +256,19 @@ impl GuestDerivation for Attack {
                 sample("testmeter", &[], 1.0),
             ]),
             "hostile-slow" => Ok(vec![]),
+            // Makes resource handles, which the host keeps in its tables, and never drops them.
+            "hostile-handles" => {
+                let mut handles = Vec::new();
+                loop {
+                    handles.push(exports::testmeter::plugin::derive::Derivation::new(
+                        Attack {
+                            system: String::new(),
+                            hoard: RefCell::new(Vec::new()),
+                        },
+                    ));
+                    std::hint::black_box(&handles);
+                }
+            }
             "hostile-hoard" => Ok(vec![sample(
                 "hostile_runs_total",
                 &[],
