@@ -463,6 +463,9 @@ async fn load_set(
         }
     }
     plugins.sort_by(|a, b| a.path.cmp(&b.path));
+    let (plugins, refused) = one_file_per_name(plugins, previous);
+    let mut load_failures = load_failures;
+    load_failures.extend(refused);
     let mut catalog = Catalog::default();
     let mut catalog_errors = Vec::new();
     for failure in &load_failures {
@@ -509,6 +512,79 @@ async fn load_set(
         catalog,
         instruments,
     }
+}
+
+/// A plugin's identity is its declared name, and one file holds it, so no two files can merge
+/// their self-metrics, own each other's metrics or share a quarantine. Of files that declare
+/// the same name (`plugins` sorted by path):
+/// - the file that held the name before this reload keeps it, and the others are refused;
+/// - else, when they are byte-for-byte copies, `<name>.wasm` (or the first) keeps it and the
+///   copies are refused;
+/// - else every one of them is refused: which file sorts first must not decide who a plugin is.
+fn one_file_per_name(
+    plugins: Vec<Arc<LoadedPlugin>>,
+    previous: Option<&PluginSet>,
+) -> (Vec<Arc<LoadedPlugin>>, Vec<LoadFailure>) {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<&Arc<LoadedPlugin>>> =
+        std::collections::BTreeMap::new();
+    for plugin in &plugins {
+        by_name.entry(&plugin.decl.name).or_default().push(plugin);
+    }
+    let mut refused = Vec::new();
+    let mut kept_paths = Vec::new();
+    for (name, files) in by_name {
+        let [first, rest @ ..] = files.as_slice() else {
+            continue;
+        };
+        if rest.is_empty() {
+            kept_paths.push(first.path.clone());
+            continue;
+        }
+        let holder = previous.and_then(|set| {
+            set.plugins
+                .iter()
+                .find(|p| p.decl.name == name)
+                .and_then(|held| files.iter().find(|f| f.path == held.path))
+        });
+        let copies = rest.iter().all(|f| f.digest == first.digest);
+        let named = files
+            .iter()
+            .find(|f| f.path.file_stem().is_some_and(|stem| stem == name))
+            .unwrap_or(first);
+        let kept = holder.or(copies.then_some(named));
+        for file in &files {
+            if kept.is_some_and(|k| k.path == file.path) {
+                continue;
+            }
+            let error = match kept {
+                Some(kept) if kept.digest == file.digest => PluginError::Copy {
+                    path: file.path.clone(),
+                    of: kept.path.clone(),
+                    name: name.to_owned(),
+                },
+                _ => PluginError::SameName {
+                    path: file.path.clone(),
+                    name: name.to_owned(),
+                    others: files
+                        .iter()
+                        .filter(|other| other.path != file.path)
+                        .map(|other| other.path.clone())
+                        .collect(),
+                    kept: kept.map(|k| k.path.clone()),
+                },
+            };
+            refused.push(LoadFailure {
+                path: file.path.clone(),
+                error,
+            });
+        }
+        kept_paths.extend(kept.map(|k| k.path.clone()));
+    }
+    let plugins = plugins
+        .into_iter()
+        .filter(|p| kept_paths.contains(&p.path))
+        .collect();
+    (plugins, refused)
 }
 
 async fn load_plugins(

@@ -330,3 +330,108 @@ fn a_plugin_that_keeps_failing_is_quarantined() {
         .collect();
     insta::assert_yaml_snapshot!(plugin_lines);
 }
+
+/// `wasm` with a custom section appended: the same plugin, and the same declared name, in a
+/// file that is not a copy.
+fn with_custom_section(wasm: &[u8]) -> Vec<u8> {
+    let name = b"testmeter-test";
+    let payload = b"not a copy";
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section
+    let size = 1 + name.len() + payload.len();
+    out.push(u8::try_from(size).expect("short section"));
+    out.push(u8::try_from(name.len()).expect("short name"));
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The names loaded from `dir` and the first line of each refusal, file names only.
+async fn identities(agent: &testmeter::agent::Agent) -> Vec<String> {
+    let set = agent.plugins();
+    let file = |path: &Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut lines: Vec<String> = set
+        .plugins
+        .iter()
+        .map(|p| format!("loaded {} from {}", p.decl.name, file(&p.path)))
+        .collect();
+    for failure in &set.load_failures {
+        let mut text = failure.error.to_string();
+        for other in set
+            .load_failures
+            .iter()
+            .map(|f| &f.path)
+            .chain(set.plugins.iter().map(|p| &p.path))
+        {
+            text = text.replace(&other.display().to_string(), &file(other));
+        }
+        lines.push(format!(
+            "refused {}: [{}] {text}",
+            file(&failure.path),
+            failure.error.reason()
+        ));
+    }
+    lines
+}
+
+async fn agent_over(plugins: &Path) -> testmeter::agent::Agent {
+    let text = format!(
+        "plugins_dir = {:?}\n[sandbox]\ncompiled_cache = false\n",
+        plugins.display().to_string()
+    );
+    let config = testmeter::config::Config::from_toml(&text, Path::new("test.toml"), plugins)
+        .expect("config");
+    testmeter::agent::Agent::start(config)
+        .await
+        .expect("agent starts")
+}
+
+#[tokio::test]
+async fn one_file_holds_a_plugin_name_and_a_copy_or_an_impostor_takes_nothing() {
+    let osworld = std::fs::read(built_plugins_dir().join("osworld.wasm")).expect("osworld");
+    let mut outcomes = Vec::new();
+
+    // A plain copy: the plugin keeps serving from the first file; the copy is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("osworld.wasm"), &osworld).expect("write");
+    std::fs::write(dir.path().join("osworld-copy.wasm"), &osworld).expect("write");
+    outcomes.push(("a copy", identities(&agent_over(dir.path()).await).await));
+
+    // Two different files that call themselves osworld, at start: neither takes the name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("osworld.wasm"), &osworld).expect("write");
+    std::fs::write(
+        dir.path().join("a-impostor.wasm"),
+        with_custom_section(&osworld),
+    )
+    .expect("write");
+    outcomes.push((
+        "two files, one name, at start",
+        identities(&agent_over(dir.path()).await).await,
+    ));
+
+    // An impostor dropped in beside a running plugin: the plugin keeps its name.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("osworld.wasm"), &osworld).expect("write");
+    let agent = agent_over(dir.path()).await;
+    std::fs::write(
+        dir.path().join("a-impostor.wasm"),
+        with_custom_section(&osworld),
+    )
+    .expect("write");
+    // Written long enough ago not to be taken for a file still being copied in.
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.path().join("a-impostor.wasm"))
+        .and_then(|f| f.set_modified(old))
+        .expect("backdate");
+    agent.reload_plugins(std::time::Instant::now()).await;
+    outcomes.push(("an impostor on reload", identities(&agent).await));
+
+    insta::assert_yaml_snapshot!(outcomes);
+}

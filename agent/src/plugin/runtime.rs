@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sha2::Digest;
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
@@ -202,6 +203,20 @@ pub enum PluginError {
         limit: usize,
         key: &'static str,
     },
+    #[error("plugin file {} is a copy of {} (plugin {name}); it is not loaded: remove the copy", path.display(), of.display())]
+    Copy {
+        path: PathBuf,
+        of: PathBuf,
+        name: String,
+    },
+    #[error("plugin file {} declares the name {name}, as {} also does{}; a plugin's name is its identity and one file holds it: remove one of the files, or give one plugin another name in its describe()", path.display(), others.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" and "), kept.as_ref().map(|k| format!(" ({} keeps serving it)", k.display())).unwrap_or_default())]
+    SameName {
+        path: PathBuf,
+        name: String,
+        others: Vec<PathBuf>,
+        /// The file that keeps the name: the one that held it before a reload, if any.
+        kept: Option<PathBuf>,
+    },
     #[error("plugin {plugin} is quarantined after {failures} consecutive failures; next try in {retry_in:?}")]
     Quarantined {
         plugin: String,
@@ -236,6 +251,8 @@ impl PluginError {
             | PluginError::Link { .. }
             | PluginError::UnsupportedWit { .. }
             | PluginError::Declaration { .. }
+            | PluginError::Copy { .. }
+            | PluginError::SameName { .. }
             | PluginError::Engine { .. } => "load",
             PluginError::Timeout { .. } => "timeout",
             PluginError::Memory { .. } => "memory",
@@ -369,6 +386,8 @@ pub struct LoadedPlugin {
     pub load_time: Duration,
     /// Whether the compiled component came from the cache.
     pub cache: CacheOutcome,
+    /// SHA-256 of the file's bytes: tells a copy from another plugin of the same name.
+    pub digest: [u8; 32],
     pub(crate) pre: Pre,
 }
 
@@ -544,18 +563,36 @@ impl PluginRuntime {
 
     /// The component at `path`: from the cache, else compiled by a child process into the
     /// cache (see `compiler`), else compiled here.
-    async fn obtain(&self, path: &Path) -> Result<(Component, CacheOutcome), PluginError> {
+    async fn obtain(
+        &self,
+        path: &Path,
+    ) -> Result<(Component, CacheOutcome, [u8; 32]), PluginError> {
         let compile_error = |cause| PluginError::Compile {
             path: path.to_path_buf(),
             cause,
         };
         let wasm = std::fs::read(path).map_err(|e| compile_error(e.into()))?;
+        let digest: [u8; 32] = sha2::Sha256::digest(&wasm).into();
+        let (component, outcome) = self.compiled(path, &wasm).await?;
+        Ok((component, outcome, digest))
+    }
+
+    /// The component of `wasm`, read from `path`: see [`Self::obtain`].
+    async fn compiled(
+        &self,
+        path: &Path,
+        wasm: &[u8],
+    ) -> Result<(Component, CacheOutcome), PluginError> {
+        let compile_error = |cause| PluginError::Compile {
+            path: path.to_path_buf(),
+            cause,
+        };
         let Some(cache) = &self.cache else {
-            return Component::new(&self.engine, &wasm)
+            return Component::new(&self.engine, wasm)
                 .map(|component| (component, CacheOutcome::Disabled))
                 .map_err(compile_error);
         };
-        let entry = cache.entry_path(&wasm);
+        let entry = cache.entry_path(wasm);
         let mut compiled_by_child = false;
         if let Some(exe) = compiler::child_compiler().filter(|_| !entry.exists()) {
             match compiler::compile_in_child(exe, cache, path).await {
@@ -568,7 +605,7 @@ impl PluginRuntime {
             }
         }
         let (component, outcome) = cache
-            .load_or_compile_at(&self.engine, &wasm, &entry)
+            .load_or_compile_at(&self.engine, wasm, &entry)
             .map_err(compile_error)?;
         Ok(match outcome {
             // Compiled moments ago, by the child: still a miss for this start.
@@ -587,7 +624,7 @@ impl PluginRuntime {
     /// Compiles and links a component, then calls its `describe`.
     pub async fn load(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
         let started = std::time::Instant::now();
-        let (component, cache) = self.obtain(path).await?;
+        let (component, cache, digest) = self.obtain(path).await?;
         let wit = match WitVersion::of(&component, &self.engine) {
             Some(Ok(version)) => version,
             Some(Err(found)) => {
@@ -665,6 +702,7 @@ impl PluginRuntime {
             wit,
             load_time: started.elapsed(),
             cache,
+            digest,
             pre,
         })
     }
