@@ -487,7 +487,8 @@ async fn load_set(
         self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version, plugin.wit.as_str());
     }
     let decls: Vec<_> = plugins.iter().map(|p| &p.decl).collect();
-    for error in catalog.register_all(&decls) {
+    let refused_slos = plugins.iter().flat_map(|p| p.refused_slos.iter().cloned());
+    for error in refused_slos.chain(catalog.register_all(&decls)) {
         tracing::error!(%error, "metric declaration refused");
         self_metrics.plugin_error(error.plugin(), "invalid");
         catalog_errors.push(error);

@@ -435,3 +435,62 @@ async fn one_file_holds_a_plugin_name_and_a_copy_or_an_impostor_takes_nothing() 
 
     insta::assert_yaml_snapshot!(outcomes);
 }
+
+#[tokio::test]
+async fn invalid_slos_are_dropped_and_the_rule_file_passes_promtool_whatever_is_declared() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    std::fs::copy(hostile_plugin(), plugins.join("hostile.wasm")).expect("copy");
+    let agent = agent_over(&plugins).await;
+    let set = agent.plugins();
+    let hostile = set.plugins.first().expect("hostile still loads");
+    let kept: Vec<&str> = hostile.decl.slos.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(kept, ["HostileRunsLow"]);
+    let refused: Vec<String> = set
+        .catalog_errors
+        .iter()
+        .filter(|e| matches!(e, testmeter::catalog::CatalogError::InvalidSlo { .. }))
+        .map(ToString::to_string)
+        .collect();
+    insta::assert_yaml_snapshot!(refused);
+
+    let contract = testmeter::contract::Contract::new(&set, &agent.config);
+    let rules = testmeter::contract::alerts::generate(&contract);
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, serde_yaml::to_string(&rules).expect("yaml")).expect("write");
+    let check = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        check.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The summary's delimiters print as declared: a rule unit test sees the expanded text.
+    let test = dir.path().join("test.yml");
+    std::fs::write(
+        &test,
+        format!(
+            "rule_files: [{path:?}]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n  - series: hostile_runs_total\n    values: 0x5\n  alert_rule_test:\n  - eval_time: 3m\n    alertname: HostileRunsLow\n    exp_alerts:\n    - exp_labels: {{severity: warning, plugin: hostile}}\n      exp_annotations:\n        summary: \"Hostile runs {{{{ low }}}}: {{{{ $value | unclosed\"\n        description: \"Hostile runs {{{{ low }}}}: {{{{ $value | unclosed: the value is 0 (hostile_runs_total < 1). Declared by the hostile plugin.\"\n",
+            path = path.display().to_string()
+        ),
+    )
+    .expect("write test");
+    let test = std::process::Command::new("promtool")
+        .arg("test")
+        .arg("rules")
+        .arg(&test)
+        .output()
+        .expect("promtool runs");
+    assert!(
+        test.status.success(),
+        "promtool test rules: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+}

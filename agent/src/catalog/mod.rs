@@ -2,6 +2,7 @@
 //! what plugins emit inside what they declared.
 
 pub mod model;
+pub mod slo;
 pub mod validate;
 
 pub use model::{

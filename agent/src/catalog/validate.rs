@@ -33,6 +33,12 @@ pub enum CatalogError {
     },
     #[error("plugin {plugin}: histogram {metric} needs ascending, finite buckets")]
     InvalidBuckets { plugin: String, metric: String },
+    #[error("plugin {plugin}: SLO {slo:?} is dropped: {problem}")]
+    InvalidSlo {
+        plugin: String,
+        slo: String,
+        problem: String,
+    },
     #[error("plugin {plugin}: metric {metric} is in the agent's own namespace (`{RESERVED_PREFIX}*`), which plugins cannot write; give it the system's prefix (e.g. `genesis_<system>_...`)")]
     Reserved { plugin: String, metric: String },
 }
@@ -56,6 +62,7 @@ impl CatalogError {
             | CatalogError::Contested { plugin, .. }
             | CatalogError::Clash { plugin, .. }
             | CatalogError::InvalidBuckets { plugin, .. }
+            | CatalogError::InvalidSlo { plugin, .. }
             | CatalogError::Reserved { plugin, .. } => plugin,
         }
     }

@@ -21,17 +21,41 @@ fn annotations(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `text` as it reads, in a label or annotation, which Prometheus expands as a Go template:
+/// every `{{` and `}}` in what a plugin declared is written as a template printing it, so no
+/// summary, expression or name can break the rule file or run a template.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['{', '}']) {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        if let Some(after) = from.strip_prefix("{{") {
+            out.push_str(r#"{{ "{{" }}"#);
+            rest = after;
+        } else if let Some(after) = from.strip_prefix("}}") {
+            out.push_str(r#"{{ "}}" }}"#);
+            rest = after;
+        } else {
+            out.push_str(&from[..1]);
+            rest = &from[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The rule file for every declared SLO and every configured suite.
 pub fn generate(contract: &Contract) -> RuleFile {
     let mut by_plugin: BTreeMap<&str, Vec<Rule>> = BTreeMap::new();
     for slo in &contract.slos {
         let decl = &slo.decl;
         let mut labels = BTreeMap::from([
-            ("severity".to_owned(), decl.severity.clone()),
-            ("plugin".to_owned(), slo.plugin.clone()),
+            ("severity".to_owned(), literal(&decl.severity)),
+            ("plugin".to_owned(), literal(&slo.plugin)),
         ]);
         if let [system] = slo.systems.as_slice() {
-            labels.insert("system".to_owned(), system.clone());
+            labels.insert("system".to_owned(), literal(system));
         }
         by_plugin.entry(&slo.plugin).or_default().push(Rule {
             alert: Some(decl.name.clone()),
@@ -42,12 +66,14 @@ pub fn generate(contract: &Contract) -> RuleFile {
             )))),
             labels,
             annotations: annotations(&[
-                ("summary", decl.summary.clone()),
+                ("summary", literal(&decl.summary)),
                 (
                     "description",
                     format!(
                         "{}: the value is {{{{ $value }}}} ({}). Declared by the {} plugin.",
-                        decl.summary, decl.expr, slo.plugin
+                        literal(&decl.summary),
+                        literal(&decl.expr),
+                        literal(&slo.plugin)
                     ),
                 ),
             ]),

@@ -388,6 +388,8 @@ pub struct LoadedPlugin {
     pub cache: CacheOutcome,
     /// SHA-256 of the file's bytes: tells a copy from another plugin of the same name.
     pub digest: [u8; 32],
+    /// The SLOs it declared that were not valid, left out of `decl`.
+    pub refused_slos: Vec<crate::catalog::CatalogError>,
     pub(crate) pre: Pre,
 }
 
@@ -693,8 +695,9 @@ impl PluginRuntime {
                 }
             })
             .await;
-        let (reads, decl) = described?;
+        let (reads, mut decl) = described?;
         self.limits.declarations.check(&decl)?;
+        let refused_slos = crate::catalog::slo::retain_valid(&mut decl);
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             decl,
@@ -703,6 +706,7 @@ impl PluginRuntime {
             load_time: started.elapsed(),
             cache,
             digest,
+            refused_slos,
             pre,
         })
     }

@@ -1,6 +1,7 @@
 //! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
 //! CPU, memory, stack or output, sleeping in the host, traps, escapes to files, environment and network, and samples
-//! that break the plugin's own declarations or forge the agent's own metrics. Most attack when the run finishes; the `-feed`
+//! that break the plugin's own declarations or forge the agent's own metrics, and SLOs that
+//! are not valid. Most attack when the run finishes; the `-feed`
 //! ones attack while cases are fed, and `hostile-hoard` keeps every case it is fed. Built as a
 //! real component for the sandbox tests.
 
@@ -13,7 +14,7 @@ use std::cell::RefCell;
 
 use exports::testmeter::plugin::derive::GuestDerivation;
 use testmeter::plugin::types::{
-    CaseBatch, CaseFields, Metric, MetricKind, RunEnd, RunStart, Sample, SampleValues,
+    CaseBatch, CaseFields, Metric, MetricKind, RunEnd, RunStart, Sample, SampleValues, Slo,
 };
 
 struct Hostile;
@@ -64,6 +65,16 @@ fn sample(metric: &str, labels: &[(&str, String)], value: f64) -> Sample {
     }
 }
 
+fn slo(name: &str, expr: &str, severity: &str, summary: &str) -> Slo {
+    Slo {
+        name: name.to_owned(),
+        expr: expr.to_owned(),
+        for_seconds: 60,
+        severity: severity.to_owned(),
+        summary: summary.to_owned(),
+    }
+}
+
 fn recurse(depth: u64, trail: &mut [u64; 64]) -> u64 {
     trail[(depth % 64) as usize] = depth;
     if depth == u64::MAX {
@@ -106,7 +117,40 @@ impl Guest for Hostile {
                 ),
                 metric("testmeter", MetricKind::Counter, &[]),
             ],
-            slos: vec![],
+            slos: vec![
+                // Valid, with template delimiters in its summary that must print as written.
+                slo(
+                    "HostileRunsLow",
+                    "hostile_runs_total < 1",
+                    "warning",
+                    "Hostile runs {{ low }}: {{ $value | unclosed",
+                ),
+                // Each of these is dropped at load, and the plugin still loads.
+                slo(
+                    "HostileUnparsable",
+                    "rate(hostile_runs_total[5m] < 1",
+                    "warning",
+                    "does not parse",
+                ),
+                slo(
+                    "Hostile Runs Low",
+                    "hostile_runs_total < 1",
+                    "warning",
+                    "a space in the name",
+                ),
+                slo(
+                    "HostilePaging",
+                    "hostile_runs_total < 1",
+                    "page",
+                    "not a severity",
+                ),
+                slo(
+                    "HostileRange",
+                    "hostile_runs_total[5m]",
+                    "info",
+                    "a range vector",
+                ),
+            ],
             reads: CaseFields::all(),
         }
     }
