@@ -119,6 +119,7 @@ impl Agent {
         let telemetry = Telemetry::init(config.otlp.as_ref())?;
         let self_metrics = SelfMetrics::new(&telemetry.provider, telemetry.otlp_health.clone());
         let mut runtime = PluginRuntime::new(SandboxLimits::from(&config.sandbox))?;
+        runtime.count_suppressed_logs(self_metrics.log_suppression());
         if let Some(dir) = config.sandbox.effective_cache_dir() {
             if let Err(error) = runtime.enable_cache(&dir) {
                 tracing::warn!(error = %error_chain(&error), "compiled-plugin cache off");

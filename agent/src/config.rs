@@ -81,6 +81,31 @@ pub struct PrometheusConfig {
     /// `basic_auth_users`. Default: none, plain HTTP without auth.
     #[serde(default)]
     pub web_config: Option<PathBuf>,
+    /// Most connections open at once; past it a new connection is closed at once and counted.
+    /// Also kept at least 256 descriptors under the open-file limit, for suites and plugins.
+    /// Default: 256.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, and most time a kept-alive connection
+    /// waits idle for the next request. Default: 10s.
+    #[serde(default = "default_header_read_timeout", with = "bounded")]
+    pub header_read_timeout: Duration,
+    /// Most time one connection may stay open; it is then closed after its current response.
+    /// Default: 5m.
+    #[serde(default = "default_max_connection_age", with = "bounded")]
+    pub max_connection_age: Duration,
+}
+
+fn default_max_connections() -> usize {
+    256
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_max_connection_age() -> Duration {
+    Duration::from_secs(300)
 }
 
 impl Default for PrometheusConfig {
@@ -88,6 +113,9 @@ impl Default for PrometheusConfig {
         Self {
             listen: default_listen(),
             web_config: None,
+            max_connections: default_max_connections(),
+            header_read_timeout: default_header_read_timeout(),
+            max_connection_age: default_max_connection_age(),
         }
     }
 }
@@ -123,6 +151,14 @@ pub struct SandboxConfig {
     /// Longest string in a plugin's declarations (a name, description, unit, system, SLO
     /// expression or summary), in bytes. Default: 4096.
     pub max_declaration_bytes: usize,
+    /// Lines one derivation (or one `describe`) may write through `host.log`; the rest are
+    /// suppressed and counted. Default: 100.
+    pub max_log_lines: u32,
+    /// Bytes one derivation may write through `host.log`. Default: 65536.
+    pub max_log_bytes: usize,
+    /// Lines one plugin may write through `host.log` in a minute, over all its derivations.
+    /// Default: 600.
+    pub max_log_lines_per_minute: u32,
     /// Consecutive failed derivations after which a plugin is quarantined. Default: 5.
     pub quarantine_after: u32,
     /// First quarantine length; it doubles on each failed retry, up to one hour. Default: 60s.
@@ -149,6 +185,9 @@ impl Default for SandboxConfig {
             max_buckets: 256,
             max_slos: 200,
             max_declaration_bytes: 4096,
+            max_log_lines: 100,
+            max_log_bytes: 64 * 1024,
+            max_log_lines_per_minute: 600,
             quarantine_after: 5,
             quarantine_backoff: Duration::from_secs(60),
             compiled_cache: true,
@@ -429,6 +468,16 @@ impl Config {
         {
             return Err(
                 "sandbox: memory_bytes must be at least 1 MiB, timeout, derivation_timeout and max_samples above zero"
+                    .to_owned(),
+            );
+        }
+        let prometheus = &self.prometheus;
+        if prometheus.max_connections == 0
+            || prometheus.header_read_timeout.is_zero()
+            || prometheus.max_connection_age.is_zero()
+        {
+            return Err(
+                "prometheus: max_connections, header_read_timeout and max_connection_age must be above zero"
                     .to_owned(),
             );
         }

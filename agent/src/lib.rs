@@ -7,6 +7,7 @@ pub mod config;
 pub mod contract;
 pub mod export;
 pub mod ingest;
+pub mod log;
 pub mod model;
 pub mod plugin;
 pub mod progress;

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use testmeter::agent::{error_chain, Agent, SuiteOutcome};
 use testmeter::config::{Config, SuiteConfig};
 use testmeter::contract::{self, Contract};
+use testmeter::export::connections::ConnectionLimits;
 use testmeter::export::server;
 use testmeter::ingest::{self, IngestRequest};
 use testmeter::parse::{self, Format, Limits};
@@ -218,11 +219,11 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(testmeter::progress::LogWriter);
+        .with_ansi(std::io::stderr().is_terminal());
+    let writer = testmeter::progress::LogWriter;
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_writer(testmeter::log::OneLine(writer)).init(),
+        LogFormat::Json => builder.with_writer(writer).json().init(),
     }
 }
 
@@ -620,6 +621,7 @@ async fn once(path: &Path, details: bool) -> anyhow::Result<ExitCode> {
 
 async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
+    let open_files = testmeter::export::connections::raise_open_file_limit();
     let security = config
         .prometheus
         .web_config
@@ -636,14 +638,32 @@ async fn run(path: &Path) -> anyhow::Result<ExitCode> {
     if let Some(security) = &security {
         tracing::info!(tls = security.tls.is_some(), "web config loaded");
     }
+    let prometheus = &agent.config.prometheus;
+    let limits = ConnectionLimits {
+        max_connections: prometheus.max_connections,
+        header_read_timeout: prometheus.header_read_timeout,
+        max_connection_age: prometheus.max_connection_age,
+    }
+    .within(open_files);
+    if limits.max_connections < prometheus.max_connections {
+        tracing::warn!(
+            configured = prometheus.max_connections,
+            max_connections = limits.max_connections,
+            open_files,
+            reserve = testmeter::export::connections::FD_RESERVE,
+            "fewer /metrics connections than configured: the open-file limit is low"
+        );
+    }
     let server = tokio::spawn(server::serve(
         listener,
         server::Sources {
             registry: agent.telemetry.registry.clone(),
             readiness: Arc::clone(&agent.readiness),
             status: Arc::clone(&agent.status),
+            connection_errors: agent.self_metrics.connection_errors(),
         },
         security,
+        limits,
     ));
     let watcher = if agent.config.watch_plugins {
         match testmeter::reload::spawn(Arc::clone(&agent)) {

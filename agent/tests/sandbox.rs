@@ -255,6 +255,7 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
         "hostile-cardinality",
         "hostile-clash",
         "hostile-forge",
+        "hostile-log",
     ];
     for system in attacks {
         config.push_str(&copy_suite(system, system, dir.path()));
@@ -268,6 +269,7 @@ fn the_agent_contains_a_hostile_plugin_and_counts_what_it_did() {
             "testmeter_plugin_errors_total{",
             "testmeter_samples_rejected_total{",
             "testmeter_plugin_quarantined{",
+            "testmeter_plugin_log_lines_suppressed_total{",
             "genesis_osworld_tasks_total{",
             "genesis_osworld_tasks_passed ",
             "genesis_osworld_success_rate{task_category=\"all\"}",
@@ -493,4 +495,72 @@ async fn invalid_slos_are_dropped_and_the_rule_file_passes_promtool_whatever_is_
         String::from_utf8_lossy(&test.stdout),
         String::from_utf8_lossy(&test.stderr)
     );
+}
+
+/// The agent's stderr from `testmeter once` over one `hostile-log` run, in `format`.
+fn log_of_hostile_log_run(format: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugins_with_hostile(dir.path());
+    let mut config = format!("plugins_dir = {:?}\n\n", plugins.display().to_string());
+    config.push_str(&copy_suite("hostile-log", "hostile-log", dir.path()));
+    let config_path = dir.path().join("testmeter.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let output = support::testmeter_command(&config_path)
+        .args(["once", "--log-format", format, "--config"])
+        .arg(&config_path)
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("testmeter once runs");
+    String::from_utf8(output.stderr).expect("utf-8 log")
+}
+
+#[test]
+fn a_plugin_cannot_flood_or_forge_the_agents_log() {
+    // Text: 10,000 lines, each with a newline, a carriage return and colour codes; 100 are
+    // logged, each on one line, then one line says how many were suppressed.
+    let text = log_of_hostile_log_run("text");
+    let logged: Vec<&str> = text.lines().filter(|l| l.contains("forged line")).collect();
+    assert_eq!(logged.len(), 100, "the per-derivation budget");
+    assert!(
+        logged
+            .iter()
+            .all(|l| l.contains("forged line") && l.contains("\\n2026-12-06T00:00:00.000000Z")),
+        "the newline is escaped inside the plugin's line: {:?}",
+        logged.first()
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("2026-12-06T00:00:00.000000Z")),
+        "no line starts with the forged timestamp"
+    );
+    assert!(
+        !text.contains('\x1b') && !text.contains('\r'),
+        "no raw escape or carriage return"
+    );
+    let suppressed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("plugin log lines suppressed"))
+        .collect();
+    assert_eq!(suppressed.len(), 1, "{suppressed:?}");
+    assert!(
+        suppressed[0].contains("suppressed_lines=9900")
+            && suppressed[0].contains("budget=\"per-derivation\""),
+        "{}",
+        suppressed[0]
+    );
+    // JSON: every line is one valid object; the plugin's newline is inside its string.
+    let json = log_of_hostile_log_run("json");
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object: {l:?}: {e}"))
+        })
+        .collect();
+    let messages = events
+        .iter()
+        .filter_map(|e| e["fields"]["message"].as_str())
+        .filter(|m| m.starts_with("forged line"))
+        .count();
+    assert_eq!(messages, 100);
 }

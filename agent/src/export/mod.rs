@@ -1,6 +1,7 @@
 //! Metric export: one `SdkMeterProvider` with two readers, a periodic OTLP push and the
 //! Prometheus registry behind the `/metrics` endpoint.
 
+pub mod connections;
 pub mod health;
 pub mod instruments;
 pub mod otlp;

@@ -161,6 +161,20 @@ pub const SAMPLES_REJECTED: SelfMetricSpec = SelfMetricSpec::new(
     &["plugin", "reason"],
     "Plugin samples dropped because they did not match the plugin's declarations",
 );
+pub const PLUGIN_LOGS_SUPPRESSED: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_plugin_log_lines_suppressed_total",
+    C,
+    "",
+    &["plugin"],
+    "Lines a plugin wrote through host.log past its log budget ([sandbox] max_log_lines, max_log_bytes, max_log_lines_per_minute), not logged",
+);
+pub const HTTP_CONNECTION_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_http_connection_errors_total",
+    C,
+    "",
+    &["reason"],
+    "Connections to the /metrics endpoint refused or failed, by reason (limit: past [prometheus] max_connections; accept: accept failed, e.g. out of descriptors; timeout: no request headers or TLS handshake within header_read_timeout)",
+);
 pub const PLUGIN_RELOADS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_plugin_reloads_total",
     C,
@@ -198,6 +212,8 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     PLUGIN_ERRORS,
     PLUGIN_DURATION,
     SAMPLES_REJECTED,
+    PLUGIN_LOGS_SUPPRESSED,
+    HTTP_CONNECTION_ERRORS,
     PLUGIN_RELOADS,
     PLUGIN_QUARANTINED,
     PLUGIN_INFO,
@@ -216,6 +232,8 @@ pub struct SelfMetrics {
     plugin_errors: Counter<u64>,
     plugin_duration: Histogram<f64>,
     samples_rejected: Counter<u64>,
+    plugin_logs_suppressed: Counter<u64>,
+    http_connection_errors: Counter<u64>,
     plugin_info: Gauge<u64>,
     plugin_quarantined: Gauge<u64>,
     plugin_reloads: Counter<u64>,
@@ -291,6 +309,8 @@ impl SelfMetrics {
             plugin_errors: counter(&meter, &PLUGIN_ERRORS),
             plugin_duration: histogram(&meter, &PLUGIN_DURATION),
             samples_rejected: counter(&meter, &SAMPLES_REJECTED),
+            plugin_logs_suppressed: counter(&meter, &PLUGIN_LOGS_SUPPRESSED),
+            http_connection_errors: counter(&meter, &HTTP_CONNECTION_ERRORS),
             plugin_reloads: counter(&meter, &PLUGIN_RELOADS),
             plugin_quarantined: u64_gauge(&meter, &PLUGIN_QUARANTINED),
             plugin_info: u64_gauge(&meter, &PLUGIN_INFO),
@@ -371,6 +391,22 @@ impl SelfMetrics {
             self.samples_rejected
                 .add(0, &[kv("plugin", plugin), kv("reason", reason)]);
         }
+        self.plugin_logs_suppressed.add(0, &[kv("plugin", plugin)]);
+    }
+
+    /// What counts the endpoint's refused and failed connections, each reason from 0.
+    pub fn connection_errors(&self) -> crate::export::connections::OnConnectionError {
+        let counter = self.http_connection_errors.clone();
+        for reason in ["limit", "accept", "timeout"] {
+            counter.add(0, &[kv("reason", reason)]);
+        }
+        Arc::new(move |reason: &'static str| counter.add(1, &[kv("reason", reason)]))
+    }
+
+    /// What counts the `host.log` lines a plugin wrote past its budget, for the plugin runtime.
+    pub fn log_suppression(&self) -> crate::plugin::host::OnSuppressed {
+        let counter = self.plugin_logs_suppressed.clone();
+        Arc::new(move |plugin: &str, lines: u64| counter.add(lines, &[kv("plugin", plugin)]))
     }
 
     pub fn plugin_reload(&self, result: &str) {
@@ -410,6 +446,7 @@ mod tests {
         metrics.sample_rejected("p", "labels");
         metrics.plugin_loaded("p", "1.0.0", "0.2.0");
         metrics.plugin_reload("ok");
+        metrics.connection_errors()("limit");
         let mut body = Vec::new();
         prometheus::TextEncoder::new()
             .encode(&telemetry.registry.gather(), &mut body)

@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 
+use super::connections::{AcceptBackoff, ConnectionLimits, OnConnectionError, RefusedLog};
 use super::status_page;
 use super::web::WebSecurity;
 use crate::status::StatusBoard;
@@ -66,68 +67,151 @@ impl Readiness {
 }
 
 /// What the endpoint serves from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sources {
     pub registry: prometheus::Registry,
     pub readiness: std::sync::Arc<Readiness>,
     pub status: std::sync::Arc<StatusBoard>,
+    /// Counts refused and failed connections (`testmeter_http_connection_errors_total`).
+    pub connection_errors: OnConnectionError,
 }
 
-/// Serves connections until the task is dropped or aborted.
+impl std::fmt::Debug for Sources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sources").finish_non_exhaustive()
+    }
+}
+
+/// Serves connections until the task is dropped or aborted. At most `limits.max_connections`
+/// are open at once: past it a connection is closed as soon as it is accepted. A client has
+/// `header_read_timeout` to send each request's headers (and a kept-alive connection waits
+/// no longer idle), and a connection is closed after its response once it is
+/// `max_connection_age` old. When `accept` fails the loop backs off instead of spinning.
 pub async fn serve(
     listener: TcpListener,
     sources: Sources,
     security: Option<std::sync::Arc<WebSecurity>>,
+    limits: ConnectionLimits,
 ) {
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut backoff = AcceptBackoff::default();
+    let mut refused = RefusedLog::default();
     loop {
         let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                backoff.succeeded();
+                accepted
+            }
             Err(error) => {
-                tracing::warn!(%error, "failed to accept a /metrics connection");
+                (sources.connection_errors)("accept");
+                let (wait, report) = backoff.failed(std::time::Instant::now());
+                if let Some(failures) = report {
+                    tracing::warn!(%error, failures, ?wait, "failed to accept /metrics connections; backing off");
+                }
+                tokio::time::sleep(wait).await;
                 continue;
             }
+        };
+        let Ok(permit) = std::sync::Arc::clone(&open).try_acquire_owned() else {
+            (sources.connection_errors)("limit");
+            if let Some(count) = refused.refused(std::time::Instant::now()) {
+                tracing::warn!(
+                    %peer,
+                    refused = count,
+                    max_connections = limits.max_connections,
+                    "/metrics connections refused at the connection limit"
+                );
+            }
+            drop(stream);
+            continue;
         };
         let sources = sources.clone();
         let security = security.clone();
         tokio::spawn(async move {
+            let _permit = permit;
+            let counted = sources.connection_errors.clone();
             let auth = security.clone();
             let service = service_fn(move |request| {
                 let sources = sources.clone();
                 let auth = auth.clone();
                 async move {
-                    let allowed = auth.as_ref().is_none_or(|security| {
-                        security.authorized(
-                            request
-                                .headers()
-                                .get(AUTHORIZATION)
-                                .map(|value| value.as_bytes()),
-                        )
-                    });
+                    let allowed = match auth.as_ref() {
+                        None => true,
+                        Some(security) => {
+                            security
+                                .authorized(
+                                    request
+                                        .headers()
+                                        .get(AUTHORIZATION)
+                                        .map(|value| value.as_bytes()),
+                                )
+                                .await
+                        }
+                    };
                     Ok::<_, Infallible>(match auth.as_ref() {
                         Some(security) if !allowed => unauthorized(security.challenge()),
                         _ => route(&request, &sources),
                     })
                 }
             });
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
             let served = match security.as_ref().and_then(|s| s.tls.clone()) {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls) => builder.serve_connection(TokioIo::new(tls), service).await,
-                    Err(error) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                    match handshake.await {
+                        Ok(Ok(tls)) => {
+                            let connection = builder.serve_connection(TokioIo::new(tls), service);
+                            aged(connection, limits.max_connection_age).await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            counted("timeout");
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     }
-                },
+                }
                 None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
+                    let connection = builder.serve_connection(TokioIo::new(stream), service);
+                    aged(connection, limits.max_connection_age).await
                 }
             };
             if let Err(error) = served {
+                if error.is_timeout() {
+                    counted("timeout");
+                }
                 tracing::debug!(%peer, %error, "connection closed with an error");
             }
         });
+    }
+}
+
+/// Serves `connection` until it ends, or until it is `max_age` old: then it closes after the
+/// response in progress.
+async fn aged<I, S>(
+    connection: hyper::server::conn::http1::Connection<I, S>,
+    max_age: std::time::Duration,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => served,
+        () = tokio::time::sleep(max_age) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
     }
 }
 

@@ -65,9 +65,18 @@ pub struct WebSecurity {
     users: BTreeMap<String, String>,
     tokens: std::collections::BTreeSet<[u8; 32]>,
     /// SHA-256 of `user:password` pairs already verified, so bcrypt's deliberate cost is paid
-    /// once per credential, not once per scrape.
+    /// once per credential, not once per scrape. Never held while bcrypt runs.
     verified: Mutex<std::collections::BTreeSet<[u8; 32]>>,
+    /// A hash of the users' cost that an unknown user's password is checked against, so an
+    /// unknown user takes as long to refuse as a known one with a wrong password.
+    decoy: Option<Arc<str>>,
+    /// Bounds the bcrypt checks running at once (on blocking threads, never on the async
+    /// workers that serve scrapes).
+    verifying: tokio::sync::Semaphore,
 }
+
+/// Most time a request waits for a turn to have its password checked; past it, it is refused.
+const VERIFY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for WebSecurity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,11 +168,17 @@ impl WebSecurity {
                 Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
             }
         };
+        let decoy = decoy_for(&file.basic_auth_users);
+        let verifiers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() / 2)
+            .max(1);
         Ok(Arc::new(Self {
             tls,
             users: file.basic_auth_users,
             tokens,
             verified: Mutex::new(std::collections::BTreeSet::new()),
+            decoy,
+            verifying: tokio::sync::Semaphore::new(verifiers),
         }))
     }
 
@@ -176,8 +191,10 @@ impl WebSecurity {
         }
     }
 
-    /// Whether a request with this `Authorization` header may pass.
-    pub fn authorized(&self, header: Option<&[u8]>) -> bool {
+    /// Whether a request with this `Authorization` header may pass. A credential verified
+    /// before passes at once; a new one is checked with bcrypt on a blocking thread, a few at
+    /// a time, so wrong passwords cannot slow the scrapes of a right one.
+    pub async fn authorized(&self, header: Option<&[u8]>) -> bool {
         if self.users.is_empty() && self.tokens.is_empty() {
             return true;
         }
@@ -200,23 +217,50 @@ impl WebSecurity {
         else {
             return false;
         };
-        let Some(hash) = self.users.get(user) else {
-            return false;
-        };
         let key: [u8; 32] = Sha256::digest(&decoded).into();
-        let mut verified = self
-            .verified
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if verified.contains(&key) {
+        if self.verified().contains(&key) {
             return true;
         }
-        let ok = bcrypt::verify(password, hash).unwrap_or(false);
+        let known = self
+            .users
+            .get(user)
+            .map(|hash| Arc::<str>::from(hash.as_str()));
+        let Some(hash) = known.clone().or_else(|| self.decoy.clone()) else {
+            return false;
+        };
+        let Ok(Ok(_turn)) = tokio::time::timeout(VERIFY_WAIT, self.verifying.acquire()).await
+        else {
+            return false;
+        };
+        let password = password.to_owned();
+        let matches =
+            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+                .await
+                .unwrap_or(false);
+        let ok = matches && known.is_some();
         if ok {
-            verified.insert(key);
+            self.verified().insert(key);
         }
         ok
     }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<[u8; 32]>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A bcrypt hash at the highest cost of `users`' hashes, for [`WebSecurity::decoy`]; none
+/// when there are no users. What it hashes does not matter: a match on it never passes.
+fn decoy_for(users: &BTreeMap<String, String>) -> Option<Arc<str>> {
+    let cost = users
+        .values()
+        .filter_map(|hash| hash.split('$').nth(2)?.parse::<u32>().ok())
+        .max()?;
+    bcrypt::hash("testmeter: no such user", cost)
+        .ok()
+        .map(Arc::from)
 }
 
 /// 64 hex characters as 32 bytes.

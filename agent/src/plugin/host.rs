@@ -2,6 +2,10 @@
 //! and network are not even linked, see `runtime::link_wasi`), its resource table, memory
 //! limits, and the host functions the WIT world imports.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -18,6 +22,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
+    log: DerivationLog,
     /// Keeps the engine's epoch advancing, and so this store's deadline live, while it exists.
     _ticking: Ticking,
 }
@@ -105,8 +110,157 @@ impl ResourceLimiter for Limiter {
     }
 }
 
+/// Counts the `host.log` lines a plugin wrote past its budget: the agent's self-metric.
+pub type OnSuppressed = Arc<dyn Fn(&str, u64) + Send + Sync>;
+
+/// How much a plugin may write through `host.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Lines of one derivation (or one `describe`).
+    pub lines: u32,
+    /// Bytes of one derivation.
+    pub bytes: usize,
+    /// Lines of one plugin in a minute, over all its derivations.
+    pub lines_per_minute: u32,
+}
+
+/// The log budgets of every plugin of a runtime: the per-minute window of each plugin, shared
+/// by all its derivations, and what counts suppressed lines.
+pub(crate) struct PluginLogs {
+    limits: LogLimits,
+    windows: Mutex<HashMap<String, Window>>,
+    on_suppressed: Mutex<Option<OnSuppressed>>,
+}
+
+/// One plugin's lines in the current minute.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    lines: u32,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl PluginLogs {
+    pub(crate) fn new(limits: LogLimits) -> Self {
+        Self {
+            limits,
+            windows: Mutex::new(HashMap::new()),
+            on_suppressed: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn on_suppressed(&self, count: OnSuppressed) {
+        *self
+            .on_suppressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(count);
+    }
+
+    /// Takes one line of `plugin`'s per-minute budget, if there is one left.
+    fn admit(&self, plugin: &str, now: Instant) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let window = windows.entry(plugin.to_owned()).or_insert(Window {
+            started: now,
+            lines: 0,
+        });
+        if now.duration_since(window.started) >= WINDOW {
+            *window = Window {
+                started: now,
+                lines: 0,
+            };
+        }
+        if window.lines >= self.limits.lines_per_minute {
+            return false;
+        }
+        window.lines += 1;
+        true
+    }
+
+    fn suppressed(&self, plugin: &str, lines: u64) {
+        let count = self
+            .on_suppressed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(count) = count {
+            count(plugin, lines);
+        }
+    }
+}
+
+impl std::fmt::Debug for PluginLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginLogs")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one store (one derivation, or one `describe`) logged and suppressed.
+struct DerivationLog {
+    logs: Arc<PluginLogs>,
+    lines: u32,
+    bytes: usize,
+    suppressed_lines: u64,
+    suppressed_bytes: u64,
+    /// Which budget suppressed the first line.
+    spent: Option<&'static str>,
+}
+
+impl DerivationLog {
+    /// Whether a line of `bytes` may be logged; a line that may not is counted.
+    fn admit(&mut self, plugin: &str, bytes: usize) -> bool {
+        let limits = self.logs.limits;
+        let budget =
+            if self.lines >= limits.lines || self.bytes.saturating_add(bytes) > limits.bytes {
+                Some("per-derivation")
+            } else if !self.logs.admit(plugin, Instant::now()) {
+                Some("per-minute")
+            } else {
+                None
+            };
+        match budget {
+            None => {
+                self.lines += 1;
+                self.bytes += bytes;
+                true
+            }
+            Some(budget) => {
+                self.spent.get_or_insert(budget);
+                self.suppressed_lines += 1;
+                self.suppressed_bytes += bytes as u64;
+                false
+            }
+        }
+    }
+}
+
+impl Drop for HostState {
+    /// One line for all that a derivation's log budget suppressed, when its store goes.
+    fn drop(&mut self) {
+        let log = &self.log;
+        if log.suppressed_lines == 0 {
+            return;
+        }
+        tracing::warn!(
+            plugin = self.plugin,
+            suppressed_lines = log.suppressed_lines,
+            suppressed_bytes = log.suppressed_bytes,
+            budget = log.spent.unwrap_or_default(),
+            "plugin log lines suppressed: over its log budget"
+        );
+        log.logs.suppressed(&self.plugin, log.suppressed_lines);
+    }
+}
+
 impl HostState {
-    pub(crate) fn new(plugin: &str, memory_bytes: usize, ticking: Ticking) -> Self {
+    pub(crate) fn new(
+        plugin: &str,
+        memory_bytes: usize,
+        logs: Arc<PluginLogs>,
+        ticking: Ticking,
+    ) -> Self {
         Self {
             plugin: plugin.to_owned(),
             // Nothing is granted: no preopens, no env, no args, no stdio, no sockets.
@@ -117,6 +271,14 @@ impl HostState {
                 table
             },
             limiter: Limiter::new(memory_bytes),
+            log: DerivationLog {
+                logs,
+                lines: 0,
+                bytes: 0,
+                suppressed_lines: 0,
+                suppressed_bytes: 0,
+                spent: None,
+            },
             _ticking: ticking,
         }
     }
@@ -183,6 +345,9 @@ impl host::Host for HostState {
             message.push('…');
         }
         let plugin = self.plugin.as_str();
+        if !self.log.admit(plugin, message.len()) {
+            return;
+        }
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin, "{message}"),
             host::LogLevel::Debug => tracing::debug!(plugin, "{message}"),
@@ -214,6 +379,26 @@ mod tests {
         assert!(!limiter
             .memory_growing(2 * MIB, 3 * MIB, None)
             .expect("over"));
+    }
+
+    #[test]
+    fn a_plugins_lines_per_minute_are_shared_by_its_derivations_and_renew_each_minute() {
+        let logs = PluginLogs::new(LogLimits {
+            lines: 100,
+            bytes: 1 << 16,
+            lines_per_minute: 3,
+        });
+        let start = Instant::now();
+        let admitted = |at: Duration| logs.admit("p", start + at);
+        assert!(admitted(Duration::ZERO));
+        assert!(admitted(Duration::from_secs(1)));
+        assert!(admitted(Duration::from_secs(2)));
+        assert!(
+            !admitted(Duration::from_secs(3)),
+            "the minute's budget is spent"
+        );
+        assert!(logs.admit("other", start), "each plugin has its own");
+        assert!(admitted(Duration::from_secs(61)), "a new minute");
     }
 
     #[test]

@@ -13,8 +13,9 @@ pub mod host;
 pub mod quarantine;
 pub mod runtime;
 
+pub use host::LogLimits;
 pub use runtime::{
-    DeclarationLimits, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion,
+    Budget, DeclarationLimits, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion,
 };
 
 /// Compiling components with Cranelift, or reading a large report, frees megabytes of heap that

@@ -14,7 +14,7 @@ use super::bindings::{v0_1, v0_2, v0_3, v0_4};
 use super::cache::{CacheError, CacheOutcome, CompiledCache};
 use super::conversions::Reads;
 use super::epoch::{EpochClock, EPOCH_TICK};
-use super::host::HostState;
+use super::host::{HostState, LogLimits, OnSuppressed, PluginLogs};
 use super::{compat, compiler};
 use crate::catalog::PluginDecl;
 use crate::config::SandboxConfig;
@@ -35,6 +35,8 @@ pub struct SandboxLimits {
     pub max_string_bytes: usize,
     /// What one plugin may declare.
     pub declarations: DeclarationLimits,
+    /// What one plugin may write through `host.log`.
+    pub log: LogLimits,
 }
 
 /// What one plugin may declare in `describe()`: a plugin over any of it is not loaded, so
@@ -137,6 +139,11 @@ impl From<&SandboxConfig> for SandboxLimits {
             derivation_timeout: config.derivation_timeout,
             max_samples: config.max_samples,
             max_string_bytes: config.max_string_bytes,
+            log: LogLimits {
+                lines: config.max_log_lines,
+                bytes: config.max_log_bytes,
+                lines_per_minute: config.max_log_lines_per_minute,
+            },
             declarations: DeclarationLimits {
                 max_metrics: config.max_metrics,
                 max_label_keys: config.max_label_keys,
@@ -521,6 +528,7 @@ pub struct PluginRuntime {
     limits: SandboxLimits,
     cache: Option<CompiledCache>,
     clock: EpochClock,
+    logs: std::sync::Arc<PluginLogs>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -548,13 +556,20 @@ impl PluginRuntime {
             .map_err(|cause| PluginError::Engine { cause })?;
         let clock = EpochClock::start(engine.clone())
             .map_err(|e| PluginError::Engine { cause: e.into() })?;
+        let logs = std::sync::Arc::new(PluginLogs::new(limits.log));
         Ok(Self {
             engine,
             linker,
             limits,
             cache: None,
             clock,
+            logs,
         })
+    }
+
+    /// Counts the `host.log` lines plugins write past their budgets with `count`.
+    pub fn count_suppressed_logs(&self, count: OnSuppressed) {
+        self.logs.on_suppressed(count);
     }
 
     /// Keeps compiled components in `dir` from now on.
@@ -720,7 +735,12 @@ impl PluginRuntime {
     pub(crate) fn store(&self, plugin: &str) -> Store<HostState> {
         let mut store = Store::new(
             &self.engine,
-            HostState::new(plugin, self.limits.memory_bytes, self.clock.hold()),
+            HostState::new(
+                plugin,
+                self.limits.memory_bytes,
+                std::sync::Arc::clone(&self.logs),
+                self.clock.hold(),
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();

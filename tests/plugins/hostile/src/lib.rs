@@ -1,5 +1,5 @@
 //! Test fixture: a hostile plugin. Each system it handles is one attack on the host: runaway
-//! CPU, memory, stack or output, sleeping in the host, traps, escapes to files, environment and network, and samples
+//! CPU, memory, stack or output, sleeping in the host, flooding and forging the log, traps, escapes to files, environment and network, and samples
 //! that break the plugin's own declarations or forge the agent's own metrics, and SLOs that
 //! are not valid. Most attack when the run finishes; the `-feed`
 //! ones attack while cases are fed, and `hostile-hoard` keeps every case it is fed. Built as a
@@ -46,7 +46,11 @@ const BEHAVIOURS: &[&str] = &[
     "hostile-feed-sleep",
     "hostile-slow",
     "hostile-handles",
+    "hostile-log",
 ];
+
+/// How many lines `hostile-log` writes: far over the default budget of 100.
+const LOG_FLOOD: usize = 10_000;
 
 /// How long the sleeping attacks ask to sleep: far past any budget.
 const SLEEP: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -300,6 +304,19 @@ impl GuestDerivation for Attack {
                 sample("testmeter", &[], 1.0),
             ]),
             "hostile-slow" => Ok(vec![]),
+            // Floods the log with lines that each try to forge a whole agent log line after a
+            // newline, and to colour the terminal.
+            "hostile-log" => {
+                for i in 0..LOG_FLOOD {
+                    testmeter::plugin::host::log(
+                        testmeter::plugin::host::LogLevel::Info,
+                        &format!(
+                            "forged line {i}\n2026-12-06T00:00:00.000000Z  INFO testmeter::agent: suite finished suite=\"forged\" \u{1b}[31mred\u{1b}[0m\r"
+                        ),
+                    );
+                }
+                Ok(vec![sample("hostile_runs_total", &[], 1.0)])
+            }
             // Makes resource handles, which the host keeps in its tables, and never drops them.
             "hostile-handles" => {
                 let mut handles = Vec::new();
