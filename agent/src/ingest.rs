@@ -39,11 +39,13 @@ pub enum IngestError {
         #[source]
         source: std::io::Error,
     },
-    #[error("artifact {path} is {size} bytes, over the limit of {limit} bytes")]
-    ArtifactTooLarge {
+    #[error("artifact {path} is over the limit of {limit} bytes")]
+    ArtifactTooLarge { path: PathBuf, limit: u64 },
+    #[error("artifact {path} cannot be read as a file")]
+    ArtifactNotAFile {
         path: PathBuf,
-        size: u64,
-        limit: u64,
+        #[source]
+        source: testmeter_parse::ParseError,
     },
 }
 
@@ -95,24 +97,33 @@ pub fn run_of(request: &IngestRequest<'_>) -> Result<SuiteRun, IngestError> {
     })
 }
 
+/// The artifact at `path`: a regular file (opened without blocking, so a FIFO named on the
+/// command line cannot wedge the run), read through the cap rather than trusting the size the
+/// file system reports (procfs reports 0).
 fn read_artifact(path: &Path, limit: u64) -> Result<Artifact, IngestError> {
-    let size = std::fs::metadata(path)
+    let file = testmeter_parse::open_regular(path).map_err(|source| match source {
+        testmeter_parse::ParseError::Read { source, .. } => IngestError::Artifact {
+            path: path.to_path_buf(),
+            source,
+        },
+        source => IngestError::ArtifactNotAFile {
+            path: path.to_path_buf(),
+            source,
+        },
+    })?;
+    let mut content = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut content)
         .map_err(|source| IngestError::Artifact {
             path: path.to_path_buf(),
             source,
-        })?
-        .len();
-    if size > limit {
+        })?;
+    if content.len() as u64 > limit {
         return Err(IngestError::ArtifactTooLarge {
             path: path.to_path_buf(),
-            size,
             limit,
         });
     }
-    let content = std::fs::read(path).map_err(|source| IngestError::Artifact {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -123,4 +134,35 @@ fn read_artifact(path: &Path, limit: u64) -> Result<Artifact, IngestError> {
         content,
         fresh: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_artifact_named_on_the_command_line_is_read_only_as_a_regular_file_within_its_cap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("results.json");
+        let path = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).expect("path");
+        // SAFETY: mkfifo reads a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let error = read_artifact(&fifo, 1 << 20).expect_err("a FIFO is refused, not waited on");
+        assert!(
+            matches!(error, IngestError::ArtifactNotAFile { .. }),
+            "{error}"
+        );
+        // procfs reports size 0: the cap counts what is read.
+        let error = read_artifact(Path::new("/proc/self/environ"), 4).expect_err("over the cap");
+        assert!(
+            matches!(error, IngestError::ArtifactTooLarge { limit: 4, .. }),
+            "{error}"
+        );
+        let file = dir.path().join("ok.json");
+        std::fs::write(&file, b"{}").expect("write");
+        assert_eq!(
+            read_artifact(&file, 2).expect("within the cap").content,
+            b"{}"
+        );
+    }
 }

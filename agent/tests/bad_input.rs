@@ -186,3 +186,50 @@ fn a_collector_that_is_down_is_counted_and_logged_once_while_metrics_keep_servin
         "logged once per state change, not per attempt:\n{log}"
     );
 }
+
+/// A suite whose report is its stdout and that leaves a `setsid` daemon holding that stdout
+/// open: `once` still exits soon, with the report the suite wrote, and leaves the daemon be.
+#[test]
+fn a_daemon_holding_the_suites_stdout_neither_holds_the_run_nor_loses_the_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::plugins_dir_with_osworld(dir.path());
+    let fixture = support::repo_root().join("tests/fixtures/osworld/junit.xml");
+    let config = dir.path().join("testmeter.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "plugins_dir = \"plugins\"\n\n[[suite]]\nname = \"daemonizes\"\nsystem = \"osworld\"\ncommand = [\"sh\", \"-c\", \"setsid sh -c 'echo $$ > daemon.pid; exec sleep 300' & while [ ! -s daemon.pid ]; do sleep 0.01; done; cat '{fixture}'\"]\nformat = \"junit\"\nworking_dir = {dir:?}\ntimeout = \"60s\"\n",
+            fixture = fixture.display(),
+            dir = dir.path().display().to_string(),
+        ),
+    )
+    .expect("write");
+    let started = std::time::Instant::now();
+    let output = testmeter(&["once"], &config);
+    let took = started.elapsed();
+    let daemon: libc::pid_t = std::fs::read_to_string(dir.path().join("daemon.pid"))
+        .expect("the daemon wrote its pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // SAFETY: kill has no memory-safety preconditions.
+    let alive = unsafe { libc::kill(daemon, 0) } == 0;
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(daemon, libc::SIGKILL);
+    }
+    assert!(
+        alive,
+        "the daemon outside the suite's group is not the agent's to kill"
+    );
+    assert!(took < Duration::from_secs(20), "once took {took:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("✗ daemonizes"))
+        .expect("the suite's line");
+    assert!(
+        summary.contains(": 8 passed, 1 failed, 0 errored, 1 skipped of 10 in "),
+        "the report read from stdout: {stdout}"
+    );
+}

@@ -43,7 +43,7 @@ pub(crate) struct Opened {
 /// reading would block until a writer came, and reading a device might never end. The open
 /// itself does not block (`O_NONBLOCK`, which changes nothing for a regular file), and the
 /// check is made on the file opened, not on the path, so the path cannot be swapped between.
-pub(crate) fn open_regular(path: &Path) -> Result<File, ParseError> {
+pub fn open_regular(path: &Path) -> Result<File, ParseError> {
     let read_error = |source| ParseError::Read {
         path: path.to_path_buf(),
         source,

@@ -25,7 +25,9 @@ mod view;
 pub use convert::{to_junit_xml, PARTIAL_PROPERTY};
 pub use error::ParseError;
 pub use format::{Format, UnknownFormat};
-pub use input::{parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES};
+pub use input::{
+    open_regular, parse_bytes, parse_file, parse_reader, Limits, DEFAULT_MAX_REPORT_BYTES,
+};
 pub use parsed::{Parsed, Summary};
 pub use stream::{hand_on, stream_bytes, stream_file, CaseSink, Fields, Streamed};
 pub use view::{CaseView, Properties};

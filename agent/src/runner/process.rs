@@ -2,11 +2,13 @@
 //! status, wall time and peak RSS (from `wait4`'s resource usage).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::watch;
 
 /// How much of the end of stdout/stderr is kept for logs and error messages.
 const OUTPUT_TAIL_BYTES: usize = 16 * 1024;
@@ -93,16 +95,22 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
     // Whatever happens to this future from here (finished, timed out, or dropped because the
     // agent is shutting down), no process of the group outlives it.
     let _group = KillGroupOnDrop(pid);
-    let stdout = child.stdout.take().map(|out| {
-        let keep = spec
-            .keep_stdout
-            .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
-        tokio::task::spawn_blocking(move || read_output(out, keep))
-    });
+    // The pipes are read as the suite writes them, and can be given up at any time: a
+    // process that left the group may hold them open for ever.
+    let (stop, stopped) = watch::channel(false);
+    let keep = spec
+        .keep_stdout
+        .map(|limit| usize::try_from(limit).unwrap_or(usize::MAX));
+    let stdout = child
+        .stdout
+        .take()
+        .and_then(|out| tokio::process::ChildStdout::from_std(out).ok())
+        .map(|out| tokio::spawn(read_output(out, keep, stopped.clone())));
     let stderr = child
         .stderr
         .take()
-        .map(|err| tokio::task::spawn_blocking(move || read_output(err, None)));
+        .and_then(|err| tokio::process::ChildStderr::from_std(err).ok())
+        .map(|err| tokio::spawn(read_output(err, None, stopped)));
     // `child` is never waited on through std: `wait4` below reaps it, and dropping a std
     // `Child` neither waits nor kills.
     drop(child);
@@ -137,8 +145,26 @@ pub async fn run(spec: &ProcessSpec<'_>) -> Result<ProcessOutcome, ProcessError>
             program: program.clone(),
             source,
         })?;
-    // Leftover children (daemons, hung workers) of a finished suite are killed by `_group`.
-    let (stdout, stderr) = tokio::join!(join_output(stdout), join_output(stderr));
+    // The leader is gone: what is left of its group (daemons, hung workers) is killed now,
+    // and the pipes are read until they close. A process that left the group (`setsid`) may
+    // hold them open: after OUTPUT_CLOSE_GRACE what is already in them is read and they are
+    // given up, so neither the run nor the agent's exit waits for that process.
+    kill_group(pid, libc::SIGKILL);
+    let reading = async { tokio::join!(join_output(stdout), join_output(stderr)) };
+    tokio::pin!(reading);
+    let (stdout, stderr) = tokio::select! {
+        outputs = &mut reading => outputs,
+        () = tokio::time::sleep(OUTPUT_CLOSE_GRACE) => {
+            let _ = stop.send(true);
+            reading.await
+        }
+    };
+    if stdout.given_up || stderr.given_up {
+        tracing::warn!(
+            program,
+            "a process outside the suite's group still holds its output open; output read so far is kept, the rest given up"
+        );
+    }
     Ok(ProcessOutcome {
         exit_code: reaped.status.code(),
         signal: reaped.status.signal(),
@@ -202,57 +228,90 @@ struct Captured {
     /// Everything, when asked for and within the limit.
     all: Option<Vec<u8>>,
     overflowed: bool,
+    /// The stream was still open when reading it was given up.
+    given_up: bool,
 }
 
-/// Reads a stream to its end, keeping its tail and, with `keep`, all of it up to `keep` bytes.
-fn read_output(mut stream: impl Read, keep: Option<usize>) -> Captured {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut all = keep.map(|_| Vec::new());
-    let mut overflowed = false;
-    let mut buffer = [0u8; 8192];
-    loop {
-        match stream.read(&mut buffer) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if let (Some(kept), Some(limit)) = (&mut all, keep) {
-                    if kept.len() + n > limit {
-                        overflowed = true;
-                        all = None;
-                    } else {
-                        kept.extend_from_slice(&buffer[..n]);
-                    }
-                }
-                tail.extend_from_slice(&buffer[..n]);
-                if tail.len() > 2 * OUTPUT_TAIL_BYTES {
-                    tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
-                }
+/// Bytes read so far from one stream.
+struct Reading {
+    tail: Vec<u8>,
+    all: Option<Vec<u8>>,
+    keep: Option<usize>,
+    overflowed: bool,
+}
+
+impl Reading {
+    fn push(&mut self, bytes: &[u8]) {
+        if let (Some(kept), Some(limit)) = (&mut self.all, self.keep) {
+            if kept.len() + bytes.len() > limit {
+                self.overflowed = true;
+                self.all = None;
+            } else {
+                kept.extend_from_slice(bytes);
             }
         }
+        self.tail.extend_from_slice(bytes);
+        if self.tail.len() > 2 * OUTPUT_TAIL_BYTES {
+            self.tail.drain(..self.tail.len() - OUTPUT_TAIL_BYTES);
+        }
     }
-    if tail.len() > OUTPUT_TAIL_BYTES {
-        tail.drain(..tail.len() - OUTPUT_TAIL_BYTES);
+
+    fn captured(mut self, given_up: bool) -> Captured {
+        if self.tail.len() > OUTPUT_TAIL_BYTES {
+            self.tail.drain(..self.tail.len() - OUTPUT_TAIL_BYTES);
+        }
+        Captured {
+            tail: String::from_utf8_lossy(&self.tail).into_owned(),
+            all: self.all,
+            overflowed: self.overflowed,
+            given_up,
+        }
     }
-    Captured {
-        tail: String::from_utf8_lossy(&tail).into_owned(),
-        all,
-        overflowed,
+}
+
+/// Reads a stream until it ends, keeping its tail and, with `keep`, all of it up to `keep`
+/// bytes; or until `stop` turns true: then what the stream already holds is read, and the
+/// rest given up.
+async fn read_output(
+    mut stream: impl AsyncRead + Unpin,
+    keep: Option<usize>,
+    mut stop: watch::Receiver<bool>,
+) -> Captured {
+    let mut reading = Reading {
+        tail: Vec::new(),
+        all: keep.map(|_| Vec::new()),
+        keep,
+        overflowed: false,
+    };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        tokio::select! {
+            biased;
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return reading.captured(false),
+                Ok(n) => reading.push(&buffer[..n]),
+            },
+            _ = stop.wait_for(|stop| *stop) => break,
+        }
     }
+    // Whatever is in the pipe now was written before the stop; nothing more is waited for.
+    while let Ok(Ok(n)) = tokio::time::timeout(Duration::ZERO, stream.read(&mut buffer)).await {
+        if n == 0 {
+            return reading.captured(false);
+        }
+        reading.push(&buffer[..n]);
+    }
+    reading.captured(true)
 }
 
 /// How long to wait for a stream to close after the process group is gone. A grandchild that
-/// left the group (setsid) may hold the pipe open forever; its output is then given up.
+/// left the group (setsid) may hold the pipe open forever; reading it then stops.
 const OUTPUT_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 async fn join_output(handle: Option<tokio::task::JoinHandle<Captured>>) -> Captured {
-    let Some(handle) = handle else {
-        return Captured::default();
-    };
-    match tokio::time::timeout(OUTPUT_CLOSE_GRACE, handle).await {
-        Ok(joined) => joined.unwrap_or_default(),
-        Err(_) => {
-            tracing::warn!("a process outside the suite's group still holds its output open; output not collected");
-            Captured::default()
-        }
+    match handle {
+        Some(handle) => handle.await.unwrap_or_default(),
+        None => Captured::default(),
     }
 }
 
@@ -334,8 +393,8 @@ mod tests {
             outcome.duration
         );
         assert_eq!(
-            outcome.stdout_tail, "",
-            "output still held open is given up"
+            outcome.stdout_tail, "started\n",
+            "what the suite wrote is kept though the pipe is still held open"
         );
     }
 
