@@ -9,7 +9,7 @@ use opentelemetry::KeyValue;
 
 use crate::catalog::{Catalog, CatalogError, Rejection, Sample};
 use crate::config::{Config, SuiteConfig};
-use crate::export::{ExportError, PluginInstruments, SelfMetrics, Telemetry};
+use crate::export::{ExportError, PluginInstruments, SelfMetrics, SeriesStore, Telemetry};
 
 use crate::model::{RunRecord, SuiteRun};
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
@@ -88,6 +88,8 @@ pub struct Agent {
     runtime: PluginRuntime,
     set: std::sync::RwLock<Arc<PluginSet>>,
     quarantine: Quarantine,
+    /// Every plugin counter and gauge series, kept across reloads, aging out when unwritten.
+    series: Arc<SeriesStore>,
     pub self_metrics: SelfMetrics,
     pub telemetry: Telemetry,
     /// Suites that have not run yet, for `/readyz`.
@@ -125,7 +127,8 @@ impl Agent {
                 tracing::warn!(error = %error_chain(&error), "compiled-plugin cache off");
             }
         }
-        let set = load_set(&runtime, &config, &telemetry, &self_metrics, None).await;
+        let series = SeriesStore::new(config.sandbox.series_idle_runs);
+        let set = load_set(&runtime, &config, &telemetry, &self_metrics, &series, None).await;
         let quarantine = Quarantine::new(
             config.sandbox.quarantine_after,
             config.sandbox.quarantine_backoff,
@@ -142,6 +145,7 @@ impl Agent {
             runtime,
             set: std::sync::RwLock::new(Arc::new(set)),
             quarantine,
+            series,
             self_metrics,
             telemetry,
         })
@@ -166,6 +170,7 @@ impl Agent {
             &self.config,
             &self.telemetry,
             &self.self_metrics,
+            &self.series,
             Some(&old),
         )
         .await;
@@ -369,12 +374,13 @@ impl Agent {
         self.self_metrics.plugin_call(&name, derived.busy);
         let mut rejected = Vec::new();
         let result = derived.result.map(|samples| {
+            let stamp = self.series.run(suite, &name);
             let mut accepted = Vec::with_capacity(samples.len());
             for sample in samples {
                 let recorded = set
                     .catalog
                     .check(&name, &sample)
-                    .and_then(|_| set.instruments.record(&sample, extra));
+                    .and_then(|_| set.instruments.record(&sample, extra, stamp));
                 match recorded {
                     Ok(()) => accepted.push(sample),
                     Err(rejection) => {
@@ -382,6 +388,15 @@ impl Agent {
                         rejected.push(rejection);
                     }
                 }
+            }
+            let aged = self.series.end_run(stamp);
+            if aged > 0 {
+                tracing::debug!(
+                    plugin = name,
+                    suite,
+                    aged,
+                    "series no longer written aged out"
+                );
             }
             accepted
         });
@@ -438,6 +453,7 @@ async fn load_set(
     config: &Config,
     telemetry: &Telemetry,
     self_metrics: &SelfMetrics,
+    series: &Arc<SeriesStore>,
     previous: Option<&PluginSet>,
 ) -> PluginSet {
     let (loaded, failures) = load_plugins(runtime, &config.plugins_dir).await;
@@ -499,6 +515,7 @@ async fn load_set(
         &catalog,
         &decls,
         config.sandbox.max_series_per_metric,
+        series,
     );
     if plugins
         .iter()

@@ -140,6 +140,10 @@ pub struct SandboxConfig {
     /// Distinct label sets one metric may have; samples past it are rejected and counted.
     /// Default: 1000.
     pub max_series_per_metric: usize,
+    /// A counter or gauge series that a suite's last this many successful derivations (by
+    /// the plugin that wrote it) did not write ages out: it is no longer exported and no
+    /// longer counts against `max_series_per_metric`. Default: 3.
+    pub series_idle_runs: u64,
     /// Most metrics one plugin may declare; a plugin over it is not loaded. Default: 1000.
     pub max_metrics: usize,
     /// Most label keys one declared metric may have. Default: 32.
@@ -180,6 +184,7 @@ impl Default for SandboxConfig {
             max_samples: 100_000,
             max_string_bytes: 1024,
             max_series_per_metric: 1000,
+            series_idle_runs: 3,
             max_metrics: 1000,
             max_label_keys: 32,
             max_buckets: 256,
@@ -464,10 +469,11 @@ impl Config {
         if sandbox.memory_bytes < 1024 * 1024
             || sandbox.timeout.is_zero()
             || sandbox.derivation_timeout.is_zero()
+            || sandbox.series_idle_runs == 0
             || sandbox.max_samples == 0
         {
             return Err(
-                "sandbox: memory_bytes must be at least 1 MiB, timeout, derivation_timeout and max_samples above zero"
+                "sandbox: memory_bytes must be at least 1 MiB, timeout, derivation_timeout, series_idle_runs and max_samples above zero"
                     .to_owned(),
             );
         }

@@ -1,10 +1,13 @@
 //! One OpenTelemetry instrument per declared plugin metric, and recording of validated samples
-//! into them (counter: add, gauge: set, histogram: observe, or replay counted observations).
+//! into them (counter: add, gauge: set, histogram: observe, or replay counted observations),
+//! each metric within its series budget. Counters and gauges are kept here, in a
+//! [`SeriesStore`] read by observable instruments, so a series that its suite's runs stop
+//! writing ages out of the export and of the budget; the SDK keeps a histogram's series.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
@@ -12,21 +15,199 @@ use crate::catalog::{
     Catalog, HistogramCounts, MetricDecl, MetricKind, PluginDecl, Rejection, Sample, SampleValues,
 };
 
-/// A sample's labels, sorted by key: one series of a metric.
+/// One series of a metric: its labels and the suite's, sorted by key.
 type LabelSet = Vec<(String, String)>;
 
+/// How many label sets one histogram may have had over the life of the process, as a multiple
+/// of its series budget: the SDK cannot forget a histogram's series, so aged ones leave the
+/// budget but stay exported, and this bounds what they can add up to.
+const HISTOGRAM_LIFETIME_BUDGETS: usize = 4;
+
 enum Instrument {
-    Counter(Counter<f64>),
-    Gauge(Gauge<f64>),
+    /// Kept in the [`SeriesStore`] and observed from it.
+    Observed,
     /// With its declared bounds, to replay counted observations.
     Histogram(Histogram<f64>, Vec<f64>),
 }
 
-/// Instruments for every metric in the catalog, keyed by metric name, and the label sets each
-/// has seen, so one metric cannot grow past its series budget.
+/// Whose runs wrote a series: a suite's derivations by one plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Owner {
+    suite: String,
+    plugin: String,
+}
+
+/// One series: its value (a counter's total or a gauge's last value; unused for a
+/// histogram), and the run of its owner that last wrote it.
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    value: f64,
+    owner: usize,
+    generation: u64,
+}
+
+#[derive(Debug)]
+struct MetricSeries {
+    series: HashMap<LabelSet, Series>,
+    /// Label sets that aged out (histograms: still exported by the SDK).
+    retired: usize,
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    metrics: HashMap<String, MetricSeries>,
+    owners: HashMap<Owner, usize>,
+    /// Successful derivations so far of each owner, by its index.
+    generations: Vec<u64>,
+    /// Metric names that have an observable instrument reading this store.
+    observed: HashSet<String>,
+}
+
+/// The series of every plugin metric, kept for the life of the agent (across plugin reloads),
+/// and how they age: a series its owner (a suite's runs derived by one plugin) did not write
+/// in its last `idle_runs` successful derivations is dropped. A counter that comes back starts
+/// from 0 again, which `rate()` and `increase()` read as a reset.
+#[derive(Debug)]
+pub struct SeriesStore {
+    store: Mutex<Store>,
+    idle_runs: u64,
+}
+
+/// One successful derivation whose samples are being recorded: see [`SeriesStore::run`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunStamp {
+    owner: usize,
+    generation: u64,
+}
+
+impl SeriesStore {
+    pub fn new(idle_runs: u64) -> Arc<Self> {
+        Arc::new(Self {
+            store: Mutex::new(Store::default()),
+            idle_runs: idle_runs.max(1),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts recording a successful derivation of `suite`'s run by `plugin`.
+    pub fn run(&self, suite: &str, plugin: &str) -> RunStamp {
+        let mut store = self.lock();
+        let owner = Owner {
+            suite: suite.to_owned(),
+            plugin: plugin.to_owned(),
+        };
+        let next = store.owners.len();
+        let owner = *store.owners.entry(owner).or_insert(next);
+        if owner == store.generations.len() {
+            store.generations.push(0);
+        }
+        store.generations[owner] += 1;
+        RunStamp {
+            owner,
+            generation: store.generations[owner],
+        }
+    }
+
+    /// Ends the derivation of `stamp`: every series of its owner that none of the owner's last
+    /// `idle_runs` derivations wrote ages out. Returns how many did.
+    pub fn end_run(&self, stamp: RunStamp) -> usize {
+        let Some(oldest_kept) = stamp.generation.checked_sub(self.idle_runs - 1) else {
+            return 0;
+        };
+        let mut aged = 0;
+        for metric in self.lock().metrics.values_mut() {
+            let before = metric.series.len();
+            metric
+                .series
+                .retain(|_, s| s.owner != stamp.owner || s.generation >= oldest_kept);
+            let gone = before - metric.series.len();
+            metric.retired += gone;
+            aged += gone;
+        }
+        aged
+    }
+
+    /// The series of `metric` now, for its observable instrument.
+    fn observe(&self, metric: &str, mut observe: impl FnMut(f64, &[KeyValue])) {
+        let store = self.lock();
+        let Some(series) = store.metrics.get(metric) else {
+            return;
+        };
+        for (labels, series) in &series.series {
+            let attributes: Vec<KeyValue> = labels
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                .collect();
+            observe(series.value, &attributes);
+        }
+    }
+
+    /// Forgets the metrics no loaded plugin declares any more.
+    fn keep_only(&self, declared: &HashSet<&str>) {
+        self.lock()
+            .metrics
+            .retain(|name, _| declared.contains(name.as_str()));
+    }
+
+    /// Writes `values` into the series `labels` of `metric` within `budget` series: a counter
+    /// adds them, a gauge keeps the last, a histogram only takes the label set (its values go
+    /// to the SDK's instrument).
+    fn write(
+        &self,
+        metric: &str,
+        kind: MetricKind,
+        labels: LabelSet,
+        values: &[f64],
+        stamp: RunStamp,
+        budget: usize,
+    ) -> Result<(), Rejection> {
+        let mut store = self.lock();
+        let entry = store
+            .metrics
+            .entry(metric.to_owned())
+            .or_insert_with(|| MetricSeries {
+                series: HashMap::new(),
+                retired: 0,
+            });
+        let full = |entry: &MetricSeries| {
+            entry.series.len() >= budget
+                || (kind == MetricKind::Histogram
+                    && entry.series.len() + entry.retired >= budget * HISTOGRAM_LIFETIME_BUDGETS)
+        };
+        if !entry.series.contains_key(&labels) && full(entry) {
+            return Err(Rejection::Cardinality {
+                metric: metric.to_owned(),
+                limit: budget,
+            });
+        }
+        let series = entry.series.entry(labels).or_insert(Series {
+            value: 0.0,
+            owner: stamp.owner,
+            generation: stamp.generation,
+        });
+        series.owner = stamp.owner;
+        series.generation = stamp.generation;
+        match kind {
+            MetricKind::Counter => series.value += values.iter().sum::<f64>(),
+            MetricKind::Gauge => {
+                if let Some(last) = values.last() {
+                    series.value = *last;
+                }
+            }
+            MetricKind::Histogram => {}
+        }
+        Ok(())
+    }
+}
+
+/// Instruments for every metric in the catalog, keyed by metric name, recording into the
+/// agent's [`SeriesStore`] within each metric's series budget.
 pub struct PluginInstruments {
-    instruments: BTreeMap<String, Instrument>,
-    series: Mutex<BTreeMap<String, HashSet<LabelSet>>>,
+    instruments: BTreeMap<String, (MetricKind, Instrument)>,
+    store: Arc<SeriesStore>,
     max_series_per_metric: usize,
 }
 
@@ -40,11 +221,14 @@ impl std::fmt::Debug for PluginInstruments {
 
 impl PluginInstruments {
     /// Creates the instruments; each plugin gets its own meter (its OTLP instrumentation scope).
+    /// A counter or gauge gets its observable instrument the first time its name is seen; a
+    /// reload reuses it, and its series carry on.
     pub fn new(
         provider: &SdkMeterProvider,
         catalog: &Catalog,
         plugins: &[&PluginDecl],
         max_series_per_metric: usize,
+        store: &Arc<SeriesStore>,
     ) -> Self {
         let meters: BTreeMap<&str, Meter> = plugins
             .iter()
@@ -56,94 +240,132 @@ impl PluginInstruments {
             })
             .collect();
         let mut instruments = BTreeMap::new();
+        let mut declared = HashSet::new();
         for (owner, decl) in catalog.metrics() {
-            if let Some(meter) = meters.get(owner) {
-                instruments.insert(decl.name.clone(), instrument(meter, decl));
-            }
+            let Some(meter) = meters.get(owner) else {
+                continue;
+            };
+            declared.insert(decl.name.as_str());
+            let instrument = match decl.kind {
+                MetricKind::Histogram => Instrument::Histogram(
+                    meter
+                        .f64_histogram(decl.name.clone())
+                        .with_unit(decl.unit.clone())
+                        .with_description(decl.description.clone())
+                        .with_boundaries(decl.buckets.clone())
+                        .build(),
+                    decl.buckets.clone(),
+                ),
+                MetricKind::Counter | MetricKind::Gauge => {
+                    if store.lock().observed.insert(decl.name.clone()) {
+                        observed(meter, decl, Arc::clone(store));
+                    }
+                    Instrument::Observed
+                }
+            };
+            instruments.insert(decl.name.clone(), (decl.kind, instrument));
         }
+        store.keep_only(&declared);
         Self {
             instruments,
-            series: Mutex::new(BTreeMap::new()),
+            store: Arc::clone(store),
             max_series_per_metric,
         }
     }
 
-    /// Admits the sample's label set against the metric's series budget.
-    fn admit(&self, sample: &Sample) -> Result<(), Rejection> {
-        let mut labels = sample.labels.clone();
-        labels.sort();
-        let mut series = self
-            .series
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let known = series.entry(sample.metric.clone()).or_default();
-        if known.contains(&labels) {
-            return Ok(());
-        }
-        if known.len() >= self.max_series_per_metric {
-            return Err(Rejection::Cardinality {
-                metric: sample.metric.clone(),
-                limit: self.max_series_per_metric,
-            });
-        }
-        known.insert(labels);
-        Ok(())
-    }
-
-    /// Records one sample that the catalog accepted, with the suite's extra labels, unless it
-    /// would start a series past the metric's budget.
-    pub fn record(&self, sample: &Sample, extra_labels: &[KeyValue]) -> Result<(), Rejection> {
-        let Some(instrument) = self.instruments.get(&sample.metric) else {
+    /// Records one sample that the catalog accepted, with the suite's extra labels, as part of
+    /// the derivation `stamp`, unless it would start a series past the metric's budget.
+    pub fn record(
+        &self,
+        sample: &Sample,
+        extra_labels: &[KeyValue],
+        stamp: RunStamp,
+    ) -> Result<(), Rejection> {
+        let Some((kind, instrument)) = self.instruments.get(&sample.metric) else {
             return Ok(());
         };
-        self.admit(sample)?;
-        let mut attributes: Vec<KeyValue> = sample
-            .labels
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
+        let mut labels: LabelSet = sample.labels.clone();
         // A suite's configured labels never override what the plugin declared and set.
-        attributes.extend(
+        labels.extend(
             extra_labels
                 .iter()
                 .filter(|extra| !sample.labels.iter().any(|(k, _)| k == extra.key.as_str()))
-                .cloned(),
+                .map(|extra| (extra.key.to_string(), extra.value.to_string())),
         );
+        labels.sort();
         let values = match &sample.values {
             SampleValues::Values(values) => values.as_slice(),
-            SampleValues::Histogram(counts) => {
-                if let (Instrument::Histogram(histogram, bounds), true) =
-                    (instrument, counts.count() > 0)
-                {
-                    let bound = histogram.bind(&attributes);
-                    replay(counts, bounds, |value| bound.record(value));
-                }
-                return Ok(());
-            }
+            SampleValues::Histogram(_) => &[],
         };
-        match (instrument, values) {
-            // Binding would make a series that was never recorded.
-            (_, []) => {}
-            (Instrument::Counter(counter), [value]) => counter.add(*value, &attributes),
-            (Instrument::Gauge(gauge), [value]) => gauge.record(*value, &attributes),
-            (Instrument::Histogram(histogram, _), [value]) => histogram.record(*value, &attributes),
-            // Many values of one series (a histogram's observations over 100k cases): bound
-            // once, each value is recorded without looking its attributes up again, which
-            // was most of the cost of recording them.
-            (Instrument::Counter(counter), values) => {
-                let bound = counter.bind(&attributes);
-                values.iter().for_each(|&value| bound.add(value));
-            }
-            (Instrument::Gauge(gauge), values) => {
-                let bound = gauge.bind(&attributes);
-                values.iter().for_each(|&value| bound.record(value));
-            }
-            (Instrument::Histogram(histogram, _), values) => {
+        let Instrument::Histogram(histogram, bounds) = instrument else {
+            return self.store.write(
+                &sample.metric,
+                *kind,
+                labels,
+                values,
+                stamp,
+                self.max_series_per_metric,
+            );
+        };
+        self.store.write(
+            &sample.metric,
+            *kind,
+            labels.clone(),
+            &[],
+            stamp,
+            self.max_series_per_metric,
+        )?;
+        let attributes: Vec<KeyValue> = labels
+            .into_iter()
+            .map(|(k, v)| KeyValue::new(k, v))
+            .collect();
+        match &sample.values {
+            SampleValues::Histogram(counts) if counts.count() > 0 => {
                 let bound = histogram.bind(&attributes);
-                values.iter().for_each(|&value| bound.record(value));
+                replay(counts, bounds, |value| bound.record(value));
             }
+            SampleValues::Histogram(_) => {}
+            // Binding would make a series that was never recorded.
+            SampleValues::Values(values) => match values.as_slice() {
+                [] => {}
+                [value] => histogram.record(*value, &attributes),
+                // Many values of one series (a histogram's observations over 100k cases):
+                // bound once, each value is recorded without looking its attributes up again.
+                values => {
+                    let bound = histogram.bind(&attributes);
+                    values.iter().for_each(|&value| bound.record(value));
+                }
+            },
         }
         Ok(())
+    }
+}
+
+/// Registers the observable counter or gauge of `decl`, reading its series from `store` at
+/// each collection: a series that aged out of the store is no longer exported.
+fn observed(meter: &Meter, decl: &MetricDecl, store: Arc<SeriesStore>) {
+    let name = decl.name.clone();
+    match decl.kind {
+        MetricKind::Counter => {
+            let _counter = meter
+                .f64_observable_counter(decl.name.clone())
+                .with_unit(decl.unit.clone())
+                .with_description(decl.description.clone())
+                .with_callback(move |observer| {
+                    store.observe(&name, |value, labels| observer.observe(value, labels));
+                })
+                .build();
+        }
+        MetricKind::Gauge | MetricKind::Histogram => {
+            let _gauge = meter
+                .f64_observable_gauge(decl.name.clone())
+                .with_unit(decl.unit.clone())
+                .with_description(decl.description.clone())
+                .with_callback(move |observer| {
+                    store.observe(&name, |value, labels| observer.observe(value, labels));
+                })
+                .build();
+        }
     }
 }
 
@@ -209,40 +431,97 @@ fn replay(counts: &HistogramCounts, bounds: &[f64], mut observe: impl FnMut(f64)
     }
 }
 
-fn instrument(meter: &Meter, decl: &MetricDecl) -> Instrument {
-    let name = decl.name.clone();
-    let unit = decl.unit.clone();
-    let description = decl.description.clone();
-    match decl.kind {
-        MetricKind::Counter => Instrument::Counter(
-            meter
-                .f64_counter(name)
-                .with_unit(unit)
-                .with_description(description)
-                .build(),
-        ),
-        MetricKind::Gauge => Instrument::Gauge(
-            meter
-                .f64_gauge(name)
-                .with_unit(unit)
-                .with_description(description)
-                .build(),
-        ),
-        MetricKind::Histogram => Instrument::Histogram(
-            meter
-                .f64_histogram(name)
-                .with_unit(unit)
-                .with_description(description)
-                .with_boundaries(decl.buckets.clone())
-                .build(),
-            decl.buckets.clone(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decl(name: &str, kind: MetricKind) -> MetricDecl {
+        MetricDecl {
+            name: name.to_owned(),
+            kind,
+            unit: String::new(),
+            description: "d".to_owned(),
+            label_keys: vec!["category".to_owned()],
+            buckets: if kind == MetricKind::Histogram {
+                vec![1.0, 10.0]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn sample(metric: &str, category: &str, value: f64) -> Sample {
+        Sample {
+            metric: metric.to_owned(),
+            labels: vec![("category".to_owned(), category.to_owned())],
+            values: SampleValues::Values(vec![value]),
+        }
+    }
+
+    /// One run with 5,000 junk categories fills each metric's budget of 100; real categories
+    /// are refused only until the junk ages out, three good runs later, and the junk leaves
+    /// the exposition with it (a histogram's stays exported; the SDK keeps it).
+    #[test]
+    fn a_junk_run_cannot_lock_a_metric_for_good() {
+        let telemetry = crate::export::Telemetry::init(None).expect("telemetry");
+        let plugin = PluginDecl {
+            name: "p".to_owned(),
+            version: "1".to_owned(),
+            systems: vec![],
+            metrics: vec![
+                decl("p_tasks", MetricKind::Counter),
+                decl("p_rate", MetricKind::Gauge),
+                decl("p_seconds", MetricKind::Histogram),
+            ],
+            slos: vec![],
+        };
+        let mut catalog = Catalog::default();
+        assert!(catalog.register_all(&[&plugin]).is_empty());
+        let store = SeriesStore::new(3);
+        let instruments =
+            PluginInstruments::new(&telemetry.provider, &catalog, &[&plugin], 100, &store);
+        let metrics = ["p_tasks", "p_rate", "p_seconds"];
+        let run = |categories: &[String]| {
+            let stamp = store.run("s", "p");
+            let refused = categories
+                .iter()
+                .flat_map(|c| metrics.map(|m| instruments.record(&sample(m, c, 2.0), &[], stamp)))
+                .filter(Result::is_err)
+                .count();
+            (refused, store.end_run(stamp))
+        };
+        let junk: Vec<String> = (0..5_000).map(|i| format!("junk-{i}")).collect();
+        let real: Vec<String> = ["chrome", "os"].map(str::to_owned).to_vec();
+        let exposed = |prefix: &str| {
+            crate::export::server::exposition(&telemetry.registry)
+                .map(|body| String::from_utf8_lossy(&body).into_owned())
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with(prefix))
+                .count()
+        };
+        assert_eq!(run(&junk), (3 * 4_900, 0), "the budget holds 100 of each");
+        assert_eq!(exposed("p_tasks{"), 100);
+        // Refused while the junk is fresh; the third good run ages it out.
+        assert_eq!(run(&real), (6, 0));
+        assert_eq!(run(&real), (6, 0));
+        assert_eq!(run(&real), (6, 300));
+        assert_eq!(run(&real), (0, 0), "real categories are admitted");
+        assert_eq!(exposed("p_tasks{"), 2);
+        assert_eq!(exposed("p_rate{"), 2);
+        assert_eq!(
+            exposed("p_seconds_count{"),
+            102,
+            "aged histogram series stay exported"
+        );
+        let tasks = crate::export::server::exposition(&telemetry.registry)
+            .map(|body| String::from_utf8_lossy(&body).into_owned())
+            .unwrap_or_default();
+        assert!(
+            tasks.lines().any(|l| l == "p_tasks{category=\"chrome\"} 2"),
+            "a counter counts from its first admitted run: {tasks}"
+        );
+    }
 
     /// The replayed observations give back the counts, min, max and sum they were replayed from.
     #[test]

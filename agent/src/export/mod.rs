@@ -11,6 +11,6 @@ pub mod status_page;
 pub mod telemetry;
 pub mod web;
 
-pub use instruments::PluginInstruments;
+pub use instruments::{PluginInstruments, RunStamp, SeriesStore};
 pub use self_metrics::SelfMetrics;
 pub use telemetry::{ExportError, Telemetry};
