@@ -805,3 +805,54 @@ impl PluginRuntime {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module that defines `memories` linear memories of `pages` 64 KiB pages each,
+    /// encoded by hand: the magic, the version, and one memory section.
+    fn module_with_memories(memories: u8, pages: u16) -> Vec<u8> {
+        let mut limits = Vec::new();
+        let mut pages = u32::from(pages);
+        loop {
+            let byte = u8::try_from(pages & 0x7f).unwrap_or(0);
+            pages >>= 7;
+            if pages == 0 {
+                limits.push(byte);
+                break;
+            }
+            limits.push(byte | 0x80);
+        }
+        let mut section = vec![memories];
+        for _ in 0..memories {
+            section.push(0x00); // min only
+            section.extend_from_slice(&limits);
+        }
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.push(0x05); // memory section
+        module.push(u8::try_from(section.len()).expect("short section"));
+        module.extend_from_slice(&section);
+        module
+    }
+
+    /// Multi-memory is on in wasmtime: two memories of 20 MiB each fit a 32 MiB limit one at a
+    /// time, and the store's limiter refuses the second because it counts them together.
+    #[tokio::test]
+    async fn memories_of_one_store_are_limited_together() {
+        let runtime = PluginRuntime::new(SandboxLimits::default()).expect("engine");
+        let instantiate = |memories| {
+            let module =
+                wasmtime::Module::new(runtime.engine(), module_with_memories(memories, 320))
+                    .expect("a valid module");
+            let mut store = runtime.store("multi-memory");
+            async move {
+                let linker = wasmtime::Linker::new(module.engine());
+                let instance = linker.instantiate_async(&mut store, &module).await;
+                (instance.is_ok(), store.data().limiter.memory_exceeded)
+            }
+        };
+        assert_eq!(instantiate(1).await, (true, false), "one memory fits");
+        assert_eq!(instantiate(2).await, (false, true), "two do not, together");
+    }
+}
