@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
-use support::{repo_root, wait_for, Guard, Prometheus};
+use support::{wait_for, Guard, Prometheus};
 
 const PASSWORD: &str = "correct horse battery staple";
 const TOKEN: &str = "tm_4f6d1c0a9b8e7f2d3c5b6a7e8f9d0c1b";
@@ -58,19 +58,7 @@ fn web_config(dir: &Path) -> String {
 }
 
 fn config(dir: &Path, port: u16) -> std::path::PathBuf {
-    let fixture = repo_root().join("tests/fixtures/pytest/xunit2.xml");
-    std::fs::create_dir_all(dir.join("plugins")).expect("plugins");
-    let path = dir.join("testmeter.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "plugins_dir = \"plugins\"\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\nweb_config = \"web.yml\"\n\n[[suite]]\nname = \"s\"\nsystem = \"none\"\ncommand = [\"cp\", {fixture:?}, \"report.xml\"]\nworking_dir = {dir:?}\nreport = \"report.xml\"\ninterval = \"1h\"\n",
-            fixture = fixture.display().to_string(),
-            dir = dir.display().to_string(),
-        ),
-    )
-    .expect("config");
-    path
+    support::endpoint_config(dir, port, "web_config = \"web.yml\"", "1h")
 }
 
 /// The HTTP status curl got (0 when there was no HTTP answer at all), with `auth` as extra

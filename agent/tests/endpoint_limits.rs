@@ -15,24 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use support::{repo_root, wait_for, Guard};
-
-/// A config serving on `port` with `prometheus` settings, and a suite that runs every 2 s.
-fn config(dir: &Path, port: u16, prometheus: &str) -> std::path::PathBuf {
-    let fixture = repo_root().join("tests/fixtures/pytest/xunit2.xml");
-    std::fs::create_dir_all(dir.join("plugins")).expect("plugins");
-    let path = dir.join("testmeter.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "plugins_dir = \"plugins\"\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\n{prometheus}\n\n[[suite]]\nname = \"s\"\nsystem = \"none\"\ncommand = [\"cp\", {fixture:?}, \"report.xml\"]\nworking_dir = {dir:?}\nreport = \"report.xml\"\ninterval = \"2s\"\njitter = \"0s\"\n",
-            fixture = fixture.display().to_string(),
-            dir = dir.display().to_string(),
-        ),
-    )
-    .expect("config");
-    path
-}
+use support::{wait_for, Guard};
 
 /// Starts `testmeter run` with its open-file limit set to `open_files` (soft and hard), its
 /// log in `dir/agent.log`.
@@ -117,10 +100,11 @@ fn a_flood_of_idle_connections_cannot_take_the_endpoint_or_the_suites_down() {
     raise_own_limit();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = support::free_port();
-    let config = config(
+    let config = support::endpoint_config(
         dir.path(),
         port,
         "max_connections = 32\nheader_read_timeout = \"1s\"",
+        "2s",
     );
     // 320 descriptors: 256 stay in reserve, so at most 32 (and at most 64) are connections.
     let _agent = start(dir.path(), &config, 320);
@@ -217,7 +201,7 @@ fn wrong_passwords_cannot_slow_a_valid_scrape_or_tell_users_apart() {
     std::fs::write(&web, format!("basic_auth_users:\n  prometheus: '{hash}'\n")).expect("web");
     std::fs::set_permissions(&web, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .expect("chmod");
-    let config = config(dir.path(), port, "web_config = \"web.yml\"");
+    let config = support::endpoint_config(dir.path(), port, "web_config = \"web.yml\"", "2s");
     let _agent = start(dir.path(), &config, 1024);
     let right = basic("prometheus", password);
     wait_for("a valid scrape", Duration::from_secs(30), || {

@@ -826,3 +826,22 @@ pub fn redact_run_times(text: &str) -> String {
         .collect();
     lines.join("\n")
 }
+
+/// A config serving on `port` with `prometheus` added to its `[prometheus]` table, and one
+/// suite `s` (no plugins) that copies the real pytest xunit2 report into place every
+/// `interval`: the endpoint tests' agent.
+pub fn endpoint_config(dir: &Path, port: u16, prometheus: &str, interval: &str) -> PathBuf {
+    let fixture = repo_root().join("tests/fixtures/pytest/xunit2.xml");
+    std::fs::create_dir_all(dir.join("plugins")).expect("plugins");
+    let path = dir.join("testmeter.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "plugins_dir = \"plugins\"\n[prometheus]\nlisten = \"127.0.0.1:{port}\"\n{prometheus}\n\n[[suite]]\nname = \"s\"\nsystem = \"none\"\ncommand = [\"cp\", {fixture:?}, \"report.xml\"]\nworking_dir = {dir:?}\nreport = \"report.xml\"\ninterval = {interval:?}\njitter = \"0s\"\n",
+            fixture = fixture.display().to_string(),
+            dir = dir.display().to_string(),
+        ),
+    )
+    .expect("config");
+    path
+}
