@@ -100,12 +100,7 @@ fn a_flood_of_idle_connections_cannot_take_the_endpoint_or_the_suites_down() {
     raise_own_limit();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = support::free_port();
-    let config = support::endpoint_config(
-        dir.path(),
-        port,
-        "max_connections = 32\nheader_read_timeout = \"1s\"",
-        "2s",
-    );
+    let config = support::endpoint_config(dir.path(), port, "max_connections = 32", "2s");
     // 320 descriptors: 256 stay in reserve, so at most 32 (and at most 64) are connections.
     let _agent = start(dir.path(), &config, 320);
     let before = wait_for("the first run", Duration::from_secs(30), || {
@@ -136,22 +131,24 @@ fn a_flood_of_idle_connections_cannot_take_the_endpoint_or_the_suites_down() {
         })
     };
     std::thread::sleep(Duration::from_secs(2));
-    // Scrapes still get through: slots free as idle connections time out.
-    let scraped = Instant::now();
-    let during = wait_for("a scrape during the flood", Duration::from_secs(10), || {
+    // Every scrape gets through at once, though the idle connections hold every slot and
+    // would time out only after 10 s: the idlest is evicted to make room.
+    let mut during = String::new();
+    for _ in 0..5 {
+        let started = Instant::now();
         let (status, body) = get(port, None);
-        (status == 200).then_some(body)
-    });
-    let waited = scraped.elapsed();
-    std::thread::sleep(Duration::from_secs(6));
-    let late = wait_for(
-        "a scrape late in the flood",
-        Duration::from_secs(10),
-        || {
-            let (status, body) = get(port, None);
-            (status == 200).then_some(body)
-        },
-    );
+        assert_eq!(status, 200, "a scrape during the flood");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        during = body;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let (status, late) = get(port, None);
+    assert_eq!(status, 200, "a scrape late in the flood");
     flooding.store(false, Ordering::Relaxed);
     flood.join().expect("flood thread");
 
@@ -165,13 +162,7 @@ fn a_flood_of_idle_connections_cannot_take_the_endpoint_or_the_suites_down() {
     assert!(
         value(
             &late,
-            "testmeter_http_connection_errors_total{reason=\"limit\"}"
-        ) > 0.0
-    );
-    assert!(
-        value(
-            &late,
-            "testmeter_http_connection_errors_total{reason=\"timeout\"}"
+            "testmeter_http_connection_errors_total{reason=\"evicted\"}"
         ) > 0.0
     );
     assert!(
@@ -187,8 +178,10 @@ fn a_flood_of_idle_connections_cannot_take_the_endpoint_or_the_suites_down() {
         .lines()
         .filter(|l| l.contains("refused at the connection limit"))
         .count();
-    assert_eq!(refusals, 1, "one rate-limited line, not one per connection");
-    eprintln!("a scrape during the flood got through after {waited:?}");
+    assert!(
+        refusals <= 1,
+        "at most one rate-limited line, not one per connection"
+    );
 }
 
 #[test]

@@ -1,9 +1,14 @@
 //! What keeps the endpoint's connections bounded: a cap on open connections kept under the
-//! open-file limit, back-off with one rate-limited log line when `accept` fails, and the soft
-//! open-file limit raised to the hard one at start.
+//! open-file limit, the idle ones evicted first when a new one needs room, back-off with one
+//! rate-limited log line when `accept` fails, and the soft open-file limit raised to the hard
+//! one at start.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 /// Descriptors kept free for what is not a connection: suites' pipes and reports, plugin
 /// files, the OTLP exporter, logs.
@@ -12,7 +17,8 @@ pub const FD_RESERVE: usize = 256;
 /// The fewest connections the endpoint accepts, however low the open-file limit.
 const MIN_CONNECTIONS: usize = 8;
 
-/// Counts one refused or failed connection under its `reason` (`limit`, `accept`, `timeout`).
+/// Counts one refused or failed connection under its `reason` (`limit`, `evicted`, `accept`,
+/// `timeout`).
 pub type OnConnectionError = Arc<dyn Fn(&'static str) + Send + Sync>;
 
 /// Limits on the endpoint's connections (`[prometheus]`).
@@ -35,6 +41,88 @@ impl ConnectionLimits {
             max_connections: self.max_connections.min(room),
             ..self
         }
+    }
+}
+
+/// The open connections, and which of them wait idle for a request: when the cap is reached,
+/// the one idle longest is closed to make room, so connections that never send a request
+/// (or kept-alive ones between scrapes) cannot keep a scraper out. A connection serving a
+/// request is never evicted.
+#[derive(Debug, Default)]
+pub struct Connections {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Slot>>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// Since when it waits for a request; `None` while it serves one, or once evicted.
+    idle_since: Option<Instant>,
+    evict: Arc<Notify>,
+}
+
+/// One open connection's place in [`Connections`]; leaves it when dropped.
+#[derive(Debug)]
+pub struct Opened {
+    id: u64,
+    connections: Arc<Connections>,
+    /// Notified when the connection is evicted.
+    pub evicted: Arc<Notify>,
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Slot>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers a new connection, idle until its first request.
+    pub fn open(self: &Arc<Self>, now: Instant) -> Opened {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evicted = Arc::new(Notify::new());
+        self.lock().insert(
+            id,
+            Slot {
+                idle_since: Some(now),
+                evict: Arc::clone(&evicted),
+            },
+        );
+        Opened {
+            id,
+            connections: Arc::clone(self),
+            evicted,
+        }
+    }
+
+    /// Closes the connection idle longest; false when every connection is serving a request.
+    pub fn evict_idlest(&self) -> bool {
+        let mut open = self.lock();
+        let idlest = open
+            .values_mut()
+            .filter(|slot| slot.idle_since.is_some())
+            .min_by_key(|slot| slot.idle_since);
+        match idlest {
+            Some(slot) => {
+                slot.idle_since = None;
+                slot.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Opened {
+    /// The connection serves a request from now (`busy`), or waits for the next one.
+    pub fn serving(&self, busy: bool) {
+        if let Some(slot) = self.connections.lock().get_mut(&self.id) {
+            slot.idle_since = (!busy).then(Instant::now);
+        }
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        self.connections.lock().remove(&self.id);
     }
 }
 
@@ -135,6 +223,7 @@ impl RefusedLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
 
     #[test]
     fn failing_accepts_back_off_to_a_second_and_log_once_a_minute() {
@@ -168,6 +257,31 @@ mod tests {
         );
         backoff.succeeded();
         assert_eq!(backoff.failed(start + LOG_EVERY).0, FIRST_DELAY);
+    }
+
+    #[test]
+    fn the_connection_idle_longest_is_evicted_and_a_busy_one_never() {
+        let connections = Arc::new(Connections::default());
+        let start = Instant::now();
+        let old = connections.open(start);
+        let newer = connections.open(start + Duration::from_secs(1));
+        old.serving(true);
+        assert!(connections.evict_idlest());
+        // The idle one was told, not the one serving a request.
+        assert!(tokio_test_notified(&newer.evicted));
+        assert!(!tokio_test_notified(&old.evicted));
+        assert!(!connections.evict_idlest(), "only a busy one is left");
+        drop(old);
+        assert!(connections.lock().len() == 1, "a dropped connection leaves");
+    }
+
+    /// Whether `notify` holds a notification, without waiting.
+    fn tokio_test_notified(notify: &Notify) -> bool {
+        let notified = notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        let waker = std::task::Waker::noop();
+        let mut context = std::task::Context::from_waker(waker);
+        notified.as_mut().poll(&mut context).is_ready()
     }
 
     #[test]

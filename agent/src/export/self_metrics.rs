@@ -173,7 +173,7 @@ pub const HTTP_CONNECTION_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
     C,
     "",
     &["reason"],
-    "Connections to the /metrics endpoint refused or failed, by reason (limit: past [prometheus] max_connections; accept: accept failed, e.g. out of descriptors; timeout: no request headers or TLS handshake within header_read_timeout)",
+    "Connections to the /metrics endpoint refused or closed early, by reason (evicted: idle longest when a new one needed room at [prometheus] max_connections; limit: refused there, every connection serving a request; accept: accept failed, e.g. out of descriptors; timeout: no request headers or TLS handshake within header_read_timeout)",
 );
 pub const PLUGIN_RELOADS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_plugin_reloads_total",
@@ -397,7 +397,7 @@ impl SelfMetrics {
     /// What counts the endpoint's refused and failed connections, each reason from 0.
     pub fn connection_errors(&self) -> crate::export::connections::OnConnectionError {
         let counter = self.http_connection_errors.clone();
-        for reason in ["limit", "accept", "timeout"] {
+        for reason in ["limit", "evicted", "accept", "timeout"] {
             counter.add(0, &[kv("reason", reason)]);
         }
         Arc::new(move |reason: &'static str| counter.add(1, &[kv("reason", reason)]))

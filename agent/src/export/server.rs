@@ -13,7 +13,9 @@ use hyper_util::rt::TokioIo;
 use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 
-use super::connections::{AcceptBackoff, ConnectionLimits, OnConnectionError, RefusedLog};
+use super::connections::{
+    AcceptBackoff, ConnectionLimits, Connections, OnConnectionError, RefusedLog,
+};
 use super::status_page;
 use super::web::WebSecurity;
 use crate::status::StatusBoard;
@@ -83,7 +85,8 @@ impl std::fmt::Debug for Sources {
 }
 
 /// Serves connections until the task is dropped or aborted. At most `limits.max_connections`
-/// are open at once: past it a connection is closed as soon as it is accepted. A client has
+/// are open at once: past it the connection idle longest is closed to make room, and when
+/// every one is serving a request the new one is closed as soon as it is accepted. A client has
 /// `header_read_timeout` to send each request's headers (and a kept-alive connection waits
 /// no longer idle), and a connection is closed after its response once it is
 /// `max_connection_age` old. When `accept` fails the loop backs off instead of spinning.
@@ -94,6 +97,7 @@ pub async fn serve(
     limits: ConnectionLimits,
 ) {
     let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let connections = std::sync::Arc::new(Connections::default());
     let mut backoff = AcceptBackoff::default();
     let mut refused = RefusedLog::default();
     loop {
@@ -112,7 +116,16 @@ pub async fn serve(
                 continue;
             }
         };
-        let Ok(permit) = std::sync::Arc::clone(&open).try_acquire_owned() else {
+        let mut permit = std::sync::Arc::clone(&open).try_acquire_owned().ok();
+        if permit.is_none() && connections.evict_idlest() {
+            (sources.connection_errors)("evicted");
+            let freed = std::sync::Arc::clone(&open).acquire_owned();
+            permit = tokio::time::timeout(EVICTION_WAIT, freed)
+                .await
+                .ok()
+                .and_then(Result::ok);
+        }
+        let Some(permit) = permit else {
             (sources.connection_errors)("limit");
             if let Some(count) = refused.refused(std::time::Instant::now()) {
                 tracing::warn!(
@@ -127,13 +140,17 @@ pub async fn serve(
         };
         let sources = sources.clone();
         let security = security.clone();
+        let slot = std::sync::Arc::new(connections.open(std::time::Instant::now()));
         tokio::spawn(async move {
             let _permit = permit;
             let counted = sources.connection_errors.clone();
             let auth = security.clone();
+            let evicted = std::sync::Arc::clone(&slot.evicted);
             let service = service_fn(move |request| {
                 let sources = sources.clone();
                 let auth = auth.clone();
+                let slot = std::sync::Arc::clone(&slot);
+                slot.serving(true);
                 async move {
                     let allowed = match auth.as_ref() {
                         None => true,
@@ -148,42 +165,54 @@ pub async fn serve(
                                 .await
                         }
                     };
-                    Ok::<_, Infallible>(match auth.as_ref() {
+                    let response = match auth.as_ref() {
                         Some(security) if !allowed => unauthorized(security.challenge()),
                         _ => route(&request, &sources),
-                    })
+                    };
+                    slot.serving(false);
+                    Ok::<_, Infallible>(response)
                 }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            let served = match security.as_ref().and_then(|s| s.tls.clone()) {
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
-                    match handshake.await {
-                        Ok(Ok(tls)) => {
-                            let connection = builder.serve_connection(TokioIo::new(tls), service);
-                            aged(connection, limits.max_connection_age).await
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            counted("timeout");
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
+            let serving = async {
+                match security.as_ref().and_then(|s| s.tls.clone()) {
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(
+                            limits.header_read_timeout,
+                            acceptor.accept(stream),
+                        );
+                        match handshake.await {
+                            Ok(Ok(tls)) => {
+                                let connection =
+                                    builder.serve_connection(TokioIo::new(tls), service);
+                                Some(aged(connection, limits.max_connection_age).await)
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(%peer, %error, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => {
+                                counted("timeout");
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                None
+                            }
                         }
                     }
-                }
-                None => {
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    aged(connection, limits.max_connection_age).await
+                    None => {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        Some(aged(connection, limits.max_connection_age).await)
+                    }
                 }
             };
-            if let Err(error) = served {
+            let served = tokio::select! {
+                served = serving => served,
+                // Idle longest when a new connection needed room: closed.
+                () = evicted.notified() => None,
+            };
+            if let Some(Err(error)) = served {
                 if error.is_timeout() {
                     counted("timeout");
                 }
@@ -192,6 +221,9 @@ pub async fn serve(
         });
     }
 }
+
+/// Most time a new connection waits for the room an evicted idle one leaves.
+const EVICTION_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Serves `connection` until it ends, or until it is `max_age` old: then it closes after the
 /// response in progress.
