@@ -425,8 +425,16 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, path, base)
+        // Paths in the config are relative to its directory, made absolute here: a bare file
+        // name's directory is the current one, and a suite's working dir must name a real
+        // directory whatever the agent's own current dir is later.
+        let parent = path.parent().unwrap_or(Path::new(""));
+        let base = match std::env::current_dir() {
+            Ok(current) if parent.as_os_str().is_empty() => current,
+            Ok(current) => current.join(parent),
+            Err(_) => parent.to_path_buf(),
+        };
+        Self::from_toml(&text, path, &base)
     }
 
     /// Parses config text; `path` names it in errors and `base` resolves relative paths.

@@ -233,3 +233,32 @@ fn a_daemon_holding_the_suites_stdout_neither_holds_the_run_nor_loses_the_report
         "the report read from stdout: {stdout}"
     );
 }
+
+/// `--config testmeter.toml` from the config's own directory: its paths resolve against the
+/// current dir, and the suite runs there.
+#[test]
+fn a_bare_config_file_name_resolves_against_the_current_dir() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    support::plugins_dir_with_osworld(dir.path());
+    let fixture = support::repo_root().join("tests/fixtures/osworld/junit.xml");
+    std::fs::write(
+        dir.path().join("testmeter.toml"),
+        format!(
+            "plugins_dir = \"plugins\"\n\n[[suite]]\nname = \"copies\"\nsystem = \"osworld\"\ncommand = [\"cp\", {fixture:?}, \"junit.xml\"]\nreport = \"junit.xml\"\n",
+            fixture = fixture.display().to_string(),
+        ),
+    )
+    .expect("write");
+    let output = support::testmeter_command(&dir.path().join("testmeter.toml"))
+        .args(["once", "--config", "testmeter.toml"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("testmeter runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("✗ copies (osworld): 8 passed, 1 failed, 0 errored, 1 skipped of 10"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

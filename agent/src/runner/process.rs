@@ -44,7 +44,7 @@ pub struct ProcessOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("failed to start {program:?} in {working_dir}")]
+    #[error("failed to start {program:?} in {}{}", working_dir.display(), hint(working_dir, source))]
     Spawn {
         program: String,
         working_dir: PathBuf,
@@ -57,6 +57,18 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Which of the two things a spawn needs was missing, when the error alone cannot say:
+/// "No such file or directory" is also what a missing working dir gives.
+fn hint(working_dir: &Path, source: &std::io::Error) -> &'static str {
+    if source.kind() != std::io::ErrorKind::NotFound {
+        ""
+    } else if !working_dir.is_dir() {
+        " (the working dir does not exist)"
+    } else {
+        " (the program is not in the working dir or on PATH)"
+    }
 }
 
 /// Exit information from `wait4`.
