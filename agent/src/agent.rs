@@ -498,7 +498,7 @@ async fn load_set(
             metrics = plugin.decl.metrics.len(),
             path = %plugin.path.display(),
             load_time = ?plugin.load_time,
-            cache = ?plugin.cache,
+            cache = %plugin.cache,
             "plugin loaded"
         );
         self_metrics.plugin_loaded(&plugin.decl.name, &plugin.decl.version, plugin.wit.as_str());

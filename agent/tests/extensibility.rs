@@ -95,6 +95,27 @@ fn a_plugin_built_after_the_agent_is_loaded_and_exported() {
         );
     }
     assert!(exposition.contains("testmeter_plugin_info{plugin=\"webarena\""));
+
+    // The template's optional sources: a case's `category` property (the OSWorld example's
+    // report has one per task) and a `score.txt` artifact.
+    std::fs::write(dir.path().join("score.txt"), "0.75\n").expect("score");
+    let ingested = std::process::Command::new(&agent)
+        .args(["ingest", "--system", "webarena", "--print", "--config"])
+        .arg(&config)
+        .arg("--artifact")
+        .arg(dir.path().join("score.txt"))
+        .arg(support::repo_root().join("examples/osworld/reports/junit.xml"))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("ingest runs");
+    let printed = String::from_utf8_lossy(&ingested.stdout);
+    let optional: Vec<&str> = printed
+        .lines()
+        .filter(|l| {
+            l.starts_with("webarena_category_tests_total{") || l.starts_with("webarena_score ")
+        })
+        .collect();
+    insta::assert_yaml_snapshot!(optional);
     assert_eq!(
         std::fs::metadata(&agent).and_then(|m| m.modified()).ok(),
         Some(agent_before),

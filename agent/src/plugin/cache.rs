@@ -29,6 +29,22 @@ pub enum CacheOutcome {
     Rebuilt { reason: String },
 }
 
+impl std::fmt::Display for CacheOutcome {
+    /// As a log value: `hit`, `miss`, `disabled`, or why a compiled component was not stored
+    /// or a cache entry was refused.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheOutcome::Disabled => f.write_str("disabled"),
+            CacheOutcome::Hit => f.write_str("hit"),
+            CacheOutcome::Miss { store_error: None } => f.write_str("miss"),
+            CacheOutcome::Miss {
+                store_error: Some(error),
+            } => write!(f, "miss (not stored: {error})"),
+            CacheOutcome::Rebuilt { reason } => write!(f, "rebuilt ({reason})"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
     #[error("failed to create the compiled-plugin cache dir {path}")]
