@@ -11,8 +11,22 @@ fn a_componentize_py_plugin_derives_through_the_agent() {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).expect("mkdir");
     let component = plugins.join("flaky-demo.wasm");
-    let status = Command::new(support::repo_root().join("examples/python-plugin/build.sh"))
-        .arg(&component)
+    // Built as a user would from a copy outside the repository: the example's files and the
+    // WIT beside them, OUT relative to the directory build.sh is run from.
+    let copy = dir.path().join("my-plugin");
+    std::fs::create_dir_all(copy.join("wit")).expect("mkdir");
+    let example = support::repo_root().join("examples/python-plugin");
+    for file in ["app.py", "derive.py", "build.sh"] {
+        std::fs::copy(example.join(file), copy.join(file)).expect("copy the example");
+    }
+    std::fs::copy(
+        support::repo_root().join("wit/plugin.wit"),
+        copy.join("wit/plugin.wit"),
+    )
+    .expect("copy the WIT");
+    let status = Command::new(copy.join("build.sh"))
+        .arg("plugins/flaky-demo.wasm")
+        .current_dir(dir.path())
         .env(
             "COMPONENTIZE_PY",
             support::venv().join("bin/componentize-py"),
@@ -20,6 +34,7 @@ fn a_componentize_py_plugin_derives_through_the_agent() {
         .status()
         .expect("build.sh runs");
     assert!(status.success(), "componentize-py failed");
+    assert!(component.is_file(), "OUT is relative to where build.sh ran");
 
     let config = dir.path().join("testmeter.toml");
     // An embedded CPython needs more than the default sandbox.
