@@ -785,6 +785,11 @@ fn reload_suites(path: &Path, agent: &Agent, scheduler: &mut testmeter::schedule
     }
 }
 
+/// Bytes as MiB with one decimal.
+fn mib(bytes: usize) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
 async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(path)?;
     let agent = Agent::start(config)
@@ -806,6 +811,12 @@ async fn plugins(path: &Path) -> anyhow::Result<ExitCode> {
             } else {
                 reads.join(", ")
             }
+        );
+        println!(
+            "  memory: {} of compiled code in the agent; {} of linear memory per derivation at start (limit {})",
+            mib(plugin.cost.code_bytes),
+            mib(plugin.cost.instance_bytes),
+            mib(agent.config.sandbox.memory_bytes)
         );
         for metric in &decl.metrics {
             println!(

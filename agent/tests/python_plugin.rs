@@ -57,4 +57,23 @@ fn a_componentize_py_plugin_derives_through_the_agent() {
     // reruns.xml: 14 tests, 25 attempts, one passed on its second attempt, 6 of the 12 that
     // ran passed at the first.
     insta::assert_yaml_snapshot!(support::lines_starting_with(&exposition, &["flaky_demo_"]));
+
+    // `testmeter plugins` says what the plugin costs in memory.
+    let listed = support::testmeter_command(&config)
+        .args(["plugins", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("testmeter runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let cost = listed
+        .lines()
+        .find(|l| l.trim_start().starts_with("memory: "))
+        .unwrap_or_else(|| panic!("no memory line in:\n{listed}"));
+    assert!(
+        cost.contains(" of compiled code in the agent; ")
+            && cost.ends_with(" of linear memory per derivation at start (limit 256.0 MiB)"),
+        "{cost}"
+    );
+    eprintln!("flaky-demo{cost}");
 }

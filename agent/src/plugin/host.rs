@@ -56,6 +56,11 @@ const MAX_TABLES: usize = 256;
 pub(crate) const MAX_HANDLES: usize = 10_000;
 
 impl Limiter {
+    /// Bytes of all the store's linear memories now.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
     fn new(max_memory_bytes: usize) -> Self {
         Self {
             max_memory_bytes,

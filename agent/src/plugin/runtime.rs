@@ -339,6 +339,15 @@ impl WitVersion {
     }
 }
 
+/// What a loaded plugin costs in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryCost {
+    /// The compiled component's image (machine code and data), mapped in the agent.
+    pub code_bytes: usize,
+    /// Linear memory of a fresh instance, after `describe`: what each derivation starts with.
+    pub instance_bytes: usize,
+}
+
 /// The pre-instantiated component, typed by the WIT version it was built against.
 pub(crate) enum Pre {
     V0_1(v0_1::MetricsPluginPre<HostState>),
@@ -397,6 +406,9 @@ pub struct LoadedPlugin {
     pub digest: [u8; 32],
     /// The SLOs it declared that were not valid, left out of `decl`.
     pub refused_slos: Vec<crate::catalog::CatalogError>,
+    /// What it costs in memory: its compiled code, mapped in the agent for as long as it is
+    /// loaded, and the linear memory an instance starts with (each derivation has its own).
+    pub cost: MemoryCost,
     pub(crate) pre: Pre,
 }
 
@@ -711,6 +723,11 @@ impl PluginRuntime {
             })
             .await;
         let (reads, mut decl) = described?;
+        let image = component.image_range();
+        let cost = MemoryCost {
+            code_bytes: (image.end as usize).saturating_sub(image.start as usize),
+            instance_bytes: store.data().limiter.memory_bytes(),
+        };
         self.limits.declarations.check(&decl)?;
         let refused_slos = crate::catalog::slo::retain_valid(&mut decl);
         Ok(LoadedPlugin {
@@ -722,6 +739,7 @@ impl PluginRuntime {
             cache,
             digest,
             refused_slos,
+            cost,
             pre,
         })
     }
