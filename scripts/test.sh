@@ -8,6 +8,7 @@ cargo fmt --all --check
 cargo clippy -p testmeter -p testmeter-parse -p strip-ansi-escapes -p xtask --all-targets -- -D warnings
 cargo clippy --release --target wasm32-wasip2 -p testmeter-plugin-sdk -p testmeter-plugin-osworld -p testmeter-plugin-langmem -p testmeter-plugin-waltzrl -p testmeter-plugin-hostile -p testmeter-plugin-legacy -p testmeter-plugin-whole-run -p testmeter-plugin-streamed-0-3 -p testmeter-plugin-future-wit -- -D warnings
 cargo plugins
+scripts/sdk-package.sh
 # insta: never write snapshots in CI; a changed snapshot fails the run.
 CI="${CI:-true}" cargo test --no-fail-fast -p testmeter -p testmeter-parse -p strip-ansi-escapes -p testmeter-plugin-sdk -p testmeter-plugin-langmem
 # The performance report's smoke run: the 10k case and a short /metrics load with the debug

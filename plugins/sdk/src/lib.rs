@@ -11,7 +11,9 @@
 /// The generated bindings of the `metrics-plugin` world.
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/plugin.wit",
+        // The repository's `wit/plugin.wit`, linked into the crate so it travels in the
+        // package (`cargo package` copies a link's file).
+        path: "wit/plugin.wit",
         world: "metrics-plugin",
         pub_export_macro: true,
         export_macro_name: "export_plugin",
