@@ -14,6 +14,7 @@ pub mod progress;
 pub mod reading;
 pub mod reload;
 pub mod runner;
+pub mod scaffold;
 pub mod schedule;
 pub mod status;
 pub mod summary;

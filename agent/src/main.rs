@@ -35,6 +35,12 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum PluginLang {
+    Rust,
+    Python,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -110,6 +116,20 @@ enum Command {
     Plugins {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Write a new plugin project NAME: a Rust crate (with this agent's SDK and WIT inside it)
+    /// or a Python module, a real sample report, a config with a `[[suite]]` for it, and a
+    /// README with the commands to build, check and drop it in.
+    NewPlugin {
+        name: String,
+        /// The `system` of the suites it derives. Default: NAME.
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long, value_enum, default_value_t = PluginLang::Rust)]
+        lang: PluginLang,
+        /// Where the project's directory is made.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Write Grafana dashboards generated from the plugins' declarations: an overview and one
     /// per system.
@@ -266,6 +286,12 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Limits { max_report_bytes },
         )),
         Command::Plugins { config } => plugins(&config).await,
+        Command::NewPlugin {
+            name,
+            system,
+            lang,
+            dir,
+        } => new_plugin(&name, system.as_deref(), lang, &dir),
         Command::Dashboards { config, out } => dashboards(&config, &out).await,
         Command::Alerts { config, out } => alerts(&config, out.as_deref()).await,
         Command::Check {
@@ -783,6 +809,40 @@ fn reload_suites(path: &Path, agent: &Agent, scheduler: &mut testmeter::schedule
             tracing::error!(error = %error_chain(&error), "config reload rejected; the running config stays");
         }
     }
+}
+
+fn new_plugin(
+    name: &str,
+    system: Option<&str>,
+    lang: PluginLang,
+    parent: &Path,
+) -> anyhow::Result<ExitCode> {
+    let written = testmeter::scaffold::write(&testmeter::scaffold::NewPlugin {
+        name,
+        system: system.unwrap_or(name),
+        lang: match lang {
+            PluginLang::Rust => testmeter::scaffold::Lang::Rust,
+            PluginLang::Python => testmeter::scaffold::Lang::Python,
+        },
+        parent,
+    })?;
+    println!(
+        "wrote {}; build, check and drop it in as its README.md says:\n",
+        written.display()
+    );
+    let readme = std::fs::read_to_string(written.join("README.md"))?;
+    let commands = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_default();
+    print!("  cd {}\n{}", written.display(), indent(commands));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every line of `text` indented by two spaces.
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
 }
 
 /// Bytes as MiB with one decimal.

@@ -1,0 +1,120 @@
+//! `testmeter new-plugin` end to end, for Rust and for Python: the project it writes is built,
+//! checked and dropped in by exactly the commands of the README it writes, and derives the
+//! sample report's real values.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+/// The commands of the README's `sh` block.
+fn readme_commands(project: &Path) -> Vec<String> {
+    let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a sh block");
+    block.lines().map(str::to_owned).collect()
+}
+
+/// Writes a project with `new-plugin`, runs its README's commands in it with `testmeter` on
+/// PATH, and returns what the last one (`ingest --print`) printed for the system's metrics.
+fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = Command::new(support::testmeter_bin())
+        .args([
+            "new-plugin",
+            name,
+            "--system",
+            system,
+            "--lang",
+            lang,
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("new-plugin runs");
+    assert!(written.status.success(), "{written:?}");
+    let project = dir.path().join(name);
+    // A Rust build shares the test plugins' compiled dependencies: the project's target/ is
+    // that dir (the README's commands stay as they are).
+    if lang == "rust" {
+        std::os::unix::fs::symlink(
+            support::repo_root().join("target/test-plugins"),
+            project.join("target"),
+        )
+        .expect("link target/");
+    }
+    let bin_dir = support::testmeter_bin()
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut printed = String::new();
+    for command in readme_commands(&project) {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .current_dir(&project)
+            .env("PATH", &path)
+            .env(
+                "COMPONENTIZE_PY",
+                support::venv().join("bin/componentize-py"),
+            )
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("sh runs");
+        assert!(output.status.success(), "{command}: {output:?}");
+        printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    }
+    printed
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_new_rust_plugin_builds_and_derives_by_its_readme() {
+    let lines = walk("rust", "webshop", "web-shop", "web_shop_");
+    insta::assert_yaml_snapshot!(lines);
+}
+
+/// docs/plugins.md opens with the same commands: `new-plugin`, `cd`, then the README's.
+#[test]
+fn the_five_minute_path_of_the_docs_is_the_readme_new_plugin_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let written = Command::new(support::testmeter_bin())
+        .args(["new-plugin", "webshop", "--system", "web-shop", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("new-plugin runs");
+    assert!(written.status.success(), "{written:?}");
+    let mut expected = vec![
+        "testmeter new-plugin webshop --system web-shop".to_owned(),
+        "cd webshop".to_owned(),
+    ];
+    expected.extend(readme_commands(&dir.path().join("webshop")));
+    let docs = std::fs::read_to_string(support::repo_root().join("docs/plugins.md"))
+        .expect("docs/plugins.md");
+    let walk: Vec<&str> = docs
+        .split("## Five minutes to a plugin\n\n```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the five-minute block")
+        .lines()
+        .collect();
+    assert_eq!(walk, expected);
+}
+
+#[test]
+fn a_new_python_plugin_builds_and_derives_by_its_readme() {
+    let lines = walk("python", "shopbot", "shop-bot", "shop_bot_");
+    insta::assert_yaml_snapshot!(lines);
+}
