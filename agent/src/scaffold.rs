@@ -126,26 +126,35 @@ fn config(system: &str, python: bool) -> String {
         ""
     };
     format!(
-        "plugins_dir = \"plugins\"\n{sandbox}\n[[suite]]\nname = \"{system}\"\nsystem = \"{system}\"\n# Replace with the command that runs the suite; without `report`, its stdout is the report.\ncommand = [\"cat\", \"reports/sample.xml\"]\ninterval = \"10m\"\n"
+        "plugins_dir = \"plugins\"\n\n[prometheus]\nlisten = \"{LISTEN}\"\n{sandbox}\n[[suite]]\nname = \"{system}\"\nsystem = \"{system}\"\n# Replace with the command that runs the suite; without `report`, its stdout is the report.\ncommand = [\"cat\", \"reports/sample.xml\"]\ninterval = \"10m\"\n"
     )
 }
 
+/// Where the project's agent serves: `testmeter run --config testmeter.toml` in the project.
+pub const LISTEN: &str = "127.0.0.1:9464";
+
 fn readme(request: &NewPlugin<'_>, build: &str, wasm: &str) -> String {
     let NewPlugin { name, system, .. } = request;
+    let prefix = system.replace('-', "_");
     format!(
         "# {name}: a testmeter plugin for the `{system}` system\n\n\
-         Build it, check it on the sample report, and drop it into an agent:\n\n\
+         Build it, check it on the sample report, and see it on `/metrics`:\n\n\
          ```sh\n\
          {build}\n\
          mkdir -p plugins && cp {wasm} plugins/{name}.wasm\n\
          testmeter ingest reports/sample.xml --system {system} --config testmeter.toml --print\n\
+         testmeter run --config testmeter.toml &\n\
+         until curl -sf http://{LISTEN}/readyz; do sleep 0.2; done\n\
+         curl -s http://{LISTEN}/metrics | grep '^{prefix}_'\n\
+         kill %1\n\
          ```\n\n\
-         The last command runs the sample report (a real pytest JUnit report whose cases carry a\n\
-         `category` property) through the plugin and prints what the agent would export. To use\n\
-         it for real, copy `plugins/{name}.wasm` into your agent's `plugins_dir` (a running\n\
-         `testmeter run` loads it within a second; its values appear at the suite's next run) and\n\
-         add the `[[suite]]` of `testmeter.toml` to the agent's config, with the suite's own\n\
-         command. See docs/plugins.md in testmeter for what a plugin may do.\n"
+         `ingest --print` runs the sample report (a real pytest JUnit report whose cases carry a\n\
+         `category` property) through the plugin and prints what the agent would export. `run`\n\
+         serves it: `/readyz` answers once the suite of `testmeter.toml` has run once. To use\n\
+         the plugin for real, copy `plugins/{name}.wasm` into your agent's `plugins_dir` (a\n\
+         running `testmeter run` loads it within a second; its values appear at the suite's next\n\
+         run) and add the `[[suite]]` of `testmeter.toml` to the agent's config, with the suite's\n\
+         own command. See docs/plugins.md in testmeter for what a plugin may do.\n"
     )
 }
 

@@ -1,6 +1,7 @@
 //! `testmeter new-plugin` end to end, for Rust and for Python: the project it writes is built,
-//! checked and dropped in by exactly the commands of the README it writes, and derives the
-//! sample report's real values.
+//! checked, and served on `/metrics` by exactly the commands of the README it writes (and of
+//! the five-minute path that opens docs/plugins.md), and derives the sample report's real
+//! values.
 
 mod support;
 
@@ -18,9 +19,21 @@ fn readme_commands(project: &Path) -> Vec<String> {
     block.lines().map(str::to_owned).collect()
 }
 
-/// Writes a project with `new-plugin`, runs its README's commands in it with `testmeter` on
-/// PATH, and returns what the last one (`ingest --print`) printed for the system's metrics.
-fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> Vec<String> {
+/// The walks share the port the generated config serves on: one at a time.
+static PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Writes a project with `new-plugin`, runs its README's commands in it as one script with
+/// `testmeter` on PATH, and returns the system's lines that `ingest --print` printed and those
+/// the running agent served on `/metrics`.
+fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
+    let _port = PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(
+        std::net::TcpListener::bind(testmeter::scaffold::LISTEN).is_ok(),
+        "{} is taken: the walk-through serves there",
+        testmeter::scaffold::LISTEN
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let written = Command::new(support::testmeter_bin())
         .args([
@@ -55,35 +68,44 @@ fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> Vec<String> {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut printed = String::new();
-    for command in readme_commands(&project) {
-        let output = Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .current_dir(&project)
-            .env("PATH", &path)
-            .env(
-                "COMPONENTIZE_PY",
-                support::venv().join("bin/componentize-py"),
-            )
-            .env("XDG_CACHE_HOME", dir.path().join("cache"))
-            .env("RUST_LOG", "off")
-            .output()
-            .expect("sh runs");
-        assert!(output.status.success(), "{command}: {output:?}");
-        printed = String::from_utf8_lossy(&output.stdout).into_owned();
-    }
-    printed
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    // The README's block as it is, stopped on the first failure; the agent it starts in the
+    // background is stopped however the script ends.
+    let script = format!(
+        "set -eu\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n{}",
+        readme_commands(&project).join("\n")
+    );
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&project)
+        .env("PATH", &path)
+        .env(
+            "COMPONENTIZE_PY",
+            support::venv().join("bin/componentize-py"),
+        )
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("bash runs");
+    assert!(output.status.success(), "{script}\n{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (ingested, served) = printed
+        .split_once("ready\n")
+        .expect("/readyz answered between ingest and /metrics");
+    let ours = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    };
+    (ours(ingested), ours(served))
 }
 
 #[test]
 fn a_new_rust_plugin_builds_and_derives_by_its_readme() {
-    let lines = walk("rust", "webshop", "web-shop", "web_shop_");
-    insta::assert_yaml_snapshot!(lines);
+    let (ingested, served) = walk("rust", "webshop", "web-shop", "web_shop_");
+    assert_eq!(served, ingested, "/metrics serves what ingest printed");
+    insta::assert_yaml_snapshot!(served);
 }
 
 /// docs/plugins.md opens with the same commands: `new-plugin`, `cd`, then the README's.
@@ -115,6 +137,7 @@ fn the_five_minute_path_of_the_docs_is_the_readme_new_plugin_writes() {
 
 #[test]
 fn a_new_python_plugin_builds_and_derives_by_its_readme() {
-    let lines = walk("python", "shopbot", "shop-bot", "shop_bot_");
-    insta::assert_yaml_snapshot!(lines);
+    let (ingested, served) = walk("python", "shopbot", "shop-bot", "shop_bot_");
+    assert_eq!(served, ingested, "/metrics serves what ingest printed");
+    insta::assert_yaml_snapshot!(served);
 }
