@@ -96,18 +96,19 @@ fn a_plugin_built_after_the_agent_is_loaded_and_exported() {
     }
     assert!(exposition.contains("testmeter_plugin_info{plugin=\"webarena\""));
 
-    // The template's optional sources: a case's `category` property (the OSWorld example's
-    // report has one per task) and a `score.txt` artifact.
+    // The template's optional sources: a case's `category` property (the real OSWorld
+    // example run has one per task) and a `score.txt` artifact.
     std::fs::write(dir.path().join("score.txt"), "0.75\n").expect("score");
     let ingested = std::process::Command::new(&agent)
         .args(["ingest", "--system", "webarena", "--print", "--config"])
         .arg(&config)
         .arg("--artifact")
         .arg(dir.path().join("score.txt"))
-        .arg(support::repo_root().join("examples/osworld/reports/junit.xml"))
+        .arg(support::repo_root().join("tests/fixtures/osworld/junit.xml"))
         .env("RUST_LOG", "off")
         .output()
         .expect("ingest runs");
+    assert!(ingested.status.success(), "{ingested:?}");
     let printed = String::from_utf8_lossy(&ingested.stdout);
     let optional: Vec<&str> = printed
         .lines()

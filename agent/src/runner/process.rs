@@ -419,7 +419,7 @@ mod tests {
             .expect_err("no such program");
         assert_eq!(
             error.to_string(),
-            "failed to start \"/nonexistent/testmeter-no-such-program\" in /"
+            "failed to start \"/nonexistent/testmeter-no-such-program\" in / (the program is not in the working dir or on PATH)"
         );
     }
 }
