@@ -155,9 +155,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
 #[derive(Debug)]
 pub struct AcceptBackoff {
     delay: Duration,
-    /// Failures since the last log line, and when that line was written.
-    unlogged: u64,
-    logged: Option<Instant>,
+    failures: LogEvery,
 }
 
 const FIRST_DELAY: Duration = Duration::from_millis(10);
@@ -170,8 +168,7 @@ impl Default for AcceptBackoff {
     fn default() -> Self {
         Self {
             delay: FIRST_DELAY,
-            unlogged: 0,
-            logged: None,
+            failures: LogEvery::default(),
         }
     }
 }
@@ -182,15 +179,7 @@ impl AcceptBackoff {
     pub fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
         let wait = self.delay;
         self.delay = (self.delay * 2).min(MAX_DELAY);
-        self.unlogged += 1;
-        let due = self
-            .logged
-            .is_none_or(|at| now.duration_since(at) >= LOG_EVERY);
-        let report = due.then(|| {
-            self.logged = Some(now);
-            std::mem::take(&mut self.unlogged)
-        });
-        (wait, report)
+        (wait, self.failures.happened(now))
     }
 
     /// A connection was accepted: the next failure waits the shortest time again.
@@ -199,16 +188,17 @@ impl AcceptBackoff {
     }
 }
 
-/// A rate-limited count of connections refused at the cap: one log line per [`LOG_EVERY`].
+/// A count of repeated events logged at most once per [`LOG_EVERY`]: each line reports every
+/// event since the last one.
 #[derive(Debug, Default)]
-pub struct RefusedLog {
+pub struct LogEvery {
     unlogged: u64,
     logged: Option<Instant>,
 }
 
-impl RefusedLog {
-    /// One refusal at `now`: how many to report in a log line now, if one is due.
-    pub fn refused(&mut self, now: Instant) -> Option<u64> {
+impl LogEvery {
+    /// One event at `now`: how many to report in a log line now, if one is due.
+    pub fn happened(&mut self, now: Instant) -> Option<u64> {
         self.unlogged += 1;
         let due = self
             .logged

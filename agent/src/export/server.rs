@@ -14,7 +14,7 @@ use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 
 use super::connections::{
-    AcceptBackoff, ConnectionLimits, Connections, OnConnectionError, RefusedLog,
+    AcceptBackoff, ConnectionLimits, Connections, LogEvery, OnConnectionError,
 };
 use super::status_page;
 use super::web::WebSecurity;
@@ -99,7 +99,7 @@ pub async fn serve(
     let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let connections = std::sync::Arc::new(Connections::default());
     let mut backoff = AcceptBackoff::default();
-    let mut refused = RefusedLog::default();
+    let mut refused = LogEvery::default();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => {
@@ -127,7 +127,7 @@ pub async fn serve(
         }
         let Some(permit) = permit else {
             (sources.connection_errors)("limit");
-            if let Some(count) = refused.refused(std::time::Instant::now()) {
+            if let Some(count) = refused.happened(std::time::Instant::now()) {
                 tracing::warn!(
                     %peer,
                     refused = count,
