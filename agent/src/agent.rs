@@ -460,7 +460,7 @@ async fn load_set(
     let mut plugins: Vec<Arc<LoadedPlugin>> = loaded.into_iter().map(Arc::new).collect();
     // On a reload, a file written moments ago that fails to load is most likely still being
     // copied in: it waits for the next load instead of being reported.
-    let (pending, load_failures): (Vec<LoadFailure>, Vec<LoadFailure>) = failures
+    let (pending, mut load_failures): (Vec<LoadFailure>, Vec<LoadFailure>) = failures
         .into_iter()
         .partition(|failure| previous.is_some() && still_being_written(&failure.path));
     for failure in &pending {
@@ -481,7 +481,6 @@ async fn load_set(
     }
     plugins.sort_by(|a, b| a.path.cmp(&b.path));
     let (plugins, refused) = one_file_per_name(plugins, previous);
-    let mut load_failures = load_failures;
     load_failures.extend(refused);
     let mut catalog = Catalog::default();
     let mut catalog_errors = Vec::new();

@@ -134,7 +134,7 @@ pub struct LogLimits {
 pub(crate) struct PluginLogs {
     limits: LogLimits,
     windows: Mutex<HashMap<String, Window>>,
-    on_suppressed: Mutex<Option<OnSuppressed>>,
+    on_suppressed: std::sync::OnceLock<OnSuppressed>,
 }
 
 /// One plugin's lines in the current minute.
@@ -151,15 +151,13 @@ impl PluginLogs {
         Self {
             limits,
             windows: Mutex::new(HashMap::new()),
-            on_suppressed: Mutex::new(None),
+            on_suppressed: std::sync::OnceLock::new(),
         }
     }
 
+    /// Counts suppressed lines with `count` from now on; set once, when the agent starts.
     pub(crate) fn on_suppressed(&self, count: OnSuppressed) {
-        *self
-            .on_suppressed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(count);
+        let _ = self.on_suppressed.set(count);
     }
 
     /// Takes one line of `plugin`'s per-minute budget, if there is one left.
@@ -183,12 +181,7 @@ impl PluginLogs {
     }
 
     fn suppressed(&self, plugin: &str, lines: u64) {
-        let count = self
-            .on_suppressed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(count) = count {
+        if let Some(count) = self.on_suppressed.get() {
             count(plugin, lines);
         }
     }

@@ -579,7 +579,8 @@ impl PluginRuntime {
         })
     }
 
-    /// Counts the `host.log` lines plugins write past their budgets with `count`.
+    /// Counts the `host.log` lines plugins write past their budgets with `count` (the first
+    /// one given; the agent gives one at start).
     pub fn count_suppressed_logs(&self, count: OnSuppressed) {
         self.logs.on_suppressed(count);
     }
