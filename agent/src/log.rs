@@ -1,6 +1,7 @@
 //! The agent's text log output: every event is exactly one line, whatever the strings in it
 //! carry (a plugin's `host.log` message, an artifact's file name, a suite's output in an
-//! error), so no outside text can forge a log line or drive the terminal.
+//! error), so no outside text can forge a log line or drive the terminal; and errors written
+//! with their causes on that line (`error_chain`).
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -66,6 +67,21 @@ pub fn one_line(event: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(end);
     Cow::Owned(out)
+}
+
+/// An error with its sources, `a: b: c`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crate::agent::PluginSet;
 use crate::catalog::{MetricDecl, MetricKind, SloDecl};
-use crate::config::Config;
+use crate::config::SuiteConfig;
 use crate::export::self_metrics;
+use crate::plugin::PluginSet;
 
 /// Who exports a metric.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,9 +86,9 @@ pub struct Contract {
 pub const SCRAPE_LABELS: &[&str] = &["job", "instance"];
 
 impl Contract {
-    /// The contract of a loaded plugin set under a config. Metrics refused by the catalog (for
-    /// example a name two plugins declare) are left out: they are not exported.
-    pub fn new(set: &PluginSet, config: &Config) -> Self {
+    /// The contract of a loaded plugin set and the configured suites. Metrics refused by the
+    /// catalog (for example a name two plugins declare) are left out: they are not exported.
+    pub fn new(set: &PluginSet, suites: &[SuiteConfig]) -> Self {
         let mut contract = Contract::default();
         for spec in self_metrics::DECLARED {
             contract.metrics.insert(
@@ -124,7 +124,7 @@ impl Contract {
                     decl: slo.clone(),
                 }));
         }
-        for suite in &config.suites {
+        for suite in suites {
             contract.suites.push(ContractSuite {
                 name: suite.name.clone(),
                 system: suite.system.clone(),

@@ -493,7 +493,7 @@ mod tests {
         let junk: Vec<String> = (0..5_000).map(|i| format!("junk-{i}")).collect();
         let real: Vec<String> = ["chrome", "os"].map(str::to_owned).to_vec();
         let exposed = |prefix: &str| {
-            crate::export::server::exposition(&telemetry.registry)
+            crate::export::prometheus::exposition(&telemetry.registry)
                 .map(|body| String::from_utf8_lossy(&body).into_owned())
                 .unwrap_or_default()
                 .lines()
@@ -514,7 +514,7 @@ mod tests {
             102,
             "aged histogram series stay exported"
         );
-        let tasks = crate::export::server::exposition(&telemetry.registry)
+        let tasks = crate::export::prometheus::exposition(&telemetry.registry)
             .map(|body| String::from_utf8_lossy(&body).into_owned())
             .unwrap_or_default();
         assert!(

@@ -1,16 +1,16 @@
-//! Metric export: one `SdkMeterProvider` with two readers, a periodic OTLP push and the
-//! Prometheus registry behind the `/metrics` endpoint.
+//! Telemetry sinks: one `SdkMeterProvider` whose readers are the sinks (the Prometheus registry
+//! behind `/metrics`, a periodic OTLP push), the instruments plugins' samples are recorded
+//! into, and the agent's own metrics.
 
-pub mod connections;
 pub mod health;
 pub mod instruments;
 pub mod otlp;
+pub mod prometheus;
 pub mod self_metrics;
-pub mod server;
-pub mod status_page;
+pub mod sink;
 pub mod telemetry;
-pub mod web;
 
 pub use instruments::{PluginInstruments, RunStamp, SeriesStore};
 pub use self_metrics::SelfMetrics;
+pub use sink::Sink;
 pub use telemetry::{ExportError, Telemetry};

@@ -1,10 +1,15 @@
-//! Resolves the OTLP exporter settings: the config file first, then the signal-specific
-//! `OTEL_EXPORTER_OTLP_METRICS_*` variables, then `OTEL_EXPORTER_OTLP_*`, then OTLP defaults.
+//! The OTLP sink: its settings (the config file first, then the signal-specific
+//! `OTEL_EXPORTER_OTLP_METRICS_*` variables, then `OTEL_EXPORTER_OTLP_*`, then OTLP defaults),
+//! the periodic push reader and the health of its exports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig, WithTonicConfig};
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader};
 
+use super::health::{ExportHealth, WatchedExporter};
+use super::sink::Sink;
 use crate::config::{OtlpConfig, OtlpProtocol};
 
 /// Errors building the OTLP exporter.
@@ -31,6 +36,28 @@ pub struct OtlpTarget {
     pub endpoint: Option<String>,
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
+}
+
+/// Adds the periodic push reader when OTLP is on (the config or the environment says so), its
+/// exporter watched by an [`ExportHealth`]. Returns the target it pushes to, if any.
+pub fn attach(
+    builder: MeterProviderBuilder,
+    config: Option<&OtlpConfig>,
+) -> Result<(MeterProviderBuilder, Option<(OtlpTarget, Sink)>), OtlpError> {
+    let Some(target) = resolve(config, &|name| std::env::var(name).ok())? else {
+        return Ok((builder, None));
+    };
+    let health = Arc::new(ExportHealth::default());
+    let exporter = WatchedExporter::new("otlp", target.build()?, Arc::clone(&health));
+    let mut reader = PeriodicReader::builder(exporter);
+    if let Some(interval) = target.interval {
+        reader = reader.with_interval(interval);
+    }
+    let sink = Sink {
+        name: "otlp",
+        health: Some(health),
+    };
+    Ok((builder.with_reader(reader.build()), Some((target, sink))))
 }
 
 /// Reads an environment variable through `get`, treating empty values as unset.

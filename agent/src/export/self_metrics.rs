@@ -273,19 +273,25 @@ fn histogram(meter: &Meter, spec: &SelfMetricSpec) -> Histogram<f64> {
 }
 
 impl SelfMetrics {
-    pub fn new(provider: &SdkMeterProvider, otlp_health: Option<Arc<ExportHealth>>) -> Self {
+    pub fn new(provider: &SdkMeterProvider, sinks: &[super::sink::Sink]) -> Self {
         let scope = InstrumentationScope::builder("testmeter")
             .with_version(env!("CARGO_PKG_VERSION"))
             .build();
         let meter = provider.meter_with_scope(scope);
         u64_gauge(&meter, &BUILD_INFO).record(1, &[kv("version", env!("CARGO_PKG_VERSION"))]);
-        if let Some(health) = otlp_health {
+        let watched: Vec<(&'static str, Arc<ExportHealth>)> = sinks
+            .iter()
+            .filter_map(|sink| Some((sink.name, Arc::clone(sink.health.as_ref()?))))
+            .collect();
+        if !watched.is_empty() {
             // Registered once; the SDK keeps the callback for the provider's lifetime.
             let _export_errors = meter
                 .u64_observable_counter(EXPORT_ERRORS.name)
                 .with_description(EXPORT_ERRORS.description)
                 .with_callback(move |observer| {
-                    observer.observe(health.failures(), &[kv("exporter", "otlp")]);
+                    for (name, health) in &watched {
+                        observer.observe(health.failures(), &[kv("exporter", name)]);
+                    }
                 })
                 .build();
         }
@@ -394,8 +400,9 @@ impl SelfMetrics {
         self.plugin_logs_suppressed.add(0, &[kv("plugin", plugin)]);
     }
 
-    /// What counts the endpoint's refused and failed connections, each reason from 0.
-    pub fn connection_errors(&self) -> crate::export::connections::OnConnectionError {
+    /// What counts the endpoint's refused and failed connections, each reason from 0 (the
+    /// server's `OnConnectionError`).
+    pub fn connection_errors(&self) -> Arc<dyn Fn(&'static str) + Send + Sync> {
         let counter = self.http_connection_errors.clone();
         for reason in ["limit", "evicted", "accept", "timeout"] {
             counter.add(0, &[kv("reason", reason)]);
@@ -433,8 +440,11 @@ mod tests {
     #[test]
     fn the_declarations_match_the_exposition() {
         let telemetry = Telemetry::init(None).expect("telemetry");
-        let metrics =
-            SelfMetrics::new(&telemetry.provider, Some(Arc::new(ExportHealth::default())));
+        let otlp = crate::export::Sink {
+            name: "otlp",
+            health: Some(Arc::new(ExportHealth::default())),
+        };
+        let metrics = SelfMetrics::new(&telemetry.provider, &[otlp]);
         metrics.suite_run("s", "passed", Duration::from_millis(5));
         metrics.suite_skipped("s", "overlap", 1);
         metrics.suite_tests("s", &Summary::default());

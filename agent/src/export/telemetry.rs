@@ -1,66 +1,48 @@
-//! Builds the one `SdkMeterProvider`: a shared `Resource`, the Prometheus reader (names exactly
-//! as declared: no unit or `_total` suffixes, no scope labels) and, when on, a periodic OTLP reader.
+//! Builds the one `SdkMeterProvider` over a shared `Resource` and every telemetry sink: the
+//! Prometheus reader always, the OTLP push reader when on. Each sink is one module with its own
+//! setup (an `attach` that adds its reader) and health; adding one is a module and a line here.
 
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 
-use std::sync::Arc;
-
-use super::health::{ExportHealth, WatchedExporter};
 use super::otlp::{self, OtlpError, OtlpTarget};
+use super::prometheus::PrometheusError;
+use super::sink::Sink;
 use crate::config::OtlpConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
     Otlp(#[from] OtlpError),
-    #[error("failed to build the Prometheus exporter: {0}")]
-    Prometheus(String),
+    #[error(transparent)]
+    Prometheus(#[from] PrometheusError),
     #[error("failed to flush metrics: {0}")]
     Flush(String),
 }
 
-/// The meter provider and the registry `/metrics` reads.
+/// The meter provider, its sinks and the registry `/metrics` reads.
 #[derive(Debug)]
 pub struct Telemetry {
     pub provider: SdkMeterProvider,
     pub registry: prometheus::Registry,
+    /// Where OTLP pushes, when it is on.
     pub otlp: Option<OtlpTarget>,
-    /// Outcomes of OTLP exports, when OTLP is on.
-    pub otlp_health: Option<Arc<ExportHealth>>,
+    pub sinks: Vec<Sink>,
 }
 
 impl Telemetry {
     pub fn init(otlp_config: Option<&OtlpConfig>) -> Result<Self, ExportError> {
-        let registry = prometheus::Registry::new();
-        let prometheus_reader = opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .without_units()
-            .without_counter_suffixes()
-            .scope_info_enabled(false)
-            .build()
-            .map_err(|e| ExportError::Prometheus(e.to_string()))?;
-        let mut builder = SdkMeterProvider::builder()
-            .with_resource(resource())
-            .with_reader(prometheus_reader);
-        let otlp = otlp::resolve(otlp_config, &|name| std::env::var(name).ok())?;
-        let mut otlp_health = None;
-        if let Some(target) = &otlp {
-            let health = Arc::new(ExportHealth::default());
-            let exporter = WatchedExporter::new("otlp", target.build()?, Arc::clone(&health));
-            otlp_health = Some(health);
-            let mut reader = PeriodicReader::builder(exporter);
-            if let Some(interval) = target.interval {
-                reader = reader.with_interval(interval);
-            }
-            builder = builder.with_reader(reader.build());
-        }
+        let builder = SdkMeterProvider::builder().with_resource(resource());
+        let (builder, registry, prometheus) = super::prometheus::attach(builder)?;
+        let (builder, otlp) = otlp::attach(builder, otlp_config)?;
+        let (otlp, otlp_sink) = otlp.unzip();
+        let sinks = std::iter::once(prometheus).chain(otlp_sink).collect();
         Ok(Self {
             provider: builder.build(),
             registry,
             otlp,
-            otlp_health,
+            sinks,
         })
     }
 

@@ -6,14 +6,14 @@
 //! cold start, against 17.4 MiB after a warm one (docs/performance.md). A child also keeps a
 //! compiler crash on a hostile component out of the agent. Anything that goes wrong in the
 //! child (no binary, a crash, a component that does not compile) falls back to compiling in
-//! the agent, which then reports the real error.
+//! the agent, which then reports the real error. The child's side is
+//! `runtime::compile_into_cache`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 
-use super::cache::{CacheOutcome, CompiledCache};
-use super::runtime::{PluginError, PluginRuntime, SandboxLimits};
+use super::cache::CompiledCache;
 
 /// The hidden subcommand the child runs.
 pub const SUBCOMMAND: &str = "compile-plugin";
@@ -58,21 +58,4 @@ pub(crate) async fn compile_in_child(
     let said: String = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
     let said: String = said.chars().take(400).collect();
     Err(format!("{}: {said}", output.status))
-}
-
-/// The child's side: compiles `wasm` with the agent's engine configuration into the cache at
-/// `cache_dir` (a hit when another process got there first).
-pub fn compile_into_cache(cache_dir: &Path, wasm: &Path) -> Result<CacheOutcome, PluginError> {
-    let compile_error = |cause| PluginError::Compile {
-        path: wasm.to_path_buf(),
-        cause,
-    };
-    let runtime = PluginRuntime::new(SandboxLimits::default())?;
-    let cache =
-        CompiledCache::open(cache_dir, runtime.engine()).map_err(|e| compile_error(e.into()))?;
-    let bytes = std::fs::read(wasm).map_err(|e| compile_error(e.into()))?;
-    cache
-        .load_or_compile(runtime.engine(), &bytes)
-        .map(|(_, outcome)| outcome)
-        .map_err(compile_error)
 }

@@ -1,6 +1,6 @@
 //! The WebAssembly plugin host: loads `plugins/*.wasm` components built against any supported
-//! version of the `testmeter:plugin` WIT world, and calls `describe` and each run's derivation in a
-//! sandbox.
+//! version of the `testmeter:plugin` WIT world into one plugin set, and calls `describe` and each
+//! run's derivation in a sandbox; and new plugin projects (`scaffold.rs`).
 
 pub mod bindings;
 pub mod cache;
@@ -12,11 +12,14 @@ mod epoch;
 pub mod host;
 pub mod quarantine;
 pub mod runtime;
+pub mod scaffold;
+pub mod set;
 
 pub use host::LogLimits;
 pub use runtime::{
     Budget, DeclarationLimits, LoadedPlugin, PluginError, PluginRuntime, SandboxLimits, WitVersion,
 };
+pub use set::{LoadFailure, PluginSet};
 
 /// Compiling components with Cranelift, or reading a large report, frees megabytes of heap that
 /// glibc keeps for reuse; a daemon would carry them in its resident size for weeks. Hands free

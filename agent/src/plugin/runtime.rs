@@ -825,6 +825,23 @@ impl PluginRuntime {
     }
 }
 
+/// The child's side: compiles `wasm` with the agent's engine configuration into the cache at
+/// `cache_dir` (a hit when another process got there first).
+pub fn compile_into_cache(cache_dir: &Path, wasm: &Path) -> Result<CacheOutcome, PluginError> {
+    let compile_error = |cause| PluginError::Compile {
+        path: wasm.to_path_buf(),
+        cause,
+    };
+    let runtime = PluginRuntime::new(SandboxLimits::default())?;
+    let cache =
+        CompiledCache::open(cache_dir, runtime.engine()).map_err(|e| compile_error(e.into()))?;
+    let bytes = std::fs::read(wasm).map_err(|e| compile_error(e.into()))?;
+    cache
+        .load_or_compile(runtime.engine(), &bytes)
+        .map(|(_, outcome)| outcome)
+        .map_err(compile_error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! Executes one configured suite: clears its stale report, runs its command, checks that it
 //! left a report (a file, or its stdout) and collects its artifacts into a `SuiteRun`. The
-//! report is read later, while plugins derive it (`crate::reading`).
+//! report is read later, while plugins derive it (`crate::pipeline::reading`).
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};

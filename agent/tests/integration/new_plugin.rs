@@ -28,9 +28,9 @@ fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> (Vec<String>, Vec
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     assert!(
-        std::net::TcpListener::bind(testmeter::scaffold::LISTEN).is_ok(),
+        std::net::TcpListener::bind(testmeter::plugin::scaffold::LISTEN).is_ok(),
         "{} is taken: the walk-through serves there",
-        testmeter::scaffold::LISTEN
+        testmeter::plugin::scaffold::LISTEN
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let written = Command::new(crate::support::testmeter_bin())

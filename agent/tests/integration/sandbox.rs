@@ -349,7 +349,8 @@ fn with_custom_section(wasm: &[u8]) -> Vec<u8> {
 
 /// The names loaded from `dir` and the first line of each refusal, file names only.
 async fn identities(agent: &testmeter::agent::Agent) -> Vec<String> {
-    let set = agent.plugins();
+    let loaded = agent.plugins();
+    let set = &loaded.set;
     let file = |path: &Path| {
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -431,7 +432,10 @@ async fn one_file_holds_a_plugin_name_and_a_copy_or_an_impostor_takes_nothing() 
         .open(dir.path().join("a-impostor.wasm"))
         .and_then(|f| f.set_modified(old))
         .expect("backdate");
-    agent.reload_plugins(std::time::Instant::now()).await;
+    agent
+        .pipeline
+        .reload_plugins(std::time::Instant::now())
+        .await;
     outcomes.push(("an impostor on reload", identities(&agent).await));
 
     insta::assert_yaml_snapshot!(outcomes);
@@ -444,7 +448,8 @@ async fn invalid_slos_are_dropped_and_the_rule_file_passes_promtool_whatever_is_
     std::fs::create_dir(&plugins).expect("plugins dir");
     std::fs::copy(hostile_plugin(), plugins.join("hostile.wasm")).expect("copy");
     let agent = agent_over(&plugins).await;
-    let set = agent.plugins();
+    let loaded = agent.plugins();
+    let set = &loaded.set;
     let hostile = set.plugins.first().expect("hostile still loads");
     let kept: Vec<&str> = hostile.decl.slos.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(kept, ["HostileRunsLow"]);
@@ -456,7 +461,7 @@ async fn invalid_slos_are_dropped_and_the_rule_file_passes_promtool_whatever_is_
         .collect();
     insta::assert_yaml_snapshot!(refused);
 
-    let contract = testmeter::contract::Contract::new(&set, &agent.config);
+    let contract = testmeter::contract::Contract::new(set, &agent.config().suites);
     let rules = testmeter::contract::alerts::generate(&contract);
     let path = dir.path().join("rules.yml");
     std::fs::write(&path, serde_yaml::to_string(&rules).expect("yaml")).expect("write");

@@ -206,5 +206,5 @@ pub async fn derive(
     plugin: &testmeter::plugin::LoadedPlugin,
     run: &testmeter::model::SuiteRun,
 ) -> Result<Vec<testmeter::catalog::Sample>, testmeter::plugin::PluginError> {
-    testmeter::reading::derive_one(runtime, plugin, run).await
+    testmeter::pipeline::reading::derive_one(runtime, plugin, run).await
 }

@@ -4,45 +4,103 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 
-use crate::agent::{error_chain, Agent, SuiteOutcome};
 use crate::catalog::{MetricKind, SampleValues};
 use crate::contract::gate::Verdict;
-use crate::status::{self, number, RunResult, Snapshot};
+use crate::log::error_chain;
+use crate::pipeline::{Consumer, Event, SuiteOutcome};
+use crate::plugin::PluginSet;
 
-/// Renders the summary of one round of suite runs.
-pub fn render(agent: &Agent, outcomes: &[SuiteOutcome], details: bool) -> String {
+use super::status::{self, number, RunResult, Snapshot};
+
+/// Collects the summary of the runs it is told of, to print once they are done.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// With every series each plugin derived, with its value.
+    details: bool,
+    rendered: Mutex<Rendered>,
+}
+
+#[derive(Debug, Default)]
+struct Rendered {
+    /// The plugin set in use: its plugins, and what failed to load or was refused.
+    header: String,
+    suites: usize,
+    body: String,
+}
+
+impl Summary {
+    pub fn new(details: bool) -> Self {
+        Self {
+            details,
+            rendered: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rendered> {
+        self.rendered
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The summary of every run so far.
+    pub fn render(&self) -> String {
+        let rendered = self.lock();
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "testmeter: {} suite(s), {}",
+            rendered.suites, rendered.header
+        );
+        out.push_str(&rendered.body);
+        out
+    }
+}
+
+impl Consumer for Summary {
+    fn on(&self, event: &Event<'_>) {
+        match event {
+            Event::PluginsLoaded { loaded, .. } => self.lock().header = header(&loaded.set),
+            Event::SuiteFinished { outcome, loaded } => {
+                let mut text = String::from("\n");
+                render_suite(&mut text, &loaded.set, outcome, self.details);
+                let mut rendered = self.lock();
+                rendered.suites += 1;
+                rendered.body.push_str(&text);
+            }
+            Event::SuiteStarted { .. } | Event::SuiteSkipped { .. } => {}
+        }
+    }
+}
+
+/// `plugins: a 1.0, b 2.0` and a line per plugin not loaded and per metric refused.
+fn header(set: &PluginSet) -> String {
     let mut out = String::new();
-    let plugins: Vec<String> = agent
-        .plugins()
+    let plugins: Vec<String> = set
         .plugins
         .iter()
         .map(|p| format!("{} {}", p.decl.name, p.decl.version))
         .collect();
     let _ = writeln!(
         out,
-        "testmeter: {} suite(s), plugins: {}",
-        outcomes.len(),
+        "plugins: {}",
         if plugins.is_empty() {
             "none".to_owned()
         } else {
             plugins.join(", ")
         }
     );
-    for failure in &agent.plugins().load_failures {
+    for failure in &set.load_failures {
         let _ = writeln!(out, "  plugin not loaded: {}", error_chain(&failure.error));
     }
-    for error in &agent.plugins().catalog_errors {
+    for error in &set.catalog_errors {
         let _ = writeln!(out, "  metric refused: {error}");
-    }
-    for outcome in outcomes {
-        out.push('\n');
-        render_suite(&mut out, agent, outcome, details);
     }
     out
 }
 
-fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details: bool) {
+fn render_suite(out: &mut String, set: &PluginSet, outcome: &SuiteOutcome, details: bool) {
     let run = match &outcome.run {
         Ok(run) => run,
         Err(error) => {
@@ -106,7 +164,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
                     samples.len()
                 );
                 if details {
-                    for line in sample_lines(agent, &plugin.plugin, samples) {
+                    for line in sample_lines(set, &plugin.plugin, samples) {
                         let _ = writeln!(out, "    {line}");
                     }
                 }
@@ -127,7 +185,7 @@ fn render_suite(out: &mut String, agent: &Agent, outcome: &SuiteOutcome, details
 }
 
 /// One line per series, aligned, in metric and label order.
-fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample]) -> Vec<String> {
+fn sample_lines(set: &PluginSet, plugin: &str, samples: &[crate::catalog::Sample]) -> Vec<String> {
     #[derive(Default)]
     struct Series {
         count: usize,
@@ -166,7 +224,7 @@ fn sample_lines(agent: &Agent, plugin: &str, samples: &[crate::catalog::Sample])
             } else {
                 format!("{metric}{{{labels}}}")
             };
-            let value = match agent.plugins().catalog_kind(plugin, metric) {
+            let value = match set.catalog_kind(plugin, metric) {
                 Some(MetricKind::Counter) => format!("+{}", number(s.sum)),
                 Some(MetricKind::Histogram) => {
                     format!(

@@ -14,8 +14,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::agent::Agent;
 use crate::config::SuiteConfig;
+use crate::pipeline::Pipeline;
 
 /// A small xorshift generator for jitter: spreading runs needs no cryptographic randomness.
 struct Jitter(u64);
@@ -67,21 +67,21 @@ struct Scheduled {
 
 /// The running schedule: one task per suite, each stoppable on its own.
 pub struct Scheduler {
-    agent: Arc<Agent>,
+    pipeline: Arc<Pipeline>,
     permits: Arc<Semaphore>,
     suites: BTreeMap<String, Scheduled>,
 }
 
 impl Scheduler {
     /// Schedules every suite of the agent's config.
-    pub fn start(agent: Arc<Agent>) -> Self {
-        let permits = Arc::new(Semaphore::new(agent.config.max_concurrent_suites));
+    pub fn start(pipeline: Arc<Pipeline>) -> Self {
+        let permits = Arc::new(Semaphore::new(pipeline.config.max_concurrent_suites));
         let mut scheduler = Self {
-            agent,
+            pipeline,
             permits,
             suites: BTreeMap::new(),
         };
-        let suites = scheduler.agent.config.suites.clone();
+        let suites = scheduler.pipeline.config.suites.clone();
         scheduler.apply(&suites);
         scheduler
     }
@@ -89,7 +89,7 @@ impl Scheduler {
     fn spawn(&mut self, config: SuiteConfig) {
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(run_suite_forever(
-            Arc::clone(&self.agent),
+            Arc::clone(&self.pipeline),
             config.clone(),
             Arc::clone(&self.permits),
             stopped,
@@ -151,7 +151,7 @@ impl Scheduler {
 }
 
 async fn run_suite_forever(
-    agent: Arc<Agent>,
+    pipeline: Arc<Pipeline>,
     suite: SuiteConfig,
     permits: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
@@ -174,7 +174,7 @@ async fn run_suite_forever(
         if *stop.borrow() {
             return;
         }
-        agent.run_suite(&suite).await;
+        pipeline.run_suite(&suite).await;
         drop(permit);
         // The run's report and its copies were just freed; a large suite's would otherwise
         // stay in the daemon's resident size until the next run reuses it.
@@ -185,9 +185,7 @@ async fn run_suite_forever(
         let skipped = missed(due, now, suite.interval);
         if skipped > 0 {
             due += suite.interval * u32::try_from(skipped).unwrap_or(u32::MAX);
-            agent
-                .self_metrics
-                .suite_skipped(&suite.name, "overlap", skipped);
+            pipeline.skipped(&suite.name, "overlap", skipped);
             tracing::warn!(
                 suite = suite.name,
                 skipped,

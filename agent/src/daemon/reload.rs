@@ -3,7 +3,7 @@
 //!
 //! Events are debounced: a reload starts once the dir has been quiet for `DEBOUNCE`, so a
 //! file written in several steps is usually read once, complete. A copy slower than that is
-//! caught half-written: a file that fails to load within `agent::SETTLE` of its last write is
+//! caught half-written: a file that fails to load within `plugin::set::SETTLE` of its last write is
 //! not reported but loaded again once it settles (or on its next write). Only a file that
 //! still fails after it stopped changing is logged and counted. Writers that write under
 //! another name and rename into place (as `cargo plugins` does) never hit either case.
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use crate::agent::Agent;
+use crate::pipeline::Pipeline;
 
 /// Quiet time after the last event before reloading.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -28,8 +28,8 @@ pub struct WatchError {
 }
 
 /// Starts watching; the returned task reloads until it is aborted.
-pub fn spawn(agent: Arc<Agent>) -> Result<tokio::task::JoinHandle<()>, WatchError> {
-    let dir = agent.config.plugins_dir.clone();
+pub fn spawn(pipeline: Arc<Pipeline>) -> Result<tokio::task::JoinHandle<()>, WatchError> {
+    let dir = pipeline.config.plugins_dir.clone();
     let (events, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         match event {
@@ -73,7 +73,7 @@ pub fn spawn(agent: Arc<Agent>) -> Result<tokio::task::JoinHandle<()>, WatchErro
                         Ok(None) => return,
                         // Nothing more was written: load it as it is.
                         Err(_settled) => {
-                            retry = agent
+                            retry = pipeline
                                 .reload_plugins(first_seen)
                                 .await
                                 .map(|settle| (settle, first_seen));
@@ -89,7 +89,7 @@ pub fn spawn(agent: Arc<Agent>) -> Result<tokio::task::JoinHandle<()>, WatchErro
                     Err(_quiet) => break,
                 }
             }
-            retry = agent
+            retry = pipeline
                 .reload_plugins(first_seen)
                 .await
                 .map(|settle| (settle, first_seen));

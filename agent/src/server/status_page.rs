@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::consumers::status::{self, Health, RunResult, Snapshot, SuiteRow, SuiteStatus};
 use crate::contract::gate::Verdict;
-use crate::status::{self, Health, RunResult, Snapshot, SuiteRow, SuiteStatus};
 
 /// Seconds between the page's own reloads.
 const REFRESH_SECS: u32 = 30;
@@ -226,8 +226,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::consumers::status::{PluginInfo, PluginResult};
     use crate::contract::gate::{Observed, SloResult};
-    use crate::status::{PluginInfo, PluginResult};
     use testmeter_parse::Summary;
 
     fn slo(name: &str, verdict: Verdict, value: Option<f64>) -> SloResult {

@@ -31,18 +31,18 @@ pub enum ScaffoldError {
 /// The files this binary carries to write a project: the repository's own, so a new plugin
 /// is what the tests build.
 mod source {
-    pub const WIT: &str = include_str!("../../wit/plugin.wit");
-    pub const SDK_LIB: &str = include_str!("../../plugins/sdk/src/lib.rs");
-    pub const SDK_OUTPUT: &str = include_str!("../../plugins/sdk/src/output.rs");
-    pub const SDK_README: &str = include_str!("../../plugins/sdk/README.md");
-    pub const RUST_LIB: &str = include_str!("../../examples/plugin-template/src/lib.rs");
-    pub const RUST_LOCK: &str = include_str!("../../examples/plugin-template/Cargo.lock");
-    pub const PY_APP: &str = include_str!("../../examples/python-plugin/app.py");
-    pub const PY_DERIVE: &str = include_str!("../../examples/python-plugin/derive.py");
-    pub const PY_BUILD: &str = include_str!("../../examples/python-plugin/build.sh");
+    pub const WIT: &str = include_str!("../../../wit/plugin.wit");
+    pub const SDK_LIB: &str = include_str!("../../../plugins/sdk/src/lib.rs");
+    pub const SDK_OUTPUT: &str = include_str!("../../../plugins/sdk/src/output.rs");
+    pub const SDK_README: &str = include_str!("../../../plugins/sdk/README.md");
+    pub const RUST_LIB: &str = include_str!("../../../examples/plugin-template/src/lib.rs");
+    pub const RUST_LOCK: &str = include_str!("../../../examples/plugin-template/Cargo.lock");
+    pub const PY_APP: &str = include_str!("../../../examples/python-plugin/app.py");
+    pub const PY_DERIVE: &str = include_str!("../../../examples/python-plugin/derive.py");
+    pub const PY_BUILD: &str = include_str!("../../../examples/python-plugin/build.sh");
     /// A real pytest JUnit report with a `category` property on each case (the OSWorld
     /// example suite's run; `examples/osworld`).
-    pub const SAMPLE: &str = include_str!("../../tests/fixtures/osworld/junit.xml");
+    pub const SAMPLE: &str = include_str!("../../../tests/fixtures/osworld/junit.xml");
 }
 
 /// What to write.

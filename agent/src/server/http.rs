@@ -10,7 +10,6 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use prometheus::{Encoder, TextEncoder};
 use tokio::net::TcpListener;
 
 use super::connections::{
@@ -18,7 +17,8 @@ use super::connections::{
 };
 use super::status_page;
 use super::web::WebSecurity;
-use crate::status::StatusBoard;
+use crate::consumers::{Readiness, StatusBoard};
+use crate::export::prometheus::{content_type, exposition};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -35,37 +35,6 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { addr, source })
-}
-
-/// Which suites have not finished a run since the agent started: `/readyz` answers 503 until
-/// every suite has, so a scrape after readiness sees real values.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    pending: std::sync::Mutex<std::collections::BTreeSet<String>>,
-}
-
-impl Readiness {
-    pub fn new<'a>(suites: impl IntoIterator<Item = &'a str>) -> Self {
-        Self {
-            pending: std::sync::Mutex::new(suites.into_iter().map(str::to_owned).collect()),
-        }
-    }
-
-    /// Marks a suite's first run as done.
-    pub fn ran(&self, suite: &str) {
-        self.lock().remove(suite);
-    }
-
-    /// The suites still waiting for their first run.
-    pub fn pending(&self) -> Vec<String> {
-        self.lock().iter().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<String>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 /// What the endpoint serves from.
@@ -270,16 +239,9 @@ fn route(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>
     }
 }
 
-/// The registry in the Prometheus text exposition format, as `/metrics` serves it.
-pub fn exposition(registry: &prometheus::Registry) -> Result<Vec<u8>, prometheus::Error> {
-    let mut body = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut body)?;
-    Ok(body)
-}
-
 fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
     match exposition(registry) {
-        Ok(body) => response(StatusCode::OK, TextEncoder::new().format_type(), body),
+        Ok(body) => response(StatusCode::OK, &content_type(), body),
         Err(error) => {
             tracing::error!(%error, "failed to encode metrics");
             text(

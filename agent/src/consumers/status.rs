@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use testmeter_parse::Summary;
 
-use crate::agent::{error_chain, PluginSet, SuiteOutcome};
 use crate::config::SuiteConfig;
 use crate::contract::gate::{self, RunSamples, SloResult, Verdict};
 use crate::contract::Contract;
+use crate::log::error_chain;
+use crate::pipeline::{Consumer, Event, SuiteOutcome};
+use crate::plugin::PluginSet;
 
 /// How a suite's latest run ended, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +78,7 @@ pub struct SuiteStatus {
 
 impl SuiteStatus {
     /// Evaluates the SLOs of the suite's plugins on the samples they derived from this run.
-    pub fn of(outcome: &SuiteOutcome, contract: &Contract, finished_at: SystemTime) -> Self {
+    pub fn of(outcome: &SuiteOutcome, contract: &Contract) -> Self {
         let result = match &outcome.run {
             Ok(run) => RunResult::Ran {
                 counts: run.summary,
@@ -99,11 +101,7 @@ impl SuiteStatus {
                 rejected: p.rejected.len(),
             })
             .collect();
-        let samples = outcome
-            .plugins
-            .iter()
-            .filter_map(|p| p.result.as_ref().ok())
-            .flatten();
+        let samples = outcome.samples();
         let watched: Vec<&crate::contract::model::ContractSlo> = contract
             .slos
             .iter()
@@ -113,7 +111,7 @@ impl SuiteStatus {
         Self {
             suite: outcome.suite.clone(),
             system: outcome.system.clone(),
-            finished_at,
+            finished_at: outcome.finished_at,
             duration: outcome.duration,
             result,
             plugins,
@@ -272,6 +270,18 @@ impl StatusBoard {
         self.board
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Consumer for StatusBoard {
+    fn on(&self, event: &Event<'_>) {
+        match event {
+            Event::PluginsLoaded { loaded, .. } => self.set_plugins(&loaded.set),
+            Event::SuiteFinished { outcome, loaded } => {
+                self.record(SuiteStatus::of(outcome, &loaded.contract));
+            }
+            Event::SuiteStarted { .. } | Event::SuiteSkipped { .. } => {}
+        }
     }
 }
 
