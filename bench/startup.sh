@@ -18,9 +18,10 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/plugins"
 cp plugins/osworld.wasm "$work/plugins/osworld.wasm"
 cp target/test-plugins/wasm32-wasip2/release/testmeter_plugin_hostile.wasm "$work/plugins/hostile.wasm"
-# The third plugin: osworld with a custom section appended (id 0, size 7, name "bench", "3"),
-# so its bytes, and therefore its cache key and compilation, are its own.
-{ cat plugins/osworld.wasm; printf '\x00\x07\x05bench3'; } > "$work/plugins/osworld-custom.wasm"
+# The third plugin: langmem. (A copy of osworld with a custom section appended was used until a
+# plugin's name became its identity: two files that declare one name are both refused, so that
+# copy made `testmeter plugins` exit 1 and this script stop.)
+cp plugins/langmem.wasm "$work/plugins/langmem.wasm"
 printf 'plugins_dir = "plugins"\n[sandbox]\ncache_dir = "cache"\n' > "$work/testmeter.toml"
 
 measure() {
