@@ -98,6 +98,53 @@ pub struct SuiteRun {
     pub report: RunReport,
 }
 
+/// How one test ended in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Passed,
+    Failed,
+    Errored,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Errored => "errored",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// Failed or errored.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::Failed | Self::Errored)
+    }
+}
+
+/// One test of a run with its attempts folded, as the consumers that follow tests one by one
+/// (the per-test history) receive it, in batches, while the report is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseResult {
+    /// The `<testsuite>` it was reported in (nested suites joined with ` > `).
+    pub report_suite: String,
+    pub classname: String,
+    pub name: String,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    /// Passed on a retry.
+    pub flaky: bool,
+    pub duration: Option<Duration>,
+    /// The first line of its failure, error or skip message, at most
+    /// [`CaseResult::MESSAGE_BYTES`].
+    pub message: Option<String>,
+}
+
+impl CaseResult {
+    pub const MESSAGE_BYTES: usize = 512;
+}
+
 /// A failed or errored test, as people read it in a summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FailedCase {

@@ -86,7 +86,7 @@ impl Consumer for Progress {
                     bar.finish_with_message(result_line(outcome));
                 }
             }
-            Event::PluginsLoaded { .. } | Event::SuiteSkipped { .. } => {}
+            Event::PluginsLoaded { .. } | Event::Cases { .. } | Event::SuiteSkipped { .. } => {}
         }
     }
 }

@@ -10,7 +10,7 @@ impl Consumer for SelfMetrics {
     fn on(&self, event: &Event<'_>) {
         match event {
             Event::PluginsLoaded { loaded, reload } => self.loaded(loaded, *reload),
-            Event::SuiteStarted { .. } => {}
+            Event::SuiteStarted { .. } | Event::Cases { .. } => {}
             Event::SuiteFinished { outcome, .. } => self.finished(outcome),
             Event::SuiteSkipped {
                 suite,

@@ -280,7 +280,7 @@ impl Consumer for StatusBoard {
             Event::SuiteFinished { outcome, loaded } => {
                 self.record(SuiteStatus::of(outcome, &loaded.contract));
             }
-            Event::SuiteStarted { .. } | Event::SuiteSkipped { .. } => {}
+            Event::SuiteStarted { .. } | Event::Cases { .. } | Event::SuiteSkipped { .. } => {}
         }
     }
 }

@@ -69,7 +69,7 @@ impl Consumer for Summary {
                 rendered.suites += 1;
                 rendered.body.push_str(&text);
             }
-            Event::SuiteStarted { .. } | Event::SuiteSkipped { .. } => {}
+            Event::SuiteStarted { .. } | Event::Cases { .. } | Event::SuiteSkipped { .. } => {}
         }
     }
 }

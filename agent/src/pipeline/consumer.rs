@@ -3,6 +3,7 @@
 
 use crate::config::SuiteConfig;
 
+use super::reading::Cases;
 use super::{Loaded, SuiteOutcome};
 
 /// What the pipeline tells its consumers, in the order it happens.
@@ -13,6 +14,12 @@ pub enum Event<'a> {
     PluginsLoaded { loaded: &'a Loaded, reload: bool },
     /// A suite's command is about to start (not sent for ingested reports).
     SuiteStarted { suite: &'a SuiteConfig },
+    /// Cases of a suite's run, in batches as its report is read, before it finishes: sent only
+    /// when some consumer [follows cases](Consumer::follows_cases).
+    Cases {
+        suite: &'a SuiteConfig,
+        cases: Cases<'a>,
+    },
     /// A suite's run is read, derived and recorded; `loaded` is the plugin set that derived it.
     SuiteFinished {
         outcome: &'a SuiteOutcome,
@@ -31,4 +38,10 @@ pub enum Event<'a> {
 /// work (a file, a network) to a task of its own.
 pub trait Consumer: Send + Sync {
     fn on(&self, event: &Event<'_>);
+
+    /// Whether it wants each run's cases ([`Event::Cases`]); collecting them costs a copy of
+    /// every case's names and message, so the pipeline does it only for those that do.
+    fn follows_cases(&self) -> bool {
+        false
+    }
 }

@@ -224,7 +224,13 @@ impl Pipeline {
         let (record, derived, dropped_artifacts) = match run {
             Ok(mut run) => {
                 let dropped = std::mem::take(&mut run.dropped_artifacts);
-                let reading = reading::read(&self.runtime, &admitted, run).await;
+                let follow = |cases: reading::Cases<'_>| {
+                    self.emit(&Event::Cases { suite, cases });
+                };
+                let follows = self.consumers.iter().any(|c| c.follows_cases());
+                let follow: Option<&(dyn Fn(reading::Cases<'_>) + Sync)> =
+                    follows.then_some(&follow);
+                let reading = reading::read(&self.runtime, &admitted, run, follow).await;
                 (reading.record, reading.derived, dropped)
             }
             Err(error) => (Err(error), Vec::new(), Vec::new()),

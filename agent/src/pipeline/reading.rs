@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use quick_junit::{TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, TestCaseStatus, TestSuite};
 use testmeter_parse::{
     hand_on, stream_bytes, stream_file, CaseSink, CaseView, Fields, Format, Limits, ParseError,
     Streamed, Summary,
@@ -15,7 +15,7 @@ use testmeter_parse::{
 use tokio::sync::mpsc;
 
 use crate::catalog::Sample;
-use crate::model::{FailedCase, ReportSource, RunRecord, SuiteRun};
+use crate::model::{CaseResult, FailedCase, Outcome, ReportSource, RunRecord, SuiteRun};
 use crate::plugin::conversions::{self, CaseBatch, Reads, RunEndInput};
 use crate::plugin::derivation::{Batches, Derivation};
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
@@ -48,14 +48,27 @@ pub struct Derived {
 
 enum Message {
     Batch(Batches),
+    Cases(Vec<CaseResult>),
     Restart,
 }
 
-/// Reads `run`'s report and derives it with every plugin in `plugins`.
+/// What a follower of a run's cases is told while its report is read.
+#[derive(Debug, Clone, Copy)]
+pub enum Cases<'a> {
+    /// The next cases, in report order.
+    Read(&'a [CaseResult]),
+    /// The report is being read again from its start (far-apart retries): forget the cases
+    /// told so far.
+    Restart,
+}
+
+/// Reads `run`'s report and derives it with every plugin in `plugins`; `follow`, when given,
+/// is told every case as it is read.
 pub async fn read(
     runtime: &PluginRuntime,
     plugins: &[&LoadedPlugin],
     mut run: SuiteRun,
+    follow: Option<&(dyn Fn(Cases<'_>) + Sync)>,
 ) -> Reading {
     let source = std::mem::replace(&mut run.report.source, ReportSource::None);
     let judged_by_exit_code = matches!(source, ReportSource::None);
@@ -79,8 +92,9 @@ pub async fn read(
         .fold(Reads::default(), |all, reads| all.union(*reads))
         .fields();
     let (sender, mut receiver) = mpsc::channel(BATCHES_AHEAD);
+    let collect = follow.is_some();
     let parse = tokio::task::spawn_blocking(move || {
-        let mut sink = Batcher::new(sender, classes);
+        let mut sink = Batcher::new(sender, classes, collect);
         let read = read_report(source, format, limits, fields, &mut sink);
         sink.flush();
         read.map(|read| (read, sink.failures))
@@ -97,9 +111,17 @@ pub async fn read(
                     derivation.feed(&batches).await;
                 }
             }
+            Message::Cases(cases) => {
+                if let Some(follow) = follow {
+                    follow(Cases::Read(&cases));
+                }
+            }
             Message::Restart => {
                 for derivation in &mut derivations {
                     derivation.restart().await;
+                }
+                if let Some(follow) = follow {
+                    follow(Cases::Restart);
                 }
             }
         }
@@ -187,6 +209,53 @@ fn failed_case(case: &CaseView<'_>) -> Option<FailedCase> {
         .and_then(|m| m.as_str().lines().next().map(str::to_owned))
         .unwrap_or_else(|| "(no message)".to_owned());
     Some(FailedCase { name, message })
+}
+
+/// A case as the followers of cases keep it.
+fn case_result(suite: &str, case: &CaseView<'_>) -> CaseResult {
+    let (outcome, attempts, flaky, message) = match case.status {
+        TestCaseStatus::Success { flaky_runs } => (
+            Outcome::Passed,
+            1 + flaky_runs.len(),
+            !flaky_runs.is_empty(),
+            None,
+        ),
+        TestCaseStatus::NonSuccess {
+            kind,
+            message,
+            reruns,
+            ..
+        } => (
+            match kind {
+                NonSuccessKind::Failure => Outcome::Failed,
+                NonSuccessKind::Error => Outcome::Errored,
+            },
+            1 + reruns.runs.len(),
+            false,
+            message.as_ref(),
+        ),
+        TestCaseStatus::Skipped { message, .. } => (Outcome::Skipped, 1, false, message.as_ref()),
+    };
+    CaseResult {
+        report_suite: suite.to_owned(),
+        classname: case.classname.unwrap_or_default().to_owned(),
+        name: case.name.to_owned(),
+        outcome,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        flaky,
+        duration: case.time,
+        message: message.and_then(|m| first_line(m.as_str(), CaseResult::MESSAGE_BYTES)),
+    }
+}
+
+/// The first non-empty line of `text`, cut to at most `max` bytes on a character boundary.
+fn first_line(text: &str, max: usize) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let mut end = line.len().min(max);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(line[..end].to_owned())
 }
 
 /// Why a report could not be read, and which.
@@ -353,18 +422,21 @@ struct Batcher {
     sender: mpsc::Sender<Message>,
     classes: Vec<Reads>,
     batches: Vec<CaseBatch>,
+    /// The cases of this batch for the followers of cases, when there are any.
+    results: Option<Vec<CaseResult>>,
     cases: usize,
     failures: Vec<FailedCase>,
     suites: Suites,
 }
 
 impl Batcher {
-    fn new(sender: mpsc::Sender<Message>, classes: Vec<Reads>) -> Self {
+    fn new(sender: mpsc::Sender<Message>, classes: Vec<Reads>, collect: bool) -> Self {
         let batches = classes.iter().map(|_| CaseBatch::default()).collect();
         Batcher {
             sender,
             classes,
             batches,
+            results: collect.then(Vec::new),
             cases: 0,
             failures: Vec::new(),
             suites: Suites::default(),
@@ -377,6 +449,11 @@ impl Batcher {
     }
 
     fn flush(&mut self) {
+        if let Some(results) = self.results.as_mut().filter(|r| !r.is_empty()) {
+            let capacity = results.len();
+            let full = std::mem::replace(results, Vec::with_capacity(capacity));
+            self.send(Message::Cases(full));
+        }
         if self.cases == 0 || self.classes.is_empty() {
             self.cases = 0;
             return;
@@ -393,6 +470,9 @@ impl CaseSink for Batcher {
     fn case(&mut self, suite: &str, case: CaseView<'_>) {
         if self.failures.len() < RunRecord::FAILURES_KEPT {
             self.failures.extend(failed_case(&case));
+        }
+        if let Some(results) = &mut self.results {
+            results.push(case_result(suite, &case));
         }
         let mut bytes = 0;
         for (batch, reads) in self.batches.iter_mut().zip(&self.classes) {
@@ -415,6 +495,9 @@ impl CaseSink for Batcher {
         }
         self.cases = 0;
         self.failures.clear();
+        if let Some(results) = &mut self.results {
+            results.clear();
+        }
         self.suites = Suites::default();
         self.send(Message::Restart);
     }
@@ -427,7 +510,7 @@ pub async fn derive_one(
     plugin: &LoadedPlugin,
     run: &SuiteRun,
 ) -> Result<Vec<Sample>, PluginError> {
-    let reading = read(runtime, &[plugin], run.clone()).await;
+    let reading = read(runtime, &[plugin], run.clone(), None).await;
     match (reading.record, reading.derived.into_iter().next()) {
         (Ok(_), Some(derived)) => derived.result,
         (Err(error), _) => Err(PluginError::Guest {
