@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::consumers::{Readiness, StatusBoard};
+use crate::consumers::{History, Readiness, StatusBoard};
 use crate::export::{ExportError, SelfMetrics, Telemetry};
 use crate::log::error_chain;
 use crate::pipeline::{Consumer, Loaded, Pipeline};
@@ -19,6 +19,8 @@ pub struct Agent {
     pub readiness: Arc<Readiness>,
     /// Each suite's latest run and SLO verdicts, for `/` and the closing table.
     pub status: Arc<StatusBoard>,
+    /// The per-test history, when it is on.
+    pub history: Option<Arc<History>>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -60,10 +62,12 @@ impl Agent {
         let status = Arc::new(StatusBoard::new(&config.suites));
         // Everything that reads a run, in the order it hears of it. Readiness comes last, so a
         // scrape after `/readyz` turns ready sees the run in every other.
+        let history = History::new(&config.history, Some(Arc::clone(&self_metrics))).map(Arc::new);
         let mut consumers: Vec<Arc<dyn Consumer>> = vec![
             Arc::clone(&self_metrics) as Arc<dyn Consumer>,
             Arc::clone(&status) as Arc<dyn Consumer>,
         ];
+        consumers.extend(history.iter().map(|h| Arc::clone(h) as Arc<dyn Consumer>));
         consumers.extend(extra);
         consumers.push(Arc::clone(&readiness) as Arc<dyn Consumer>);
         let pipeline =
@@ -74,6 +78,7 @@ impl Agent {
             self_metrics,
             readiness,
             status,
+            history,
         })
     }
 

@@ -58,9 +58,79 @@ pub struct Config {
     /// CPUs.
     #[serde(default = "default_max_concurrent_suites")]
     pub max_concurrent_suites: usize,
+    /// The per-test history store.
+    #[serde(default)]
+    pub history: HistoryConfig,
     /// The suites to run, as `[[suite]]` tables.
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuiteConfig>,
+}
+
+/// The per-test history: where runs are kept, for how long, and the rules that classify tests
+/// (docs/history.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Record every run and classify its tests. Default: true.
+    pub enabled: bool,
+    /// The SQLite file. Default: `$XDG_STATE_HOME/testmeter/history.db`, else
+    /// `$HOME/.local/state/testmeter/history.db`. One agent's own: never shared between
+    /// machines.
+    pub path: Option<PathBuf>,
+    /// Runs kept per suite; older ones are deleted as new ones are recorded. Default: 500.
+    pub keep_runs: usize,
+    /// Runs older than this are deleted. Default: 90 days.
+    #[serde(with = "bounded")]
+    pub keep_for: Duration,
+    /// Runs looked at for flips between passing and failing. Default: 20.
+    pub flaky_window: usize,
+    /// Flips within `flaky_window` that make a test flaky. Default: 3.
+    pub flaky_flips: usize,
+    /// Runs a test needs before flips or durations give a verdict. Default: 5.
+    pub min_runs: usize,
+    /// Runs in each of the two windows whose median durations are compared. Default: 5.
+    pub slower_window: usize,
+    /// Growth of the median duration, as a share, that makes a test slower. Default: 0.5.
+    pub slower_share: f64,
+    /// And the least growth. Default: 100ms.
+    #[serde(with = "bounded")]
+    pub slower_min: Duration,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            path: None,
+            keep_runs: 500,
+            keep_for: Duration::from_secs(90 * 24 * 3600),
+            flaky_window: 20,
+            flaky_flips: 3,
+            min_runs: 5,
+            slower_window: 5,
+            slower_share: 0.5,
+            slower_min: Duration::from_millis(100),
+        }
+    }
+}
+
+impl HistoryConfig {
+    /// The store's file, if history is on and a path can be named.
+    pub fn effective_path(&self) -> Option<PathBuf> {
+        if !self.enabled {
+            return None;
+        }
+        let env_dir = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        self.path.clone().or_else(|| {
+            env_dir("XDG_STATE_HOME")
+                .or_else(|| env_dir("HOME").map(|home| home.join(".local/state")))
+                .map(|state| state.join("testmeter/history.db"))
+        })
+    }
 }
 
 fn default_shutdown_grace() -> Duration {
@@ -501,6 +571,17 @@ impl Config {
         if self.max_concurrent_suites == 0 {
             return Err("max_concurrent_suites must be at least 1".to_owned());
         }
+        let history = &self.history;
+        if history.keep_runs == 0
+            || history.flaky_window < 2
+            || history.slower_window == 0
+            || !(history.slower_share.is_finite() && history.slower_share >= 0.0)
+        {
+            return Err(
+                "history: keep_runs and slower_window must be at least 1, flaky_window at least 2, slower_share a share of 0 or more"
+                    .to_owned(),
+            );
+        }
         let mut names = BTreeSet::new();
         for suite in &self.suites {
             if !names.insert(suite.name.as_str()) {
@@ -538,6 +619,9 @@ impl Config {
         }
         if let Some(dir) = &self.sandbox.cache_dir {
             self.sandbox.cache_dir = Some(base.join(dir));
+        }
+        if let Some(path) = &self.history.path {
+            self.history.path = Some(base.join(path));
         }
         for suite in &mut self.suites {
             let working_dir = match &suite.working_dir {

@@ -4,7 +4,7 @@
 //! The rooms, each depending only on those listed before it (`docs/architecture.md`):
 //! `config`, `model` and `log` are shared by all; `runner` makes runs (executed or ingested);
 //! `catalog` and `plugin` load plugins and check what they declare; `export` holds the telemetry
-//! sinks; `contract` is what dashboards and alerts may query; `pipeline` turns a run into one
+//! sinks; `contract` is what dashboards and alerts may query; `history` keeps each test's past runs; `pipeline` turns a run into one
 //! outcome and hands it to its consumers; `consumers` read it; `server` serves what they hold;
 //! `agent` assembles them; `daemon` keeps `testmeter run` going.
 
@@ -20,6 +20,8 @@ pub mod plugin;
 pub mod export;
 
 pub mod contract;
+
+pub mod history;
 
 pub mod pipeline;
 

@@ -168,11 +168,49 @@ enum Command {
         /// An SLO to gate on (repeatable). Default: every declared SLO.
         #[arg(long = "slo")]
         slos: Vec<String>,
+        /// Also fail when a suite has a test that passed in its previous run and fails now
+        /// (from the per-test history).
+        #[arg(long)]
+        no_new_failures: bool,
+        /// Also fail when more than N tests are flaky, over all suites (from the per-test
+        /// history).
+        #[arg(long, value_name = "N")]
+        max_flaky: Option<u64>,
         /// Evaluate on this Prometheus instead of running the suites.
         #[arg(long)]
         prometheus: Option<String>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
         format: ReportFormat,
+    },
+    /// A suite's recent runs from the per-test history and, with --test, the outcome
+    /// timeline of each test whose `classname::name` contains PATTERN.
+    History {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        suite: String,
+        #[arg(long = "test", value_name = "PATTERN")]
+        test: Option<String>,
+        /// Runs shown, newest first.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tests the per-test history holds as flaky, with their flip rate and last failure.
+    Flaky {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        suite: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quarantine a test in the per-test history: its failures are still run and recorded,
+    /// but are not new failures and are shown apart, until the quarantine expires.
+    Quarantine {
+        #[command(subcommand)]
+        action: QuarantineAction,
     },
     /// Internal: compile one plugin into the compiled-plugin cache. The agent runs this in a
     /// child process, so it never holds the compiler's memory itself.
@@ -181,6 +219,44 @@ enum Command {
         #[arg(long)]
         cache_dir: PathBuf,
         wasm: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuarantineAction {
+    /// Quarantine a recorded test.
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        suite: String,
+        /// The test as `testmeter history` names it: `classname::name`.
+        #[arg(long)]
+        test: String,
+        /// Why: shown beside it wherever it is listed.
+        #[arg(long)]
+        reason: String,
+        /// How long, e.g. `14days`; the quarantine then ends by itself.
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+    },
+    /// End a test's quarantine now.
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        suite: String,
+        #[arg(long)]
+        test: String,
+    },
+    /// List quarantined tests, soonest to expire first.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        suite: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -304,9 +380,48 @@ async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Gate {
             config,
             slos,
+            no_new_failures,
+            max_flaky,
             prometheus,
             format,
-        } => commands::gate::run(&config, &slos, prometheus, format).await,
+        } => {
+            let history = commands::gate::HistoryChecks {
+                no_new_failures,
+                max_flaky,
+            };
+            commands::gate::run(&config, &slos, history, prometheus, format).await
+        }
+        Command::History {
+            config,
+            suite,
+            test,
+            runs,
+            json,
+        } => commands::history::run(&config, &suite, test.as_deref(), runs, json),
+        Command::Flaky {
+            config,
+            suite,
+            json,
+        } => commands::history::flaky(&config, suite.as_deref(), json),
+        Command::Quarantine { action } => match action {
+            QuarantineAction::Add {
+                config,
+                suite,
+                test,
+                reason,
+                duration,
+            } => commands::history::quarantine(&config, &suite, &test, &reason, duration),
+            QuarantineAction::Remove {
+                config,
+                suite,
+                test,
+            } => commands::history::release(&config, &suite, &test),
+            QuarantineAction::List {
+                config,
+                suite,
+                json,
+            } => commands::history::quarantined(&config, suite.as_deref(), json),
+        },
         Command::CompilePlugin { cache_dir, wasm } => {
             commands::compile_plugin::run(&cache_dir, &wasm)
         }

@@ -8,6 +8,7 @@ pub mod compile_plugin;
 pub mod convert;
 pub mod dashboards;
 pub mod gate;
+pub mod history;
 pub mod ingest;
 pub mod new_plugin;
 pub mod once;

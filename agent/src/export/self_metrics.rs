@@ -198,6 +198,22 @@ pub const PLUGIN_INFO: SelfMetricSpec = SelfMetricSpec::new(
 );
 
 /// Every metric the agent exports about itself.
+pub const HISTORY_TESTS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_history_tests",
+    G,
+    "",
+    &["suite", "state"],
+    "Tests of the suite's latest recorded run by history state: passed, skipped, new_failure, failing, fixed, flaky, slower, quarantined",
+);
+
+pub const HISTORY_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_history_errors_total",
+    C,
+    "",
+    &["reason"],
+    "Runs the history store could not record: locked, corrupt, read_only, disk_full, open, schema, other",
+);
+
 pub const DECLARED: &[SelfMetricSpec] = &[
     BUILD_INFO,
     EXPORT_ERRORS,
@@ -217,6 +233,8 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     PLUGIN_RELOADS,
     PLUGIN_QUARANTINED,
     PLUGIN_INFO,
+    HISTORY_TESTS,
+    HISTORY_ERRORS,
 ];
 
 /// Instruments of the agent's own health.
@@ -237,6 +255,8 @@ pub struct SelfMetrics {
     plugin_info: Gauge<u64>,
     plugin_quarantined: Gauge<u64>,
     plugin_reloads: Counter<u64>,
+    history_tests: Gauge<u64>,
+    history_errors: Counter<u64>,
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -320,6 +340,8 @@ impl SelfMetrics {
             plugin_reloads: counter(&meter, &PLUGIN_RELOADS),
             plugin_quarantined: u64_gauge(&meter, &PLUGIN_QUARANTINED),
             plugin_info: u64_gauge(&meter, &PLUGIN_INFO),
+            history_tests: u64_gauge(&meter, &HISTORY_TESTS),
+            history_errors: counter(&meter, &HISTORY_ERRORS),
         }
     }
 
@@ -420,6 +442,16 @@ impl SelfMetrics {
         self.plugin_reloads.add(1, &[kv("result", result)]);
     }
 
+    /// The tests of a suite's latest recorded run in one history state.
+    pub fn history_tests(&self, suite: &str, state: &str, count: u64) {
+        self.history_tests
+            .record(count, &[kv("suite", suite), kv("state", state)]);
+    }
+
+    pub fn history_error(&self, reason: &'static str) {
+        self.history_errors.add(1, &[kv("reason", reason)]);
+    }
+
     pub fn plugin_quarantined(&self, plugin: &str, quarantined: bool) {
         self.plugin_quarantined
             .record(u64::from(quarantined), &[kv("plugin", plugin)]);
@@ -456,6 +488,8 @@ mod tests {
         metrics.sample_rejected("p", "labels");
         metrics.plugin_loaded("p", "1.0.0", "0.2.0");
         metrics.plugin_reload("ok");
+        metrics.history_tests("s", "flaky", 2);
+        metrics.history_error("locked");
         metrics.connection_errors()("limit");
         let mut body = Vec::new();
         prometheus::TextEncoder::new()

@@ -11,6 +11,7 @@ mod e2e;
 mod endpoint;
 mod endpoint_limits;
 mod extensibility;
+mod history;
 mod hot_reload;
 mod new_plugin;
 mod once_output;

@@ -82,6 +82,7 @@ fn walk(lang: &str, name: &str, system: &str, prefix: &str) -> (Vec<String>, Vec
             crate::support::venv().join("bin/componentize-py"),
         )
         .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("XDG_STATE_HOME", dir.path().join("state"))
         .env("RUST_LOG", "off")
         .output()
         .expect("bash runs");

@@ -119,8 +119,9 @@ fn once_on_a_terminal_draws_a_progress_line_per_suite() {
     let config = config(dir.path());
     let transcript = dir.path().join("transcript");
     let command = format!(
-        "XDG_CACHE_HOME={cache:?} RUST_LOG=off TERM=xterm {bin:?} once --config {config:?}",
+        "XDG_CACHE_HOME={cache:?} XDG_STATE_HOME={state:?} RUST_LOG=off TERM=xterm {bin:?} once --config {config:?}",
         cache = dir.path().join("cache").display().to_string(),
+        state = dir.path().join("state").display().to_string(),
         bin = crate::support::testmeter_bin().display().to_string(),
         config = config.display().to_string(),
     );

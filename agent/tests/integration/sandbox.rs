@@ -382,7 +382,7 @@ async fn identities(agent: &testmeter::agent::Agent) -> Vec<String> {
 
 async fn agent_over(plugins: &Path) -> testmeter::agent::Agent {
     let text = format!(
-        "plugins_dir = {:?}\n[sandbox]\ncompiled_cache = false\n",
+        "plugins_dir = {:?}\n[sandbox]\ncompiled_cache = false\n[history]\nenabled = false\n",
         plugins.display().to_string()
     );
     let config = testmeter::config::Config::from_toml(&text, Path::new("test.toml"), plugins)

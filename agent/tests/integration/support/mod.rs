@@ -30,14 +30,19 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A `testmeter` command for the config at `config`: its compiled-plugin cache lives beside
-/// the config (never in the machine's real cache dir), and no ambient OTLP endpoint leaks in.
+/// A `testmeter` command for the config at `config`: its compiled-plugin cache and its history
+/// store live beside the config (never in the machine's real cache and state dirs), and no
+/// ambient OTLP endpoint leaks in.
 pub fn testmeter_command(config: &Path) -> Command {
     let mut command = Command::new(testmeter_bin());
     command
         .env(
             "XDG_CACHE_HOME",
             config.parent().unwrap_or(config).join("cache"),
+        )
+        .env(
+            "XDG_STATE_HOME",
+            config.parent().unwrap_or(config).join("state-home"),
         )
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");

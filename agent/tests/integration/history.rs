@@ -1,0 +1,437 @@
+//! The per-test history on real pytest runs: a suite whose tests pass, break, flip and slow down
+//! from run to run (`tests/fixtures/history/project`), recorded by `testmeter once` into a real
+//! SQLite file, classified, read back by `testmeter history` and `testmeter flaky`, and exported
+//! as `testmeter_history_tests`; a `kill -9` in the middle of recording a run; and a store that
+//! is corrupt, locked or cannot be created.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::support::{lines_starting_with, repo_root, testmeter_command, venv_python};
+
+/// A config in `dir` whose one suite `h` runs the history project under pytest, with the
+/// rules tightened so five runs show every state.
+fn history_config(dir: &Path, extra: &str) -> PathBuf {
+    let project = repo_root().join("tests/fixtures/history/project");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::create_dir_all(dir.join("plugins")).expect("plugins dir");
+    let config = format!(
+        r#"plugins_dir = "plugins"
+
+[history]
+path = "history.db"
+min_runs = 4
+flaky_flips = 3
+slower_window = 2
+slower_share = 0.5
+slower_min = "100ms"
+{extra}
+[[suite]]
+name = "h"
+system = "history"
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml", {project:?}]
+report = "report.xml"
+env = {{ HISTORY_STATE_DIR = {state:?}, PYTHONDONTWRITEBYTECODE = "1" }}
+timeout = "1m"
+"#,
+        python = venv_python().display().to_string(),
+        project = project.display().to_string(),
+        state = state.display().to_string(),
+    );
+    let path = dir.join("testmeter.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+fn run(mut command: Command) -> Output {
+    let output = command.output().expect("testmeter runs");
+    assert!(
+        output.status.success(),
+        "{:?} failed: {}",
+        command,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn once(config: &Path) {
+    let mut command = testmeter_command(config);
+    command.args(["once", "--config"]).arg(config);
+    run(command);
+}
+
+fn json(config: &Path, args: &[&str]) -> serde_json::Value {
+    let mut command = testmeter_command(config);
+    command.args(args).arg("--config").arg(config).arg("--json");
+    let output = run(command);
+    serde_json::from_slice(&output.stdout).expect("JSON output")
+}
+
+#[test]
+fn five_real_runs_give_every_state_and_the_commands_and_metrics_agree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = history_config(dir.path(), "");
+    let state = dir.path().join("state");
+    // 1: all pass. 2: `test_breaks` breaks, `test_flips` fails. 3: both fail again, flips
+    // passes. 4: fixed; `test_slows` takes 400 ms from now on. 5: as 4.
+    once(&config);
+    std::fs::write(state.join("break"), "").expect("break");
+    once(&config);
+    once(&config);
+    std::fs::remove_file(state.join("break")).expect("unbreak");
+    std::fs::write(state.join("delay"), "0.4").expect("delay");
+    once(&config);
+    once(&config);
+
+    let history = json(&config, &["history", "--suite", "h", "--test", "test_"]);
+    let runs: Vec<String> = history["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|run| {
+            format!(
+                "run {}: {} tests={} failed={} skipped={} new_failures={}",
+                run["id"],
+                run["result"].as_str().unwrap_or(""),
+                run["tests"],
+                run["failed"],
+                run["skipped"],
+                run["new_failures"]
+            )
+        })
+        .collect();
+    let tests: Vec<String> = history["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .map(|test| {
+            let runs: Vec<String> = test["runs"]
+                .as_array()
+                .expect("runs")
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}",
+                        r[1].as_str().unwrap_or(""),
+                        r[2].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            format!(
+                "{}: {}",
+                test["name"].as_str().unwrap_or(""),
+                runs.join(" ")
+            )
+        })
+        .collect();
+    insta::assert_yaml_snapshot!((runs, tests));
+
+    let flaky = json(&config, &["flaky", "--suite", "h"]);
+    insta::assert_yaml_snapshot!(flaky);
+
+    // 6: `test_breaks`, quarantined, breaks again: recorded, but not a new failure.
+    let breaks = history["tests"]
+        .as_array()
+        .and_then(|tests| tests.iter().find(|t| t["name"] == "test_breaks"))
+        .map(|t| format!("{}::test_breaks", t["classname"].as_str().unwrap_or("")))
+        .expect("test_breaks in the history");
+    let mut command = testmeter_command(&config);
+    command
+        .args(["quarantine", "add", "--suite", "h", "--test", &breaks])
+        .args(["--reason", "known breakage", "--for", "1h", "--config"])
+        .arg(&config);
+    run(command);
+    let quarantined = json(&config, &["quarantine", "list"]);
+    assert_eq!(
+        quarantined.as_array().map(Vec::len),
+        Some(1),
+        "{quarantined}"
+    );
+    assert_eq!(quarantined[0]["reason"], "known breakage");
+    std::fs::write(state.join("break"), "").expect("break");
+    once(&config);
+    let last = json(
+        &config,
+        &[
+            "history",
+            "--suite",
+            "h",
+            "--test",
+            "test_breaks",
+            "--runs",
+            "1",
+        ],
+    );
+    assert_eq!(last["tests"][0]["runs"][0][2], "quarantined", "{last}");
+    assert_eq!(last["runs"][0]["new_failures"], 0, "{last}");
+
+    // The report of run 6 ingested once more (a seventh run): its states on /metrics.
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "history", "--suite", "h", "--print", "--config",
+        ])
+        .arg(&config)
+        .arg(dir.path().join("report.xml"));
+    let output = run(command);
+    let exposition = String::from_utf8_lossy(&output.stdout);
+    insta::assert_snapshot!(lines_starting_with(&exposition, &["testmeter_history_"]).join("\n"));
+
+    // The gate on the history: no new failure in run 8 (the quarantined failure does not
+    // count); in run 9 a test that always passed fails, and the gate stops.
+    let gate = |expect_pass: bool| {
+        let mut command = testmeter_command(&config);
+        command
+            .args(["gate", "--no-new-failures", "--max-flaky", "1", "--format", "json", "--config"])
+            .arg(&config);
+        let output = command.output().expect("gate runs");
+        assert_eq!(
+            output.status.success(),
+            expect_pass,
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("gate JSON")
+    };
+    let proceed = gate(true);
+    std::fs::write(state.join("late"), "").expect("late break");
+    let stop = gate(false);
+
+    // A quarantine ends on request too.
+    let mut command = testmeter_command(&config);
+    command
+        .args(["quarantine", "remove", "--suite", "h", "--test", &breaks, "--config"])
+        .arg(&config);
+    run(command);
+    let quarantined = json(&config, &["quarantine", "list"]);
+    assert_eq!(quarantined.as_array().map(Vec::len), Some(0), "{quarantined}");
+    insta::assert_yaml_snapshot!((proceed, stop));
+}
+
+/// The store's whole and unfinished runs, and the results rows of each.
+fn store_contents(path: &Path) -> (Vec<(i64, i64, i64)>, i64) {
+    let conn = rusqlite::Connection::open(path).expect("store opens");
+    let mut statement = conn
+        .prepare(
+            "SELECT r.id, r.complete, (SELECT count(*) FROM results WHERE run = r.id)
+             FROM runs r ORDER BY r.id",
+        )
+        .expect("query");
+    let runs = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("rows")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
+    let orphans: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM results WHERE run NOT IN (SELECT id FROM runs)",
+            [],
+            |row| row.get(0),
+        )
+        .expect("orphans");
+    (runs, orphans)
+}
+
+#[test]
+fn a_kill_9_while_recording_leaves_whole_runs_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = history_config(dir.path(), "");
+    let store = dir.path().join("history.db");
+    // A whole run first: the real osworld report.
+    let fixture = repo_root().join("tests/fixtures/osworld/junit.xml");
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "history", "--suite", "big", "--config",
+        ])
+        .arg(&config)
+        .arg(&fixture);
+    run(command);
+    let (whole, _) = store_contents(&store);
+    assert_eq!(whole.len(), 1, "one whole run: {whole:?}");
+    let cases = whole[0].2;
+    assert!(cases > 0);
+
+    // Then a run of 300,000 cases, killed once some of them are written.
+    let report = dir.path().join("big.xml");
+    let generated = Command::new("python3")
+        .arg(repo_root().join("bench/gen_junit.py"))
+        .arg("300000")
+        .arg(&report)
+        .status()
+        .expect("generator runs");
+    assert!(generated.success());
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "history", "--suite", "big", "--config",
+        ])
+        .arg(&config)
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().expect("ingest starts");
+    let conn = rusqlite::Connection::open(&store).expect("store opens");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
+    let started = std::time::Instant::now();
+    loop {
+        let written: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM results WHERE run IN (SELECT id FROM runs WHERE complete = 0)",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or(0);
+        if written > 0 {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("child state").is_none(),
+            "the run was recorded before it could be killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no case written in 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    drop(conn);
+    let (runs, orphans) = store_contents(&store);
+    assert_eq!(
+        runs.len(),
+        2,
+        "the killed run is still there, unfinished: {runs:?}"
+    );
+    assert_eq!(runs[1].1, 0);
+
+    // The next agent to open the store deletes it; the whole run stays as it was.
+    let history = json(&config, &["history", "--suite", "big"]);
+    assert_eq!(history["runs"].as_array().map(Vec::len), Some(1));
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "history", "--suite", "big", "--config",
+        ])
+        .arg(&config)
+        .arg(&fixture);
+    run(command);
+    let (runs, orphans_after) = store_contents(&store);
+    assert_eq!(orphans, 0);
+    assert_eq!(orphans_after, 0);
+    let kept: Vec<(i64, i64)> = runs.iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(kept, [(1, cases), (1, cases)], "{runs:?}");
+}
+
+/// `ingest --print` of the real osworld report with its store at `history`: whether it
+/// succeeded, the exposition, and the log.
+fn ingest_despite(dir: &Path, history: &Path) -> (bool, String, String) {
+    let extra = format!("path = {:?}\n", history.display().to_string());
+    let config = history_config(dir, "");
+    let text = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("path = \"history.db\"\n", &extra);
+    std::fs::write(&config, text).expect("config");
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "history", "--suite", "h", "--print", "--config",
+        ])
+        .arg(&config)
+        .arg(repo_root().join("tests/fixtures/osworld/junit.xml"));
+    let output = command.output().expect("ingest runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Fails unless the log names the store's path.
+fn names(log: &str, path: &Path) {
+    assert!(
+        log.contains(&path.display().to_string()),
+        "the log names the store {}: {log}",
+        path.display()
+    );
+}
+
+#[test]
+fn a_store_that_cannot_be_written_is_counted_and_export_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let errors = |exposition: &str| {
+        lines_starting_with(
+            exposition,
+            &["testmeter_history_errors_total", "testmeter_suite_tests{"],
+        )
+        .join("\n")
+    };
+    // Corrupt: not a database.
+    let corrupt = dir.path().join("corrupt");
+    std::fs::create_dir_all(&corrupt).expect("dir");
+    std::fs::write(corrupt.join("history.db"), vec![0x5a; 8192]).expect("garbage");
+    let (ok, exposition, log) = ingest_despite(&corrupt, &corrupt.join("history.db"));
+    assert!(ok);
+    names(&log, &corrupt.join("history.db"));
+    insta::assert_snapshot!("corrupt", errors(&exposition));
+
+    // Its directory cannot be made: a file is in the way.
+    let blocked = dir.path().join("blocked");
+    std::fs::create_dir_all(&blocked).expect("dir");
+    std::fs::write(blocked.join("file"), "").expect("file");
+    let (ok, exposition, log) = ingest_despite(&blocked, &blocked.join("file/history.db"));
+    assert!(ok);
+    names(&log, &blocked.join("file/history.db"));
+    insta::assert_snapshot!("cannot_open", errors(&exposition));
+
+    // Locked: another writer holds it for longer than the agent waits.
+    let locked = dir.path().join("locked");
+    std::fs::create_dir_all(&locked).expect("dir");
+    let path = locked.join("history.db");
+    let (ok, _, _) = ingest_despite(&locked, &path);
+    assert!(ok, "a first run creates the store");
+    let holder = rusqlite::Connection::open(&path).expect("open");
+    holder
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("exclusive lock");
+    let (ok, exposition, log) = ingest_despite(&locked, &path);
+    assert!(ok);
+    names(&log, &path);
+    insta::assert_snapshot!("locked", errors(&exposition));
+    holder.execute_batch("ROLLBACK").expect("release");
+}
+
+#[test]
+fn a_store_written_by_schema_version_1_opens_and_takes_new_runs() {
+    // tests/fixtures/history/store-v1.db: written by testmeter's own write path at schema 1
+    // (its regenerate.sh); every later version must migrate it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(
+        repo_root().join("tests/fixtures/history/store-v1.db"),
+        dir.path().join("history.db"),
+    )
+    .expect("copy the v1 store");
+    let config = history_config(dir.path(), "");
+    let before = json(&config, &["history", "--suite", "osworld"]);
+    assert_eq!(before["runs"].as_array().map(Vec::len), Some(2), "{before}");
+    let mut command = testmeter_command(&config);
+    command
+        .args([
+            "ingest", "--system", "osworld", "--suite", "osworld", "--config",
+        ])
+        .arg(&config)
+        .arg(repo_root().join("tests/fixtures/osworld/junit.xml"));
+    run(command);
+    let after = json(&config, &["history", "--suite", "osworld"]);
+    let runs = after["runs"].as_array().expect("runs");
+    assert_eq!(runs.len(), 3, "{after}");
+    assert_eq!(runs[0]["tests"], runs[2]["tests"]);
+    let version: i64 = rusqlite::Connection::open(dir.path().join("history.db"))
+        .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
+        .expect("user_version");
+    assert_eq!(version, 1);
+}
