@@ -173,7 +173,8 @@ def ingest(work, cases_list, reps, rows, notes):
     # The defaults a user gets: no limit is raised. The osworld plugin counts its histograms
     # (WIT 0.4.0), so what it returns does not grow with the cases, and the default report cap
     # (1 GiB) takes the 1M-case file (about 450 MB).
-    config.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n')
+    config.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+                      f'[history]\npath = "{work / "history.db"}"\n')
     for cases in cases_list:
         report = work / f"junit-{cases}.xml"
         subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", str(cases), report], check=True)
@@ -240,6 +241,43 @@ def ingest(work, cases_list, reps, rows, notes):
                          f"testmeter {tr_med / ar_med:.2f}× its memory", ""))
         notes.append(f"{cases:,} cases: both sides export the same {len(base)} series with the same values; "
                      f"CPU steal while measuring: {stolen:.1%} of all CPU time.")
+
+
+def history_cost(work, reps, rows):
+    """What recording a run in the per-test history adds to an ingest of 100,000 cases (history
+    on, as a user gets it, against [history] enabled = false, legs rotated in one run), and the
+    store's size per million case results (one 1M-case run into a fresh store)."""
+    report = work / "junit-100000.xml"
+    if not report.exists():
+        subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", "100000", report], check=True)
+    configs = {}
+    for leg, history in (("on", f'path = "{work / "history-cost.db"}"'), ("off", "enabled = false")):
+        configs[leg] = work / f"history-{leg}.toml"
+        configs[leg].write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+                                f"[history]\n{history}\n")
+    env = {**os.environ, "RUST_LOG": "off"}
+    times = {"on": [], "off": []}
+    for rep in range(reps + 1):
+        for leg in (("on", "off") if rep % 2 else ("off", "on")):
+            run = run_measured([BIN, "ingest", report, "--system", "osworld", "--config", configs[leg]], env=env)
+            assert run.code == 0, f"ingest with history {leg} failed"
+            if rep > 0:
+                times[leg].append(run.wall)
+    off_med, off_text = spread(times["off"], 1e-3, "{:.0f}")
+    on_med, on_text = spread(times["on"], 1e-3, "{:.0f}")
+    rows.append(("ingest, 100,000 cases, wall ms: history off → on (a store holding the earlier runs)",
+                 off_text, on_text, f"+{(on_med - off_med) * 1e3:.0f} ms", "≤ +150 ms"))
+    million = work / "junit-1000000.xml"
+    if million.exists():
+        store = work / "history-size.db"
+        sized = work / "history-size.toml"
+        sized.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+                         f'[history]\npath = "{store}"\n')
+        subprocess.run([BIN, "ingest", million, "--system", "osworld", "--config", sized],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+        size = sum(p.stat().st_size for p in work.glob("history-size.db*"))
+        rows.append(("history store size per 1,000,000 case results, MB (one 1M-case run, WAL included)",
+                     "", f"{size / 1e6:.0f}", "", "measured"))
 
 
 def flat_memory(work, rows):
@@ -556,6 +594,8 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-bench-"))
+    # Every agent started here keeps its per-test history under the work dir, not the user's.
+    os.environ["XDG_STATE_HOME"] = str(work / "state")
     rows, notes = [], []
     try:
         if args.flat:
@@ -571,6 +611,7 @@ def main():
         ingest(work, [1_000, 10_000, 100_000, 1_000_000], {1_000: 11, 10_000: 9, 100_000: 9, 1_000_000: 3},
                rows, notes)
         base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
+        history_cost(work, 9, rows)
         flat_memory(work, rows)
         once_overhead(work, 41, rows, notes)
         for cache in ("warm", "cold"):
