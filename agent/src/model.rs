@@ -99,7 +99,8 @@ pub struct SuiteRun {
 }
 
 /// How one test ended in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Passed,
     Failed,

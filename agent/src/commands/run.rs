@@ -59,6 +59,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
             readiness: Arc::clone(&agent.readiness),
             status: Arc::clone(&agent.status),
             connection_errors: agent.self_metrics.connection_errors(),
+            history: agent.history.as_ref().map(|h| h.path().to_path_buf()),
         },
         security,
         limits,

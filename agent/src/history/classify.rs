@@ -8,7 +8,8 @@ use crate::config::HistoryConfig;
 use crate::model::Outcome;
 
 /// A test's state after a run. One per test and run; `Slower` only for a test that passed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum State {
     Passed,
     Skipped,

@@ -142,6 +142,28 @@ pub struct FlakyTest {
     pub last_failure: Option<String>,
 }
 
+/// A test worth a look in a suite's latest whole run, with its recent outcomes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NotableTest {
+    pub classname: String,
+    pub name: String,
+    pub state: State,
+    pub fail_streak: u64,
+    /// Its message in the latest run, else the last failure's.
+    pub message: Option<String>,
+    /// Its outcome in each of the suite's recent runs, oldest first; `None` where it was not
+    /// in the run.
+    pub strip: Vec<Option<Outcome>>,
+}
+
+/// What a suite's page shows: its recent runs, newest first, and the tests of its latest run
+/// that are not simply passing or skipped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SuitePage {
+    pub runs: Vec<RunRow>,
+    pub tests: Vec<NotableTest>,
+}
+
 /// A quarantined test, as `testmeter quarantine list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct QuarantineRow {
@@ -900,6 +922,80 @@ impl Store {
             rows.collect()
         };
         query().map_err(|e| self.error(e))
+    }
+
+    /// A suite's newest `runs` whole runs and the notable tests of the latest, at most `listed`
+    /// of each state, with each one's outcomes over those runs.
+    pub fn suite_page(
+        &self,
+        suite: &str,
+        runs: usize,
+        listed: usize,
+    ) -> Result<SuitePage, HistoryError> {
+        let rows = self.runs(suite, runs)?;
+        let Some(latest) = rows.first().map(|r| r.id) else {
+            return Ok(SuitePage::default());
+        };
+        let oldest = rows.last().map_or(latest, |r| r.id);
+        let query = || -> rusqlite::Result<Vec<NotableTest>> {
+            let mut notable = self.conn.prepare(
+                "SELECT r.test, t.classname, t.name, r.state, COALESCE(k.fail_streak, 0),
+                        COALESCE(r.message, k.last_failure)
+                 FROM results r JOIN tests t ON t.id = r.test LEFT JOIN tracks k ON k.test = r.test
+                 WHERE r.run = ?1 AND r.state NOT IN (?2, ?3)
+                 ORDER BY r.state, t.classname, t.name",
+            )?;
+            let mut strip = self.conn.prepare_cached(
+                "SELECT r.run, r.outcome FROM results r JOIN runs u ON u.id = r.run
+                 WHERE r.test = ?1 AND r.run BETWEEN ?2 AND ?3 AND u.suite = ?4 AND u.complete = 1",
+            )?;
+            let mut tests: Vec<NotableTest> = Vec::new();
+            let mut rows_of_state: BTreeMap<State, usize> = BTreeMap::new();
+            let found = notable.query_map(
+                params![latest, State::Passed.code(), State::Skipped.code()],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )?;
+            for found in found {
+                let (test, classname, name, state, streak, message) = found?;
+                let Some(state) = State::from_code(state) else {
+                    continue;
+                };
+                let shown = rows_of_state.entry(state).or_default();
+                if *shown >= listed {
+                    continue;
+                }
+                *shown += 1;
+                let outcomes: BTreeMap<i64, Outcome> = strip
+                    .query_map(params![test, oldest, latest, suite], |row| {
+                        Ok((row.get::<_, i64>(0)?, outcome_of(row.get(1)?)))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                tests.push(NotableTest {
+                    classname,
+                    name,
+                    state,
+                    fail_streak: u64::try_from(streak).unwrap_or(0),
+                    message,
+                    strip: rows
+                        .iter()
+                        .rev()
+                        .map(|run| outcomes.get(&run.id).copied())
+                        .collect(),
+                });
+            }
+            Ok(tests)
+        };
+        let tests = query().map_err(|e| self.error(e))?;
+        Ok(SuitePage { runs: rows, tests })
     }
 
     /// The schema version of the open store.

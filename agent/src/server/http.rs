@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use super::connections::{
     AcceptBackoff, ConnectionLimits, Connections, LogEvery, OnConnectionError,
 };
-use super::status_page;
 use super::web::WebSecurity;
+use super::{status_page, suite_page};
 use crate::consumers::{Readiness, StatusBoard};
 use crate::export::prometheus::{content_type, exposition};
 
@@ -45,6 +45,8 @@ pub struct Sources {
     pub status: std::sync::Arc<StatusBoard>,
     /// Counts refused and failed connections (`testmeter_http_connection_errors_total`).
     pub connection_errors: OnConnectionError,
+    /// The per-test history's store, read by the suites' pages; `None` when history is off.
+    pub history: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -222,9 +224,14 @@ fn route(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>
         (&Method::GET, "/") => response(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            status_page::render(&sources.status.snapshot(), std::time::SystemTime::now())
-                .into_bytes(),
+            status_page::render(
+                &sources.status.snapshot(),
+                std::time::SystemTime::now(),
+                sources.history.is_some(),
+            )
+            .into_bytes(),
         ),
+        (&Method::GET, path) if path.starts_with("/suite/") => suite(path, sources),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
         (&Method::GET, "/readyz") => match sources.readiness.pending().as_slice() {
             [] => text(StatusCode::OK, "ready\n"),
@@ -247,6 +254,40 @@ fn metrics(registry: &prometheus::Registry) -> Response<Full<Bytes>> {
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "failed to encode metrics\n",
+            )
+        }
+    }
+}
+
+/// A suite's page from the history store, read through a connection of its own: WAL lets it
+/// read while the agent writes.
+fn suite(path: &str, sources: &Sources) -> Response<Full<Bytes>> {
+    let Some(name) = suite_page::suite_of(path) else {
+        return text(StatusCode::NOT_FOUND, "not found; try /\n");
+    };
+    let Some(store) = &sources.history else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "the per-test history is off ([history] enabled = false)\n",
+        );
+    };
+    let page = if store.exists() {
+        crate::history::Store::open_read_only(store)
+            .and_then(|store| store.suite_page(&name, suite_page::RUNS, suite_page::LISTED))
+    } else {
+        Ok(crate::history::store::SuitePage::default())
+    };
+    match page {
+        Ok(page) => response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            suite_page::render(&name, &page, std::time::SystemTime::now()).into_bytes(),
+        ),
+        Err(error) => {
+            tracing::warn!(error = %crate::log::error_chain(&error), "suite page not rendered");
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the per-test history cannot be read now; the log says why\n",
             )
         }
     }

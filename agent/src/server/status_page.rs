@@ -4,29 +4,16 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use super::html::{ago, escape, STYLE};
 use crate::consumers::status::{self, Health, RunResult, Snapshot, SuiteRow, SuiteStatus};
 use crate::contract::gate::Verdict;
 
 /// Seconds between the page's own reloads.
 const REFRESH_SECS: u32 = 30;
 
-const STYLE: &str = "\
-body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1f2328;background:#fff}\
-header{padding:16px 24px;border-bottom:1px solid #d0d7de;background:#f6f8fa}\
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}\
-main{padding:0 24px 24px}nav a{margin-right:16px}\
-table{border-collapse:collapse;width:100%}\
-th,td{text-align:left;vertical-align:top;padding:6px 10px;border-bottom:1px solid #d0d7de}\
-th{background:#f6f8fa;font-weight:600}\
-ul.slos{list-style:none;margin:0;padding:0}ul.slos li{margin:0 0 4px}\
-.badge{display:inline-block;min-width:64px;padding:2px 8px;border-radius:4px;\
-color:#fff;font-weight:600;text-align:center}\
-.passed,.met{background:#1a7f37}.failed,.breached,.error{background:#cf222e}\
-.partial{background:#bf8700}.unknown,.pending{background:#6e7781}\
-small{color:#59636e}code{font-size:12px}.problem{color:#cf222e}";
-
-/// Renders the page for `snapshot` as of `now`.
-pub fn render(snapshot: &Snapshot, now: SystemTime) -> String {
+/// Renders the page for `snapshot` as of `now`; with `history`, each suite's name links to its
+/// page (`/suite/<name>`).
+pub fn render(snapshot: &Snapshot, now: SystemTime, history: bool) -> String {
     let mut out = String::new();
     let failing = snapshot
         .suites
@@ -59,7 +46,7 @@ pub fn render(snapshot: &Snapshot, now: SystemTime) -> String {
 </tr></thead><tbody>\n",
     );
     for row in &snapshot.suites {
-        suite_row(&mut out, row, now);
+        suite_row(&mut out, row, now, history);
     }
     out.push_str("</tbody></table>\n<h2>Plugins</h2>\n");
     if snapshot.plugins.is_empty() {
@@ -86,13 +73,21 @@ pub fn render(snapshot: &Snapshot, now: SystemTime) -> String {
     out
 }
 
-fn suite_row(out: &mut String, row: &SuiteRow, now: SystemTime) {
+fn suite_row(out: &mut String, row: &SuiteRow, now: SystemTime, history: bool) {
     let name = escape(&row.suite);
+    let title = if history {
+        format!(
+            "<a href=\"{}\">{name}</a>",
+            escape(&super::suite_page::href(&row.suite))
+        )
+    } else {
+        name.clone()
+    };
     let system = escape(&row.system);
     let Some(last) = &row.last else {
         let _ = writeln!(
             out,
-            "<tr data-suite=\"{name}\" data-result=\"pending\"><td>{name}</td><td>{system}</td>\
+            "<tr data-suite=\"{name}\" data-result=\"pending\"><td>{title}</td><td>{system}</td>\
 <td>not yet</td><td></td><td><span class=\"badge pending\">pending</span></td><td></td>\
 <td></td></tr>"
         );
@@ -101,7 +96,7 @@ fn suite_row(out: &mut String, row: &SuiteRow, now: SystemTime) {
     let health = last.health();
     let _ = write!(
         out,
-        "<tr data-suite=\"{name}\" data-result=\"{result}\"><td>{name}</td><td>{system}</td>\
+        "<tr data-suite=\"{name}\" data-result=\"{result}\"><td>{title}</td><td>{system}</td>\
 <td><time datetime=\"{at}\">{ago} ago</time><br><small>{interval}</small></td>\
 <td>{duration}</td><td><span class=\"badge {result}\">{result}</span></td><td>",
         result = health.as_str(),
@@ -195,30 +190,8 @@ fn slos_cell(out: &mut String, last: &SuiteStatus) {
     out.push_str("</ul>");
 }
 
-/// Whole seconds since `then`, as `3m 12s`.
-fn ago(then: SystemTime, now: SystemTime) -> String {
-    let elapsed = now.duration_since(then).unwrap_or_default();
-    humantime::format_duration(Duration::from_secs(elapsed.as_secs())).to_string()
-}
-
 fn seconds(duration: Duration) -> String {
     format!("{:.2} s", duration.as_secs_f64())
-}
-
-/// Escapes text for HTML element content and double-quoted attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -321,7 +294,7 @@ mod tests {
                 row(None, "later"),
             ],
         };
-        let page = render(&snapshot, start + Duration::from_secs(75));
+        let page = render(&snapshot, start + Duration::from_secs(75), true);
         assert!(!page.contains("<script>"), "suite names are escaped");
         insta::assert_snapshot!(page.replace("><", ">\n<"));
     }

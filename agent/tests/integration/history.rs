@@ -184,7 +184,15 @@ fn five_real_runs_give_every_state_and_the_commands_and_metrics_agree() {
     let gate = |expect_pass: bool| {
         let mut command = testmeter_command(&config);
         command
-            .args(["gate", "--no-new-failures", "--max-flaky", "1", "--format", "json", "--config"])
+            .args([
+                "gate",
+                "--no-new-failures",
+                "--max-flaky",
+                "1",
+                "--format",
+                "json",
+                "--config",
+            ])
             .arg(&config);
         let output = command.output().expect("gate runs");
         assert_eq!(
@@ -202,11 +210,23 @@ fn five_real_runs_give_every_state_and_the_commands_and_metrics_agree() {
     // A quarantine ends on request too.
     let mut command = testmeter_command(&config);
     command
-        .args(["quarantine", "remove", "--suite", "h", "--test", &breaks, "--config"])
+        .args([
+            "quarantine",
+            "remove",
+            "--suite",
+            "h",
+            "--test",
+            &breaks,
+            "--config",
+        ])
         .arg(&config);
     run(command);
     let quarantined = json(&config, &["quarantine", "list"]);
-    assert_eq!(quarantined.as_array().map(Vec::len), Some(0), "{quarantined}");
+    assert_eq!(
+        quarantined.as_array().map(Vec::len),
+        Some(0),
+        "{quarantined}"
+    );
     insta::assert_yaml_snapshot!((proceed, stop));
 }
 
@@ -434,4 +454,96 @@ fn a_store_written_by_schema_version_1_opens_and_takes_new_runs() {
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("user_version");
     assert_eq!(version, 1);
+}
+
+/// The `<i class="…">` cells of the strip in the row of `test`.
+fn strip<'a>(dom: &'a str, test: &str) -> Vec<&'a str> {
+    let start = dom
+        .find(&format!("<tr data-test=\"{test}\""))
+        .unwrap_or_else(|| panic!("a row for {test}"));
+    let row = &dom[start..start + dom[start..].find("</tr>").expect("row end")];
+    crate::support::attribute_values(row, "class")
+        .into_iter()
+        .filter(|class| !class.starts_with("badge") && *class != "strip")
+        .collect()
+}
+
+#[test]
+fn a_suites_page_draws_its_runs_and_lists_its_tests_in_chromium() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = crate::support::free_port();
+    let config = history_config(
+        dir.path(),
+        &format!("[prometheus]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let state = dir.path().join("state");
+    // Three runs with `once`: all pass; two tests break; one stays broken, one passes again.
+    once(&config);
+    std::fs::write(state.join("break"), "").expect("break");
+    once(&config);
+    once(&config);
+    // The fourth run is the daemon's first.
+    let mut command = testmeter_command(&config);
+    command
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _agent = crate::support::Guard::spawn("testmeter run", &mut command);
+    let base = format!("http://127.0.0.1:{port}");
+    crate::support::wait_for("the daemon's first run", Duration::from_secs(60), || {
+        ureq::get(&format!("{base}/readyz")).call().ok()
+    });
+    let profile = dir.path().join("chromium");
+    let index = crate::support::chromium(&profile, "--dump-dom", &format!("{base}/"));
+    assert!(index.status.success(), "{index:?}");
+    let index = String::from_utf8_lossy(&index.stdout);
+    assert!(
+        crate::support::attribute_values(&index, "href").contains(&"/suite/h"),
+        "/ links the suite's page: {index}"
+    );
+
+    let page = crate::support::chromium(&profile, "--dump-dom", &format!("{base}/suite/h"));
+    assert!(page.status.success(), "{page:?}");
+    let dom = String::from_utf8_lossy(&page.stdout).into_owned();
+    let rates = crate::support::attribute_values(&dom, "data-rate");
+    let durations = crate::support::attribute_values(&dom, "data-ms");
+    let tests: Vec<String> = crate::support::attribute_values(&dom, "data-test")
+        .into_iter()
+        .zip(crate::support::attribute_values(&dom, "data-state"))
+        .map(|(test, state)| format!("{state} {test}: {}", strip(&dom, test).join(" ")))
+        .collect();
+    assert_eq!(durations.len(), 4, "a bar per run: {dom}");
+    insta::assert_yaml_snapshot!((rates, tests));
+
+    let shot = dir.path().join("suite.png");
+    let output = crate::support::chromium(
+        &profile,
+        &format!("--screenshot={}", shot.display()),
+        &format!("{base}/suite/h"),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("screenshot written"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let frame = reader.next_frame(&mut pixels).expect("PNG decodes");
+    assert_eq!(
+        (frame.width, frame.height),
+        (crate::support::WIDTH, crate::support::HEIGHT)
+    );
+    let channels = frame.color_type.samples();
+    let count = |rgb: [u8; 3]| {
+        pixels[..frame.buffer_size()]
+            .chunks_exact(channels)
+            .filter(|p| p[..3] == rgb)
+            .count()
+    };
+    // The duration bars (#8250df) and the red of the failing tests' badges and strip cells.
+    assert!(
+        count([0x82, 0x50, 0xdf]) > 1_000,
+        "the duration bars are drawn"
+    );
+    assert!(count([0xcf, 0x22, 0x2e]) > 500, "failures are shown in red");
 }

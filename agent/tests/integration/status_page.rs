@@ -3,57 +3,17 @@
 //! the SLO verdicts that `/metrics` shows for the same runs, and the screenshot shows the page
 //! styled, with the red and green badges of those results.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{
-    built_plugins_dir, example_config, exposition_value, venv_path, wait_for, Guard,
+    attribute_values, built_plugins_dir, chromium, example_config, exposition_value, venv_path,
+    wait_for, Guard, HEIGHT, WIDTH,
 };
 
-/// Viewport of the screenshot.
-const WIDTH: u32 = 1280;
-const HEIGHT: u32 = 900;
 /// The badge colours of the page's style sheet.
 const GREEN: [u8; 3] = [0x1a, 0x7f, 0x37];
 const RED: [u8; 3] = [0xcf, 0x22, 0x2e];
-
-/// Headless Chromium on `url` with a throwaway profile and no background networking; `what`
-/// is `--dump-dom` or `--screenshot=FILE`. Killed after a minute at most.
-fn chromium(profile: &Path, what: &str, url: &str) -> std::process::Output {
-    Command::new("timeout")
-        .args(["--kill-after=5", "60", "chromium"])
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-default-apps",
-            "--disable-sync",
-            "--no-first-run",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--window-size={WIDTH},{HEIGHT}"))
-        .arg(what)
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("chromium runs (scripts/setup.sh installs Debian's chromium)")
-}
-
-/// The values of `attribute` on the elements that carry it, in document order.
-fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
-    let needle = format!(" {attribute}=\"");
-    html.match_indices(&needle)
-        .filter_map(|(at, _)| {
-            let rest = &html[at + needle.len()..];
-            rest.find('"').map(|end| &rest[..end])
-        })
-        .collect()
-}
 
 /// One suite's row of the rendered page: its result, its test-count text and its SLOs with
 /// their verdicts.

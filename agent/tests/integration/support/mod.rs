@@ -2,16 +2,19 @@
 //! the binary, free loopback ports, child processes stopped when dropped and waiting (here);
 //! the Python venv (`python.rs`); freshly built plugins and in-process derivations
 //! (`plugins.rs`); configs written for a test (`configs.rs`); reading an exposition
-//! (`exposition.rs`); and the real servers, rotel and Prometheus (`servers.rs`).
+//! (`exposition.rs`); the real servers, rotel and Prometheus (`servers.rs`); and headless
+//! Chromium (`browser.rs`).
 
 #![allow(dead_code)]
 
+mod browser;
 mod configs;
 mod exposition;
 mod plugins;
 mod python;
 mod servers;
 
+pub use browser::*;
 pub use configs::*;
 pub use exposition::*;
 pub use plugins::*;
