@@ -1,5 +1,6 @@
 //! Prometheus alert rules generated from the contract: one group per plugin from its declared
-//! SLOs, and one group for the agent with a staleness alert per suite and a quarantine alert.
+//! SLOs, and one group for the agent with a staleness alert per suite, a quarantine alert and a
+//! new-test-failures alert from the per-test history.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -135,6 +136,26 @@ pub fn generate(contract: &Contract) -> RuleFile {
             (
                 "description",
                 "Plugin {{ $labels.plugin }} failed repeatedly and is skipped until its backoff ends; its metrics keep their last good values.".to_owned(),
+            ),
+        ]),
+    });
+    agent.push(Rule {
+        alert: Some("TestmeterNewTestFailures".to_owned()),
+        record: None,
+        expr: format!(
+            "sum by (suite) ({}{{state=\"new_failure\"}}) > 0",
+            self_metrics::HISTORY_TESTS.name
+        ),
+        for_: Some("0s".to_owned()),
+        labels: BTreeMap::from([("severity".to_owned(), "warning".to_owned())]),
+        annotations: annotations(&[
+            (
+                "summary",
+                "Suite {{ $labels.suite }} has {{ $value }} new test failure(s)".to_owned(),
+            ),
+            (
+                "description",
+                "Tests of suite {{ $labels.suite }} that passed in its previous run fail in its latest one (per-test history). They are listed on the agent's page /suite/{{ $labels.suite }} and by `testmeter history --suite {{ $labels.suite }}`.".to_owned(),
             ),
         ]),
     });

@@ -638,6 +638,11 @@ fn overview(contract: &Contract) -> Dashboard {
         "histogram_quantile(0.95, sum by (le, suite) (rate({}_bucket[$__rate_interval])))",
         self_metrics::SUITE_RUN_DURATION.name
     );
+    // Every state is written, 0 included; passed and skipped are the rest of the suite.
+    let history = format!(
+        "sum by (suite, state) ({}{{state!~\"passed|skipped\"}})",
+        self_metrics::HISTORY_TESTS.name
+    );
     for (title, description, queries, unit) in [
         (
             "Suite runs by result (per second)",
@@ -649,6 +654,12 @@ fn overview(contract: &Contract) -> Dashboard {
             "Tests of the latest report",
             "`testmeter_suite_tests`",
             vec![(tests, "{{suite}} {{outcome}}")],
+            "short",
+        ),
+        (
+            "Tests by history state (latest run)",
+            "`testmeter_history_tests`: new failures, failing, fixed, flaky, slower and quarantined tests of each suite's latest run; each suite's page on the agent lists them",
+            vec![(history.as_str(), "{{suite}} {{state}}")],
             "short",
         ),
         (
