@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use quick_junit::{NonSuccessKind, TestCaseStatus, TestSuite};
+use quick_junit::{TestCaseStatus, TestSuite};
 use testmeter_parse::{
     hand_on, stream_bytes, stream_file, CaseSink, CaseView, Fields, Format, Limits, ParseError,
     Streamed, Summary,
@@ -15,7 +15,7 @@ use testmeter_parse::{
 use tokio::sync::mpsc;
 
 use crate::catalog::Sample;
-use crate::model::{CaseResult, FailedCase, Outcome, ReportSource, RunRecord, SuiteRun};
+use crate::model::{CaseResult, FailedCase, ReportSource, RunRecord, SuiteRun};
 use crate::plugin::conversions::{self, CaseBatch, Reads, RunEndInput};
 use crate::plugin::derivation::{Batches, Derivation};
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime};
@@ -213,38 +213,16 @@ fn failed_case(case: &CaseView<'_>) -> Option<FailedCase> {
 
 /// A case as the followers of cases keep it.
 fn case_result(suite: &str, case: &CaseView<'_>) -> CaseResult {
-    let (outcome, attempts, flaky, message) = match case.status {
-        TestCaseStatus::Success { flaky_runs } => (
-            Outcome::Passed,
-            1 + flaky_runs.len(),
-            !flaky_runs.is_empty(),
-            None,
-        ),
-        TestCaseStatus::NonSuccess {
-            kind,
-            message,
-            reruns,
-            ..
-        } => (
-            match kind {
-                NonSuccessKind::Failure => Outcome::Failed,
-                NonSuccessKind::Error => Outcome::Errored,
-            },
-            1 + reruns.runs.len(),
-            false,
-            message.as_ref(),
-        ),
-        TestCaseStatus::Skipped { message, .. } => (Outcome::Skipped, 1, false, message.as_ref()),
-    };
+    let (outcome, attempts, flaky, message) = conversions::outcome_of(case.status);
     CaseResult {
         report_suite: suite.to_owned(),
         classname: case.classname.unwrap_or_default().to_owned(),
         name: case.name.to_owned(),
         outcome,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        attempts,
         flaky,
         duration: case.time,
-        message: message.and_then(|m| first_line(m.as_str(), CaseResult::MESSAGE_BYTES)),
+        message: message.and_then(|m| first_line(m, CaseResult::MESSAGE_BYTES)),
     }
 }
 

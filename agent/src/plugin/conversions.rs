@@ -11,7 +11,7 @@ use super::bindings::v0_4::testmeter::plugin::types as wit;
 use crate::catalog::{
     HistogramCounts, MetricDecl, MetricKind, PluginDecl, Sample, SampleValues, SloDecl,
 };
-use crate::model::{Artifact, SuiteRun};
+use crate::model::{Artifact, Outcome, SuiteRun};
 
 /// The optional fields of a case a plugin reads (`case-fields` in wit/plugin.wit). The host
 /// fills only these, and reads only what some plugin of a system reads.
@@ -148,6 +148,7 @@ impl CaseBatch {
     /// Appends one case of suite `suite`, with the optional fields `reads` asks for.
     pub fn push(&mut self, suite: &str, case: &CaseView<'_>, reads: Reads) {
         let (outcome, attempts, flaky, message) = outcome_of(case.status);
+        let outcome = wit_outcome(outcome);
         let suite = match self.last_suite {
             Some(span) if self.text_of(span) == suite => span,
             _ => self.append(suite),
@@ -308,11 +309,21 @@ fn artifact(artifact: &Artifact) -> ArtifactInput<'_> {
     }
 }
 
+/// A case's outcome as the current WIT has it.
+fn wit_outcome(outcome: Outcome) -> wit::Outcome {
+    match outcome {
+        Outcome::Passed => wit::Outcome::Passed,
+        Outcome::Failed => wit::Outcome::Failed,
+        Outcome::Errored => wit::Outcome::Errored,
+        Outcome::Skipped => wit::Outcome::Skipped,
+    }
+}
+
 /// The final outcome, attempts, flakiness and message of a case with this status.
-pub fn outcome_of(status: &TestCaseStatus) -> (wit::Outcome, u32, bool, Option<&str>) {
+pub fn outcome_of(status: &TestCaseStatus) -> (Outcome, u32, bool, Option<&str>) {
     let (outcome, attempts, flaky, message) = match status {
         TestCaseStatus::Success { flaky_runs } => (
-            wit::Outcome::Passed,
+            Outcome::Passed,
             1 + flaky_runs.len(),
             !flaky_runs.is_empty(),
             None,
@@ -324,16 +335,14 @@ pub fn outcome_of(status: &TestCaseStatus) -> (wit::Outcome, u32, bool, Option<&
             ..
         } => (
             match kind {
-                NonSuccessKind::Failure => wit::Outcome::Failed,
-                NonSuccessKind::Error => wit::Outcome::Errored,
+                NonSuccessKind::Failure => Outcome::Failed,
+                NonSuccessKind::Error => Outcome::Errored,
             },
             1 + reruns.runs.len(),
             false,
             message.as_ref(),
         ),
-        TestCaseStatus::Skipped { message, .. } => {
-            (wit::Outcome::Skipped, 1, false, message.as_ref())
-        }
+        TestCaseStatus::Skipped { message, .. } => (Outcome::Skipped, 1, false, message.as_ref()),
     };
     (
         outcome,

@@ -56,6 +56,16 @@ fn run(mut command: Command) -> Output {
     output
 }
 
+/// `testmeter ingest` of `report` as a run of `suite` of `system`.
+fn ingest(config: &Path, system: &str, suite: &str, report: impl AsRef<std::ffi::OsStr>) {
+    let mut command = testmeter_command(config);
+    command
+        .args(["ingest", "--system", system, "--suite", suite, "--config"])
+        .arg(config)
+        .arg(report);
+    run(command);
+}
+
 fn once(config: &Path) {
     let mut command = testmeter_command(config);
     command.args(["once", "--config"]).arg(config);
@@ -261,14 +271,7 @@ fn a_kill_9_while_recording_leaves_whole_runs_only() {
     let store = dir.path().join("history.db");
     // A whole run first: the real osworld report.
     let fixture = repo_root().join("tests/fixtures/osworld/junit.xml");
-    let mut command = testmeter_command(&config);
-    command
-        .args([
-            "ingest", "--system", "history", "--suite", "big", "--config",
-        ])
-        .arg(&config)
-        .arg(&fixture);
-    run(command);
+    ingest(&config, "history", "big", &fixture);
     let (whole, _) = store_contents(&store);
     assert_eq!(whole.len(), 1, "one whole run: {whole:?}");
     let cases = whole[0].2;
@@ -332,14 +335,7 @@ fn a_kill_9_while_recording_leaves_whole_runs_only() {
     // The next agent to open the store deletes it; the whole run stays as it was.
     let history = json(&config, &["history", "--suite", "big"]);
     assert_eq!(history["runs"].as_array().map(Vec::len), Some(1));
-    let mut command = testmeter_command(&config);
-    command
-        .args([
-            "ingest", "--system", "history", "--suite", "big", "--config",
-        ])
-        .arg(&config)
-        .arg(&fixture);
-    run(command);
+    ingest(&config, "history", "big", &fixture);
     let (runs, orphans_after) = store_contents(&store);
     assert_eq!(orphans, 0);
     assert_eq!(orphans_after, 0);
@@ -438,14 +434,12 @@ fn a_store_written_by_schema_version_1_opens_and_takes_new_runs() {
     let config = history_config(dir.path(), "");
     let before = json(&config, &["history", "--suite", "osworld"]);
     assert_eq!(before["runs"].as_array().map(Vec::len), Some(2), "{before}");
-    let mut command = testmeter_command(&config);
-    command
-        .args([
-            "ingest", "--system", "osworld", "--suite", "osworld", "--config",
-        ])
-        .arg(&config)
-        .arg(repo_root().join("tests/fixtures/osworld/junit.xml"));
-    run(command);
+    ingest(
+        &config,
+        "osworld",
+        "osworld",
+        repo_root().join("tests/fixtures/osworld/junit.xml"),
+    );
     let after = json(&config, &["history", "--suite", "osworld"]);
     let runs = after["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 3, "{after}");
@@ -523,23 +517,12 @@ fn a_suites_page_draws_its_runs_and_lists_its_tests_in_chromium() {
         &format!("{base}/suite/h"),
     );
     assert!(output.status.success(), "{output:?}");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&shot).expect("screenshot written"),
-    ));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
-    let frame = reader.next_frame(&mut pixels).expect("PNG decodes");
+    let screenshot = crate::support::Screenshot::open(&shot);
     assert_eq!(
-        (frame.width, frame.height),
+        (screenshot.width, screenshot.height),
         (crate::support::WIDTH, crate::support::HEIGHT)
     );
-    let channels = frame.color_type.samples();
-    let count = |rgb: [u8; 3]| {
-        pixels[..frame.buffer_size()]
-            .chunks_exact(channels)
-            .filter(|p| p[..3] == rgb)
-            .count()
-    };
+    let count = |rgb: [u8; 3]| screenshot.count(rgb);
     // The duration bars (#8250df) and the red of the failing tests' badges and strip cells.
     assert!(
         count([0x82, 0x50, 0xdf]) > 1_000,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::{
     attribute_values, built_plugins_dir, chromium, example_config, exposition_value, venv_path,
-    wait_for, Guard, HEIGHT, WIDTH,
+    wait_for, Guard, Screenshot, HEIGHT, WIDTH,
 };
 
 /// The badge colours of the page's style sheet.
@@ -162,20 +162,9 @@ fn the_status_page_renders_in_chromium_with_the_results_metrics_show() {
         &format!("{base}/"),
     );
     assert!(output.status.success(), "chromium --screenshot: {output:?}");
-    let decoder = png::Decoder::new(std::io::BufReader::new(
-        std::fs::File::open(&shot).expect("screenshot written"),
-    ));
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut pixels = vec![0; reader.output_buffer_size().expect("buffer size")];
-    let frame = reader.next_frame(&mut pixels).expect("PNG decodes");
-    assert_eq!((frame.width, frame.height), (WIDTH, HEIGHT));
-    let channels = frame.color_type.samples();
-    let count = |rgb: [u8; 3]| {
-        pixels[..frame.buffer_size()]
-            .chunks_exact(channels)
-            .filter(|p| p[..3] == rgb)
-            .count()
-    };
+    let screenshot = Screenshot::open(&shot);
+    assert_eq!((screenshot.width, screenshot.height), (WIDTH, HEIGHT));
+    let count = |rgb: [u8; 3]| screenshot.count(rgb);
     let total = (WIDTH * HEIGHT) as usize;
     assert!(count([0xff; 3]) > total / 2, "a white page");
     let shown = |words: &[&str]| {

@@ -44,3 +44,39 @@ pub fn attribute_values<'a>(html: &'a str, attribute: &str) -> Vec<&'a str> {
         })
         .collect()
 }
+
+/// A screenshot's pixels, decoded.
+pub struct Screenshot {
+    pub width: u32,
+    pub height: u32,
+    /// RGB or RGBA, row after row.
+    pixels: Vec<u8>,
+    channels: usize,
+}
+
+impl Screenshot {
+    /// Decodes the PNG Chromium wrote at `path`.
+    pub fn open(path: &Path) -> Self {
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(path).expect("screenshot written"),
+        ));
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut pixels = vec![0; reader.output_buffer_size().expect("buffer size")];
+        let frame = reader.next_frame(&mut pixels).expect("PNG decodes");
+        pixels.truncate(frame.buffer_size());
+        Screenshot {
+            width: frame.width,
+            height: frame.height,
+            pixels,
+            channels: frame.color_type.samples(),
+        }
+    }
+
+    /// Pixels of exactly this colour.
+    pub fn count(&self, rgb: [u8; 3]) -> usize {
+        self.pixels
+            .chunks_exact(self.channels)
+            .filter(|p| p[..3] == rgb)
+            .count()
+    }
+}
