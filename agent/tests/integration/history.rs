@@ -31,7 +31,7 @@ slower_min = "100ms"
 [[suite]]
 name = "h"
 system = "history"
-command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml", {project:?}]
+command = [{python:?}, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=report.xml", "--rootdir", {project:?}, {project:?}]
 report = "report.xml"
 env = {{ HISTORY_STATE_DIR = {state:?}, PYTHONDONTWRITEBYTECODE = "1" }}
 timeout = "1m"
