@@ -114,21 +114,24 @@ impl Default for HistoryConfig {
     }
 }
 
+/// The XDG base directory `variable` names, else `$HOME/<under_home>`; empty values are unset.
+fn xdg_dir(variable: &str, under_home: &str) -> Option<PathBuf> {
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env_dir(variable).or_else(|| env_dir("HOME").map(|home| home.join(under_home)))
+}
+
 impl HistoryConfig {
     /// The store's file, if history is on and a path can be named.
     pub fn effective_path(&self) -> Option<PathBuf> {
         if !self.enabled {
             return None;
         }
-        let env_dir = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
         self.path.clone().or_else(|| {
-            env_dir("XDG_STATE_HOME")
-                .or_else(|| env_dir("HOME").map(|home| home.join(".local/state")))
-                .map(|state| state.join("testmeter/history.db"))
+            xdg_dir("XDG_STATE_HOME", ".local/state").map(|d| d.join("testmeter/history.db"))
         })
     }
 }
@@ -648,16 +651,9 @@ impl SandboxConfig {
         if !self.compiled_cache {
             return None;
         }
-        let env_dir = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        self.cache_dir.clone().or_else(|| {
-            env_dir("XDG_CACHE_HOME")
-                .or_else(|| env_dir("HOME").map(|home| home.join(".cache")))
-                .map(|cache| cache.join("testmeter/compiled"))
-        })
+        self.cache_dir
+            .clone()
+            .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|d| d.join("testmeter/compiled")))
     }
 }
 

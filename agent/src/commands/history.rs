@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use testmeter::config::Config;
@@ -37,12 +38,9 @@ pub fn quarantine(
     if matched == 0 {
         anyhow::bail!("no recorded test of suite {suite:?} is named {test:?} (see testmeter history --suite {suite} --test ...)");
     }
-    let until_ms = until
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     println!(
-        "quarantined {test} of {suite} until {} UTC: {reason}",
-        utc(until_ms)
+        "quarantined {test} of {suite} until {}: {reason}",
+        humantime::format_rfc3339_seconds(until)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -70,7 +68,7 @@ pub fn quarantined(config: &Path, suite: Option<&str>, json: bool) -> anyhow::Re
     }
     for row in &rows {
         println!(
-            "{}: {}::{} until {} UTC: {}",
+            "{}: {}::{} until {}: {}",
             row.suite,
             row.classname,
             row.name,
@@ -179,27 +177,10 @@ fn render(suite: &str, rows: &[RunRow], timelines: Option<&[Timeline]>) -> Strin
     out
 }
 
-/// `2026-12-06 05:40:39` from Unix milliseconds.
+/// `2026-12-06T05:40:39Z` from Unix milliseconds.
 fn utc(unix_ms: i64) -> String {
-    let seconds = unix_ms.div_euclid(1000);
-    let days = seconds.div_euclid(86_400);
-    let second_of_day = seconds.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        second_of_day / 3600,
-        second_of_day % 3600 / 60,
-        second_of_day % 60
-    )
+    let since_epoch = Duration::from_millis(u64::try_from(unix_ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + since_epoch).to_string()
 }
 
 /// `testmeter flaky [--suite S] [--json]`.
@@ -237,8 +218,8 @@ pub fn flaky(config: &Path, suite: Option<&str>, json: bool) -> anyhow::Result<E
 mod tests {
     #[test]
     fn utc_dates_are_civil() {
-        assert_eq!(super::utc(0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc(1_796_535_639_000), "2026-12-06 05:40:39");
-        assert_eq!(super::utc(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc(1_796_535_639_000), "2026-12-06T05:40:39Z");
+        assert_eq!(super::utc(951_782_400_000), "2000-02-29T00:00:00Z");
     }
 }

@@ -291,6 +291,14 @@ CREATE TABLE quarantine (
 );
 ";
 
+/// What turns a SQLite error into one that names the store at `path`.
+fn at(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '_ {
+    move |source| HistoryError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn outcome_code(outcome: Outcome) -> i64 {
     match outcome {
         Outcome::Passed => 0,
@@ -349,10 +357,7 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let sqlite = |source| HistoryError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sqlite = at(path);
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
         let mut store = Store {
             conn,
@@ -366,10 +371,7 @@ impl Store {
 
     /// Opens an existing store to read it; never creates or migrates one.
     pub fn open_read_only(path: &Path) -> Result<Self, HistoryError> {
-        let sqlite = |source| HistoryError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sqlite = at(path);
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -396,10 +398,7 @@ impl Store {
     }
 
     fn error(&self, source: rusqlite::Error) -> HistoryError {
-        HistoryError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        at(&self.path)(source)
     }
 
     fn setup(&mut self) -> rusqlite::Result<()> {
@@ -430,11 +429,7 @@ impl Store {
                 1 => SCHEMA_V1,
                 _ => unreachable!("a migration for every version up to SCHEMA_VERSION"),
             };
-            let path = self.path.clone();
-            let sqlite = |source| HistoryError::Sqlite {
-                path: path.clone(),
-                source,
-            };
+            let sqlite = at(&self.path);
             let tx = self.conn.transaction().map_err(sqlite)?;
             tx.execute_batch(step).map_err(sqlite)?;
             tx.pragma_update(None, "user_version", version)
@@ -492,11 +487,7 @@ impl Store {
         suite: &str,
         cases: &[CaseResult],
     ) -> Result<u64, HistoryError> {
-        let path = self.path.clone();
-        let sqlite = |source| HistoryError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = at(&self.path);
         let tx = self.conn.transaction().map_err(sqlite)?;
         let mut duplicates = 0;
         {
@@ -560,11 +551,7 @@ impl Store {
         listed: usize,
         now: SystemTime,
     ) -> Result<RunVerdicts, HistoryError> {
-        let path = self.path.clone();
-        let sqlite = |source| HistoryError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let sqlite = at(&self.path);
         let tx = self.conn.transaction().map_err(sqlite)?;
         let expired: Vec<(String, String)> = {
             let mut statement = tx
