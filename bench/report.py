@@ -257,27 +257,37 @@ def history_cost(work, reps, rows):
                                 f"[history]\n{history}\n")
     env = {**os.environ, "RUST_LOG": "off"}
     times = {"on": [], "off": []}
+    first = {}
     for rep in range(reps + 1):
         for leg in (("on", "off") if rep % 2 else ("off", "on")):
             run = run_measured([BIN, "ingest", report, "--system", "osworld", "--config", configs[leg]], env=env)
             assert run.code == 0, f"ingest with history {leg} failed"
             if rep > 0:
                 times[leg].append(run.wall)
+            else:
+                first[leg] = run.wall
     off_med, off_text = spread(times["off"], 1e-3, "{:.0f}")
     on_med, on_text = spread(times["on"], 1e-3, "{:.0f}")
     rows.append(("ingest, 100,000 cases, wall ms: history off → on (a store holding the earlier runs)",
                  off_text, on_text, f"+{(on_med - off_med) * 1e3:.0f} ms", "≤ +150 ms"))
+    # The unmeasured first rep: the suite's first run, which also names its 100,000 tests.
+    rows.append(("ingest, 100,000 cases, wall ms: history off → on, a suite's first run into a fresh store (1 run)",
+                 f"{first['off'] * 1e3:.0f}", f"{first['on'] * 1e3:.0f}",
+                 f"+{(first['on'] - first['off']) * 1e3:.0f} ms", "measured"))
     million = work / "junit-1000000.xml"
     if million.exists():
         store = work / "history-size.db"
         sized = work / "history-size.toml"
         sized.write_text(f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
                          f'[history]\npath = "{store}"\n')
-        subprocess.run([BIN, "ingest", million, "--system", "osworld", "--config", sized],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
-        size = sum(p.stat().st_size for p in work.glob("history-size.db*"))
-        rows.append(("history store size per 1,000,000 case results, MB (one 1M-case run, WAL included)",
-                     "", f"{size / 1e6:.0f}", "", "measured"))
+        sizes = []
+        for _ in range(2):
+            subprocess.run([BIN, "ingest", million, "--system", "osworld", "--config", sized],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=True)
+            sizes.append(sum(p.stat().st_size for p in work.glob("history-size.db*")))
+        rows.append(("history store size per 1,000,000 case results, MB: a suite's first run (its 1M tests named) → "
+                     "each later run of the same tests", "", f"{sizes[0] / 1e6:.0f} → +{(sizes[1] - sizes[0]) / 1e6:.0f}",
+                     "", "measured"))
 
 
 def flat_memory(work, rows):

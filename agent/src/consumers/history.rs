@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::config::{HistoryConfig, SuiteConfig};
 use crate::export::SelfMetrics;
 use crate::history::ci::Revision;
-use crate::history::store::{RunEntry, RunId, RunVerdicts};
+use crate::history::store::{Recording, Retention, RunEntry, RunVerdicts};
 use crate::history::{HistoryError, Rules, State, Store};
 use crate::log::error_chain;
 use crate::pipeline::reading::Cases;
@@ -47,7 +47,7 @@ struct Inner {
     /// When opening last failed, so a broken store is not retried on every run.
     failed_at: Option<Instant>,
     /// Runs being recorded, by suite: `None` once writing one of them failed.
-    open: BTreeMap<String, Option<RunId>>,
+    open: BTreeMap<String, Option<Recording>>,
     /// The verdicts of each suite's latest recorded run.
     latest: BTreeMap<String, RunVerdicts>,
 }
@@ -121,35 +121,21 @@ impl History {
         let Some(store) = store.as_mut() else {
             return;
         };
-        let run = match open.get(suite) {
-            Some(None) => return,
-            Some(Some(run)) => *run,
-            None => match store.begin(suite, system, SystemTime::now()) {
-                Ok(run) => {
-                    open.insert(suite.to_owned(), Some(run));
-                    run
-                }
-                Err(error) => {
-                    open.insert(suite.to_owned(), None);
-                    self.failed(&error, "history: the run is not recorded");
-                    return;
-                }
-            },
+        let recording = match open.entry(suite.to_owned()).or_insert_with(|| {
+            store
+                .begin(suite, system, SystemTime::now())
+                .map_err(|error| self.failed(&error, "history: the run is not recorded"))
+                .ok()
+        }) {
+            Some(recording) => recording,
+            None => return,
         };
         let written = match cases {
-            Cases::Read(cases) => store.add(run, suite, cases).map(|duplicates| {
-                if duplicates > 0 {
-                    tracing::debug!(
-                        suite,
-                        duplicates,
-                        "tests reported twice in one run: the first result is kept"
-                    );
-                }
-            }),
-            Cases::Restart => store.restart(run),
+            Cases::Read(cases) => store.add(recording, cases),
+            Cases::Restart => store.restart(recording),
         };
         if let Err(error) = written {
-            let _ = store.abandon(run);
+            let _ = store.abandon(recording.run());
             open.insert(suite.to_owned(), None);
             self.failed(&error, "history: the run is not recorded");
         }
@@ -167,21 +153,22 @@ impl History {
         let Some(store) = store.as_mut() else {
             return;
         };
-        let run = match begun {
+        let mut recording = match begun {
             Some(None) => return,
-            Some(Some(run)) => run,
+            Some(Some(recording)) => recording,
             None => match store.begin(&outcome.suite, &outcome.system, SystemTime::now()) {
-                Ok(run) => run,
+                Ok(recording) => recording,
                 Err(error) => {
                     self.failed(&error, "history: the run is not recorded");
                     return;
                 }
             },
         };
+        let run = recording.run();
         // A run whose report could not be read made no verdicts: its cases, if some were read
         // before the error, are not its results.
         if outcome.run.is_err() {
-            if let Err(error) = store.restart(run) {
+            if let Err(error) = store.restart(&mut recording) {
                 let _ = store.abandon(run);
                 self.failed(&error, "history: the run is not recorded");
                 return;
@@ -205,20 +192,27 @@ impl History {
             commit: self.revision.commit.clone(),
             branch: self.revision.branch.clone(),
         };
-        let recorded = store
-            .finish(run, &entry, &self.rules, LISTED, SystemTime::now())
-            .and_then(|verdicts| {
-                store
-                    .prune(
-                        &outcome.suite,
-                        self.config.keep_runs,
-                        self.config.keep_for,
-                        SystemTime::now(),
-                    )
-                    .map(|_| verdicts)
-            });
+        let retention = Retention {
+            keep_runs: self.config.keep_runs,
+            keep_for: self.config.keep_for,
+        };
+        let recorded = store.finish(
+            recording,
+            &entry,
+            &self.rules,
+            LISTED,
+            retention,
+            SystemTime::now(),
+        );
         match recorded {
             Ok(verdicts) => {
+                if verdicts.duplicates > 0 {
+                    tracing::debug!(
+                        suite = outcome.suite,
+                        duplicates = verdicts.duplicates,
+                        "tests reported twice in one run: the first result is kept"
+                    );
+                }
                 if let Some(metrics) = &self.metrics {
                     for state in State::ALL {
                         let count = verdicts.counts.get(&state).copied().unwrap_or(0);

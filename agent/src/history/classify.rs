@@ -128,21 +128,22 @@ pub struct Verdict {
     pub track: Track,
 }
 
-/// Applies the rules to a test's result in a run, given its track so far. `quarantined` tests
+/// Applies the rules to a test's result in a run, given its track so far (which becomes its
+/// track for the next run). `quarantined` tests
 /// keep their track (so their state is right when the quarantine ends) but are given
 /// [`State::Quarantined`] when they fail.
 pub fn classify(
     rules: &Rules,
-    before: &Track,
+    mut track: Track,
     outcome: Outcome,
     flaky_now: bool,
     duration: Option<Duration>,
     quarantined: bool,
 ) -> Verdict {
-    let mut track = before.clone();
+    let previous = track.last;
     track.runs += 1;
     let failed = outcome.is_failure();
-    let fail_streak = if failed { before.fail_streak + 1 } else { 0 };
+    let fail_streak = if failed { track.fail_streak + 1 } else { 0 };
     track.fail_streak = fail_streak;
     if outcome != Outcome::Skipped {
         track.last = Some(outcome);
@@ -161,7 +162,6 @@ pub fn classify(
     let flips = flips(&track.recent);
     let enough = track.runs >= rules.min_runs as u64;
     let flipping = enough && rules.flaky_flips > 0 && flips >= rules.flaky_flips;
-    let previous = before.last;
     let state = match outcome {
         _ if quarantined && failed => State::Quarantined,
         Outcome::Skipped => State::Skipped,
@@ -201,8 +201,17 @@ fn slower(rules: &Rules, durations: &[f32]) -> bool {
 }
 
 fn median(values: &[f32]) -> f32 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f32::total_cmp);
+    // Called for most tests of every run: no allocation for the windows people use.
+    let mut stack = [0f32; 32];
+    let mut heap = Vec::new();
+    let sorted = if values.len() <= stack.len() {
+        stack[..values.len()].copy_from_slice(values);
+        &mut stack[..values.len()]
+    } else {
+        heap.extend_from_slice(values);
+        &mut heap[..]
+    };
+    sorted.sort_unstable_by(f32::total_cmp);
     let middle = sorted.len() / 2;
     if sorted.len().is_multiple_of(2) {
         (sorted[middle - 1] + sorted[middle]) / 2.0
@@ -231,7 +240,7 @@ mod tests {
         for &(outcome, seconds) in outcomes {
             let verdict = classify(
                 &RULES,
-                &track,
+                track,
                 outcome,
                 false,
                 Some(Duration::from_secs_f32(seconds)),
@@ -289,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_pass_on_retry_is_flaky_at_once() {
-        let verdict = classify(&RULES, &Track::default(), P, true, None, false);
+        let verdict = classify(&RULES, Track::default(), P, true, None, false);
         assert_eq!(verdict.state, State::Flaky);
     }
 
@@ -323,11 +332,11 @@ mod tests {
     #[test]
     fn a_quarantined_failure_is_apart_and_the_track_goes_on() {
         let mut track = Track::default();
-        track = classify(&RULES, &track, P, false, None, false).track;
-        let verdict = classify(&RULES, &track, F, false, None, true);
+        track = classify(&RULES, track, P, false, None, false).track;
+        let verdict = classify(&RULES, track, F, false, None, true);
         assert_eq!(verdict.state, State::Quarantined);
         assert_eq!(verdict.fail_streak, 1);
-        let after = classify(&RULES, &verdict.track, F, false, None, false);
+        let after = classify(&RULES, verdict.track, F, false, None, false);
         assert_eq!(after.state, State::Failing);
         assert_eq!(after.fail_streak, 2);
     }

@@ -5,6 +5,8 @@
 
 pub mod ci;
 pub mod classify;
+pub mod codec;
+mod migrate;
 pub mod store;
 
 pub use classify::{Rules, State};

@@ -1,24 +1,34 @@
 //! The history store: one SQLite file in WAL mode, its schema versioned with `user_version` and
-//! migrated on open. A run is written in two steps so runs of different suites can be read at
-//! the same time: its cases as they are read, into a run row marked incomplete, and then, in
-//! one transaction, its verdicts and totals and the mark that makes it whole. Readers only see
-//! whole runs, and a run an agent was killed in the middle of is deleted on the next open.
+//! migrated on open. A run's results are kept as compact chunks (`codec.rs`), written as the
+//! report is read under a run row marked incomplete. Finishing the run classifies each test
+//! against its track, rewrites the suite's tracks (kept in 256 shards by test id), and marks the
+//! run whole, in one transaction: recording 100,000 cases writes a few blobs, not 100,000 rows.
+//! Readers only see whole runs, and a run an agent was killed in the middle of is deleted on
+//! the next open.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use sha2::Digest;
 
 use super::classify::{classify, Rules, State, Track};
+use super::codec::{
+    self, IdMap, IdSet, Malformed, ResultsChunk, StoredResult, TrackEntry, DUPLICATE,
+};
+use super::migrate;
 use crate::model::{CaseResult, Outcome};
 
 /// The schema this build writes; older stores are migrated on open.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// Results classified at a time when a run is finished.
-const CHUNK: i64 = 4096;
+/// Bytes of a run's results buffered before they are written, a chunk per group.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// Bytes of new tests' names buffered before they are written: a suite's first run of a
+/// million tests names them in a few sorted batches.
+const NEW_TESTS_BYTES: usize = 8 << 20;
 
 /// How long a writer waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,6 +49,12 @@ pub enum HistoryError {
     },
     #[error("history store {path}: written by a newer testmeter (schema {found}, this one knows up to {SCHEMA_VERSION})")]
     Newer { path: PathBuf, found: i64 },
+    #[error("history store {path}: {source}")]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        source: Malformed,
+    },
 }
 
 impl HistoryError {
@@ -47,6 +63,7 @@ impl HistoryError {
         match self {
             HistoryError::Dir { .. } => "open",
             HistoryError::Newer { .. } => "schema",
+            HistoryError::Malformed { .. } => "corrupt",
             HistoryError::Sqlite { source, .. } => match source.sqlite_error_code() {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
                     "locked"
@@ -66,6 +83,39 @@ impl HistoryError {
 /// A run being recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunId(i64);
+
+/// A run being recorded, with its results not yet written.
+#[derive(Debug)]
+pub struct Recording {
+    run: RunId,
+    suite: String,
+    /// The ids of the suite's tests the store names, sorted (8 bytes a test), so only new
+    /// ones are written (a test new and reported twice is written once: the insert ignores
+    /// the second).
+    known: Vec<i64>,
+    /// Each new test's id and where its classname and name are in `new_names`.
+    new_tests: Vec<(i64, usize, usize, usize)>,
+    new_names: String,
+    /// Results not yet written, one chunk per group of shards.
+    chunks: Vec<ResultsChunk>,
+    buffered: usize,
+    seq: i64,
+}
+
+impl Recording {
+    pub fn run(&self) -> RunId {
+        self.run
+    }
+}
+
+/// How long a suite's runs are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// The newest runs kept, the one being recorded included.
+    pub keep_runs: usize,
+    /// And none older than this.
+    pub keep_for: Duration,
+}
 
 /// What is kept of a run beside its cases.
 #[derive(Debug, Clone)]
@@ -92,6 +142,8 @@ pub struct RunEntry<'a> {
 pub struct RunVerdicts {
     pub counts: BTreeMap<State, u64>,
     pub notable: Vec<TestVerdict>,
+    /// Results of tests reported earlier in the same run: only the first is kept.
+    pub duplicates: u64,
 }
 
 /// One test's verdict on a run.
@@ -174,55 +226,16 @@ pub struct QuarantineRow {
     pub until_unix_ms: i64,
 }
 
-/// A result of the run being finished, with what the rules need of its test.
+/// A result of the run being finished.
 struct Pending {
-    test: i64,
+    id: i64,
+    /// Its place in the run.
+    index: usize,
     outcome: Outcome,
     flaky: bool,
     duration: Option<Duration>,
+    /// Kept for failures and flaky passes only.
     message: Option<String>,
-    classname: String,
-    name: String,
-    before: Track,
-    quarantined: bool,
-}
-
-impl Pending {
-    fn of(row: &rusqlite::Row<'_>, now_ms: i64) -> rusqlite::Result<Self> {
-        let count = |n: Option<i64>| n.map_or(0, |n| u64::try_from(n).unwrap_or(0));
-        Ok(Pending {
-            test: row.get(0)?,
-            outcome: outcome_of(row.get(1)?),
-            flaky: row.get(2)?,
-            duration: row
-                .get::<_, Option<i64>>(3)?
-                .and_then(|us| u64::try_from(us).ok())
-                .map(Duration::from_micros),
-            message: row.get(4)?,
-            classname: row.get(5)?,
-            name: row.get(6)?,
-            before: Track {
-                runs: count(row.get(7)?),
-                last: row.get::<_, Option<i64>>(8)?.map(outcome_of),
-                fail_streak: count(row.get(9)?),
-                recent: row
-                    .get::<_, Option<Vec<u8>>>(10)?
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|b| outcome_of(i64::from(b)))
-                    .collect(),
-                durations: row
-                    .get::<_, Option<Vec<u8>>>(11)?
-                    .unwrap_or_default()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            },
-            quarantined: row
-                .get::<_, Option<i64>>(12)?
-                .is_some_and(|until| until > now_ms),
-        })
-    }
 }
 
 /// An open history store.
@@ -232,88 +245,11 @@ pub struct Store {
     path: PathBuf,
 }
 
-const SCHEMA_V1: &str = "
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    suite TEXT NOT NULL,
-    system TEXT NOT NULL,
-    started_ms INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL DEFAULT 0,
-    result TEXT NOT NULL DEFAULT '',
-    tests INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    errored INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0,
-    flaky INTEGER NOT NULL DEFAULT 0,
-    new_failures INTEGER NOT NULL DEFAULT 0,
-    commit_sha TEXT,
-    branch TEXT,
-    -- 0 while its cases are being written, by the process `writer`.
-    complete INTEGER NOT NULL DEFAULT 0,
-    writer INTEGER NOT NULL
-);
-CREATE INDEX runs_by_suite ON runs(suite, complete, id);
-CREATE TABLE tests (
-    id INTEGER PRIMARY KEY,
-    suite TEXT NOT NULL,
-    classname TEXT NOT NULL,
-    name TEXT NOT NULL
-);
-CREATE INDEX tests_by_suite ON tests(suite);
-CREATE TABLE results (
-    run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    test INTEGER NOT NULL REFERENCES tests(id),
-    outcome INTEGER NOT NULL,
-    attempts INTEGER NOT NULL,
-    flaky INTEGER NOT NULL,
-    duration_us INTEGER,
-    message TEXT,
-    state INTEGER,
-    PRIMARY KEY (run, test)
-) WITHOUT ROWID;
-CREATE INDEX results_by_test ON results(test, run);
--- Each test's rolling state after its last whole run: what the rules need, without its past.
-CREATE TABLE tracks (
-    test INTEGER PRIMARY KEY REFERENCES tests(id),
-    runs INTEGER NOT NULL,
-    last_outcome INTEGER,
-    fail_streak INTEGER NOT NULL,
-    recent BLOB NOT NULL,
-    durations BLOB NOT NULL,
-    state INTEGER NOT NULL,
-    flips INTEGER NOT NULL,
-    last_failure TEXT
-);
-CREATE TABLE quarantine (
-    test INTEGER PRIMARY KEY REFERENCES tests(id),
-    reason TEXT NOT NULL,
-    until_ms INTEGER NOT NULL
-);
-";
-
 /// What turns a SQLite error into one that names the store at `path`.
-fn at(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '_ {
+pub(super) fn at(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '_ {
     move |source| HistoryError::Sqlite {
         path: path.to_path_buf(),
         source,
-    }
-}
-
-fn outcome_code(outcome: Outcome) -> i64 {
-    match outcome {
-        Outcome::Passed => 0,
-        Outcome::Failed => 1,
-        Outcome::Errored => 2,
-        Outcome::Skipped => 3,
-    }
-}
-
-fn outcome_of(code: i64) -> Outcome {
-    match code {
-        1 => Outcome::Failed,
-        2 => Outcome::Errored,
-        3 => Outcome::Skipped,
-        _ => Outcome::Passed,
     }
 }
 
@@ -344,6 +280,140 @@ fn alive(pid: i64) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
 
+/// Writes the names of the tests a run being recorded has that the store did not.
+fn write_new_tests(conn: &Connection, recording: &mut Recording) -> rusqlite::Result<()> {
+    let mut test = conn.prepare_cached(
+        "INSERT OR IGNORE INTO tests (id, suite, classname, name) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    // In id order, many at a time: neighbours in the table's B-tree, not a page each.
+    recording.new_tests.sort_unstable_by_key(|(id, ..)| *id);
+    let names = &recording.new_names;
+    for &(id, start, classname, name) in &recording.new_tests {
+        let (classname, name) = names[start..start + classname + name].split_at(classname);
+        test.execute(params![id, recording.suite, classname, name])?;
+    }
+    recording.new_tests.clear();
+    recording.new_names.clear();
+    Ok(())
+}
+
+/// Writes the results buffered of a run being recorded.
+fn write_chunks(conn: &Connection, recording: &mut Recording) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO result_chunks (run, grp, seq, data) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (group, chunk) in recording.chunks.iter_mut().enumerate() {
+        if !chunk.is_empty() {
+            insert.execute(params![
+                recording.run.0,
+                group as u32,
+                recording.seq,
+                chunk.take()
+            ])?;
+            recording.seq += 1;
+        }
+    }
+    recording.buffered = 0;
+    Ok(())
+}
+
+/// Ends the suite's expired quarantines (saying so) and returns the tests still quarantined.
+fn quarantines(conn: &Connection, suite: &str, now_ms: i64) -> rusqlite::Result<IdSet> {
+    // From the quarantine side: it holds a few tests, a suite may hold 100,000.
+    let mut expired = conn.prepare(
+        "DELETE FROM quarantine
+         WHERE until_ms <= ?2 AND (SELECT suite FROM tests WHERE id = quarantine.test) = ?1
+         RETURNING (SELECT classname FROM tests WHERE id = test),
+                   (SELECT name FROM tests WHERE id = test)",
+    )?;
+    let mut rows = expired.query(params![suite, now_ms])?;
+    while let Some(row) = rows.next()? {
+        let (classname, name): (String, String) = (row.get(0)?, row.get(1)?);
+        tracing::info!(
+            suite,
+            classname,
+            name,
+            "quarantine expired; the test counts again"
+        );
+    }
+    let mut active = conn.prepare(
+        "SELECT test FROM quarantine WHERE (SELECT suite FROM tests WHERE id = quarantine.test) = ?1",
+    )?;
+    let ids = active.query_map([suite], |row| row.get(0))?;
+    ids.collect()
+}
+
+/// Deletes the suite's whole runs past `retention` (counting `run`, being finished), and
+/// returns the oldest run kept.
+fn prune(
+    conn: &Connection,
+    suite: &str,
+    run: i64,
+    retention: Retention,
+    now_ms: i64,
+) -> rusqlite::Result<i64> {
+    let oldest = now_ms - millis(retention.keep_for);
+    let others = i64::try_from(retention.keep_runs.saturating_sub(1)).unwrap_or(i64::MAX);
+    conn.execute(
+        "DELETE FROM runs WHERE suite = ?1 AND complete = 1 AND (started_ms < ?2 OR id NOT IN
+             (SELECT id FROM runs WHERE suite = ?1 AND complete = 1 ORDER BY id DESC LIMIT ?3))",
+        params![suite, oldest, others],
+    )?;
+    conn.query_row(
+        "SELECT coalesce(min(id), ?2) FROM runs WHERE suite = ?1 AND complete = 1",
+        params![suite, run],
+        |row| row.get(0),
+    )
+}
+
+/// Each result of a run (or of one group of it), by group then chunk, to `each` with its
+/// place in that order.
+fn each_result(
+    conn: &Connection,
+    run: i64,
+    group: Option<usize>,
+    mut each: impl FnMut(usize, StoredResult<'_>),
+) -> rusqlite::Result<Result<(), Malformed>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT data FROM result_chunks WHERE run = ?1 AND (?2 IS NULL OR grp = ?2)
+         ORDER BY grp, seq",
+    )?;
+    let group = group.map(|g| i64::try_from(g).unwrap_or(i64::MAX));
+    let mut rows = statement.query(params![run, group])?;
+    let mut index = 0;
+    while let Some(row) = rows.next()? {
+        for result in codec::results(row.get_ref(0)?.as_blob()?) {
+            match result {
+                Ok(result) => each(index, result),
+                Err(malformed) => return Ok(Err(malformed)),
+            }
+            index += 1;
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The results of one group of the run being finished, in the order written.
+fn pending(
+    conn: &Connection,
+    run: i64,
+    group: usize,
+) -> rusqlite::Result<Result<Vec<Pending>, Malformed>> {
+    let mut cases = Vec::new();
+    let read = each_result(conn, run, Some(group), |index, result| {
+        let keep_message = result.outcome.is_failure() || result.flaky;
+        cases.push(Pending {
+            id: result.id,
+            index,
+            outcome: result.outcome,
+            flaky: result.flaky,
+            duration: result.duration,
+            message: result.message.filter(|_| keep_message).map(str::to_owned),
+        });
+    })?;
+    Ok(read.map(|()| cases))
+}
+
 impl Store {
     /// Opens (creating it and its directory when missing) and migrates the store at `path`,
     /// and deletes the incomplete runs of writers that are gone.
@@ -369,7 +439,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store to read it; never creates or migrates one.
+    /// Opens an existing store to read it; never creates one. A store of an older schema is
+    /// migrated first (which needs it to be writable), as the agent would on its next run.
     pub fn open_read_only(path: &Path) -> Result<Self, HistoryError> {
         let sqlite = at(path);
         let conn = Connection::open_with_flags(
@@ -386,6 +457,11 @@ impl Store {
                 path: path.to_path_buf(),
                 found,
             });
+        }
+        if found < SCHEMA_VERSION {
+            drop(conn);
+            drop(Store::open(path)?);
+            return Store::open_read_only(path);
         }
         Ok(Store {
             conn,
@@ -412,32 +488,38 @@ impl Store {
     }
 
     /// Brings an older schema up to [`SCHEMA_VERSION`], one version at a time, each in its own
-    /// transaction.
+    /// transaction (which holds the write lock, so two agents opening one store at once
+    /// migrate it once).
     fn migrate(&mut self) -> Result<(), HistoryError> {
-        let found: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|e| self.error(e))?;
-        if found > SCHEMA_VERSION {
-            return Err(HistoryError::Newer {
-                path: self.path.clone(),
-                found,
-            });
-        }
-        for version in found + 1..=SCHEMA_VERSION {
-            let step = match version {
-                1 => SCHEMA_V1,
-                _ => unreachable!("a migration for every version up to SCHEMA_VERSION"),
-            };
-            let sqlite = at(&self.path);
-            let tx = self.conn.transaction().map_err(sqlite)?;
-            tx.execute_batch(step).map_err(sqlite)?;
+        let sqlite = at(&self.path);
+        let mut created = None;
+        loop {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite)?;
+            let found: i64 = tx
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(sqlite)?;
+            if found > SCHEMA_VERSION {
+                return Err(HistoryError::Newer {
+                    path: self.path.clone(),
+                    found,
+                });
+            }
+            if found == SCHEMA_VERSION {
+                return Ok(());
+            }
+            let created = *created.get_or_insert(found == 0);
+            let version = found + 1;
+            migrate::step(&tx, &self.path, version)?;
             tx.pragma_update(None, "user_version", version)
                 .map_err(sqlite)?;
             tx.commit().map_err(sqlite)?;
-            tracing::info!(path = %self.path.display(), version, "history store migrated");
+            if !created {
+                tracing::info!(path = %self.path.display(), version, "history store migrated");
+            }
         }
-        Ok(())
     }
 
     /// Deletes the incomplete runs whose writer is gone (an agent killed while recording).
@@ -464,7 +546,8 @@ impl Store {
         suite: &str,
         system: &str,
         started: SystemTime,
-    ) -> Result<RunId, HistoryError> {
+    ) -> Result<Recording, HistoryError> {
+        let sqlite = at(&self.path);
         self.conn
             .execute(
                 "INSERT INTO runs (suite, system, started_ms, writer) VALUES (?1, ?2, ?3, ?4)",
@@ -475,60 +558,81 @@ impl Store {
                     i64::from(std::process::id())
                 ],
             )
-            .map_err(|e| self.error(e))?;
-        Ok(RunId(self.conn.last_insert_rowid()))
+            .map_err(sqlite)?;
+        let run = RunId(self.conn.last_insert_rowid());
+        let known = {
+            let mut statement = self
+                .conn
+                .prepare("SELECT id FROM tests WHERE suite = ?1 ORDER BY id")
+                .map_err(sqlite)?;
+            let ids = statement
+                .query_map([suite], |row| row.get(0))
+                .map_err(sqlite)?;
+            let mut known: Vec<i64> = ids.collect::<rusqlite::Result<_>>().map_err(sqlite)?;
+            known.shrink_to_fit();
+            known
+        };
+        Ok(Recording {
+            run,
+            suite: suite.to_owned(),
+            known,
+            new_tests: Vec::new(),
+            new_names: String::new(),
+            chunks: (0..codec::GROUPS)
+                .map(|_| ResultsChunk::default())
+                .collect(),
+            buffered: 0,
+            seq: 0,
+        })
     }
 
-    /// Writes cases of a run being recorded, in one short transaction. A test reported twice in
-    /// one run keeps its first result.
+    /// Takes cases of a run being recorded; they are written a chunk at a time, each in one
+    /// short transaction.
     pub fn add(
         &mut self,
-        run: RunId,
-        suite: &str,
+        recording: &mut Recording,
         cases: &[CaseResult],
-    ) -> Result<u64, HistoryError> {
-        let sqlite = at(&self.path);
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let mut duplicates = 0;
-        {
-            let mut test = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO tests (id, suite, classname, name) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(sqlite)?;
-            let mut result = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO results (run, test, outcome, attempts, flaky, duration_us, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(sqlite)?;
-            for case in cases {
-                let id = test_id(suite, &case.classname, &case.name);
-                test.execute(params![id, suite, case.classname, case.name])
-                    .map_err(sqlite)?;
-                let written = result
-                    .execute(params![
-                        run.0,
-                        id,
-                        outcome_code(case.outcome),
-                        case.attempts,
-                        case.flaky,
-                        case.duration
-                            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-                        case.message,
-                    ])
-                    .map_err(sqlite)?;
-                duplicates += u64::from(written == 0);
+    ) -> Result<(), HistoryError> {
+        for case in cases {
+            let id = test_id(&recording.suite, &case.classname, &case.name);
+            if recording.known.binary_search(&id).is_err() {
+                let start = recording.new_names.len();
+                recording.new_names.push_str(&case.classname);
+                recording.new_names.push_str(&case.name);
+                recording
+                    .new_tests
+                    .push((id, start, case.classname.len(), case.name.len()));
+            }
+            let chunk = &mut recording.chunks[codec::group_of(id)];
+            let before = chunk.bytes();
+            chunk.push(&StoredResult::of(id, case));
+            recording.buffered += chunk.bytes() - before;
+            let names =
+                recording.new_names.len() + 32 * recording.new_tests.len() >= NEW_TESTS_BYTES;
+            if recording.buffered >= CHUNK_BYTES || names {
+                let sqlite = at(&self.path);
+                let tx = self.conn.transaction().map_err(sqlite)?;
+                write_chunks(&tx, recording).map_err(sqlite)?;
+                if names {
+                    write_new_tests(&tx, recording).map_err(sqlite)?;
+                }
+                tx.commit().map_err(sqlite)?;
             }
         }
-        tx.commit().map_err(sqlite)?;
-        Ok(duplicates)
+        Ok(())
     }
 
-    /// Forgets the cases written so far for a run (its report is being read again).
-    pub fn restart(&mut self, run: RunId) -> Result<(), HistoryError> {
+    /// Forgets the cases taken so far for a run (its report is being read again).
+    pub fn restart(&mut self, recording: &mut Recording) -> Result<(), HistoryError> {
+        for chunk in &mut recording.chunks {
+            chunk.take();
+        }
+        recording.buffered = 0;
         self.conn
-            .execute("DELETE FROM results WHERE run = ?1", [run.0])
+            .execute(
+                "DELETE FROM result_chunks WHERE run = ?1",
+                [recording.run.0],
+            )
             .map_err(|e| self.error(e))?;
         Ok(())
     }
@@ -541,144 +645,193 @@ impl Store {
         Ok(())
     }
 
-    /// Classifies every test of the run, writes the verdicts, the tests' tracks and the run's
-    /// totals, and marks the run whole: one transaction. Then deletes runs past retention.
+    /// In one transaction: ends expired quarantines, deletes the suite's runs past
+    /// `retention`, classifies every test of the run against its track, rewrites the suite's
+    /// tracks (letting go of tests in none of the runs kept), writes the run's states and
+    /// totals, and marks it whole.
     pub fn finish(
         &mut self,
-        run: RunId,
+        mut recording: Recording,
         entry: &RunEntry<'_>,
         rules: &Rules,
         listed: usize,
+        retention: Retention,
         now: SystemTime,
     ) -> Result<RunVerdicts, HistoryError> {
-        let sqlite = at(&self.path);
-        let tx = self.conn.transaction().map_err(sqlite)?;
-        let expired: Vec<(String, String)> = {
-            let mut statement = tx
-                .prepare(
-                    "DELETE FROM quarantine WHERE until_ms <= ?2 AND test IN
-                         (SELECT id FROM tests WHERE suite = ?1)
-                     RETURNING (SELECT classname FROM tests WHERE id = test),
-                               (SELECT name FROM tests WHERE id = test)",
-                )
-                .map_err(sqlite)?;
-            let rows = statement
-                .query_map(params![entry.suite, unix_ms(now)], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .map_err(sqlite)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(sqlite)?
+        let path = self.path.clone();
+        let sqlite = at(&path);
+        let malformed = |source| HistoryError::Malformed {
+            path: path.clone(),
+            source,
         };
-        for (classname, name) in &expired {
-            tracing::info!(
-                suite = entry.suite,
-                classname,
-                name,
-                "quarantine expired; the test counts again"
-            );
-        }
+        let run = recording.run.0;
+        let now_ms = unix_ms(now);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        write_chunks(&tx, &mut recording).map_err(sqlite)?;
+        write_new_tests(&tx, &mut recording).map_err(sqlite)?;
+        let quarantined = quarantines(&tx, entry.suite, now_ms).map_err(sqlite)?;
+        let oldest_kept = prune(&tx, entry.suite, run, retention, now_ms).map_err(sqlite)?;
+        // One byte per result, in the order of group, then chunk, as the readers read them.
+        let mut states: Vec<u8> = Vec::new();
         let mut verdicts = RunVerdicts::default();
+        let mut notable: Vec<(i64, TestVerdict)> = Vec::new();
+        let mut gone: Vec<i64> = Vec::new();
         {
-            let mut cases = tx
-                .prepare(
-                    "SELECT r.test, r.outcome, r.flaky, r.duration_us, r.message,
-                            t.classname, t.name,
-                            k.runs, k.last_outcome, k.fail_streak, k.recent, k.durations,
-                            q.until_ms
-                     FROM results r
-                     JOIN tests t ON t.id = r.test
-                     LEFT JOIN tracks k ON k.test = r.test
-                     LEFT JOIN quarantine q ON q.test = r.test
-                     WHERE r.run = ?1 AND (?2 IS NULL OR r.test > ?2)
-                     ORDER BY r.test
-                     LIMIT ?3",
-                )
-                .map_err(sqlite)?;
-            let mut state = tx
-                .prepare_cached("UPDATE results SET state = ?3 WHERE run = ?1 AND test = ?2")
-                .map_err(sqlite)?;
-            let mut track = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO tracks
-                     (test, runs, last_outcome, fail_streak, recent, durations, state, flips, last_failure)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                             COALESCE(?9, (SELECT last_failure FROM tracks WHERE test = ?1)))",
-                )
-                .map_err(sqlite)?;
-            let now_ms = unix_ms(now);
-            // In chunks, each read whole before it is written: the writes never touch rows a
-            // read is stepping over, and memory stays bounded whatever the run's size.
-            let mut after: Option<i64> = None;
-            loop {
-                let chunk: Vec<Pending> = cases
-                    .query_map(params![run.0, after, CHUNK], |row| Pending::of(row, now_ms))
-                    .map_err(sqlite)?
-                    .collect::<rusqlite::Result<_>>()
+            let stored: BTreeSet<u8> = {
+                let mut statement = tx
+                    .prepare("SELECT shard FROM track_shards WHERE suite = ?1")
                     .map_err(sqlite)?;
-                let Some(last) = chunk.last() else {
-                    break;
-                };
-                after = Some(last.test);
-                for case in chunk {
-                    let verdict = classify(
-                        rules,
-                        &case.before,
-                        case.outcome,
-                        case.flaky,
-                        case.duration,
-                        case.quarantined,
-                    );
-                    state
-                        .execute(params![run.0, case.test, verdict.state.code()])
-                        .map_err(sqlite)?;
-                    let recent: Vec<u8> = verdict
-                        .track
-                        .recent
+                let shards = statement
+                    .query_map([entry.suite], |row| row.get(0))
+                    .map_err(sqlite)?;
+                shards.collect::<rusqlite::Result<_>>().map_err(sqlite)?
+            };
+            let mut read = tx
+                .prepare("SELECT data FROM track_shards WHERE suite = ?1 AND shard = ?2")
+                .map_err(sqlite)?;
+            let mut write = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO track_shards (suite, shard, data) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sqlite)?;
+            for group in 0..codec::GROUPS {
+                let mut cases = pending(&tx, run, group)
+                    .map_err(sqlite)?
+                    .map_err(malformed)?;
+                // A test reported twice keeps its first result.
+                cases.sort_unstable_by_key(|case| (codec::id_order(case.id), case.index));
+                let mut group_states = vec![DUPLICATE; cases.len()];
+                let shards: BTreeSet<u8> = stored
+                    .iter()
+                    .copied()
+                    .filter(|&shard| codec::group_of_shard(shard) == group)
+                    .chain(cases.iter().map(|case| codec::shard_of(case.id)))
+                    .collect();
+                let mut rest = &cases[..];
+                for shard in shards {
+                    let here = rest
                         .iter()
-                        .map(|&o| u8::try_from(outcome_code(o)).unwrap_or(0))
-                        .collect();
-                    let durations: Vec<u8> = verdict
-                        .track
-                        .durations
-                        .iter()
-                        .flat_map(|d| d.to_le_bytes())
-                        .collect();
-                    track
-                        .execute(params![
-                            case.test,
-                            i64::try_from(verdict.track.runs).unwrap_or(i64::MAX),
-                            verdict.track.last.map(outcome_code),
-                            i64::try_from(verdict.fail_streak).unwrap_or(i64::MAX),
-                            recent,
-                            durations,
-                            verdict.state.code(),
-                            i64::try_from(verdict.flips).unwrap_or(i64::MAX),
-                            if case.outcome.is_failure() {
-                                case.message.clone()
-                            } else {
-                                None
-                            },
-                        ])
-                        .map_err(sqlite)?;
-                    *verdicts.counts.entry(verdict.state).or_default() += 1;
-                    let worth_a_look = !matches!(verdict.state, State::Passed | State::Skipped);
-                    let shown = verdicts
-                        .notable
-                        .iter()
-                        .filter(|v| v.state == verdict.state)
+                        .take_while(|case| codec::shard_of(case.id) == shard)
                         .count();
-                    if worth_a_look && shown < listed {
-                        verdicts.notable.push(TestVerdict {
-                            classname: case.classname,
-                            name: case.name,
+                    let (mine, tail) = rest.split_at(here);
+                    rest = tail;
+                    let before = if stored.contains(&shard) {
+                        let data: Vec<u8> = read
+                            .query_row(params![entry.suite, shard], |row| row.get(0))
+                            .map_err(sqlite)?;
+                        codec::decode_tracks(&data).map_err(malformed)?
+                    } else {
+                        Vec::new()
+                    };
+                    let mut before = before.into_iter().peekable();
+                    let mut after = Vec::with_capacity(before.len() + mine.len());
+                    let mut keep = |track: TrackEntry, after: &mut Vec<TrackEntry>| {
+                        if track.last_run >= oldest_kept || quarantined.contains(&track.id) {
+                            after.push(track);
+                        } else {
+                            gone.push(track.id);
+                        }
+                    };
+                    let mut cases = mine.iter().peekable();
+                    while let Some(case) = cases.next() {
+                        while let Some(track) =
+                            before.next_if(|t| codec::id_order(t.id) < codec::id_order(case.id))
+                        {
+                            keep(track, &mut after);
+                        }
+                        let (track, last_failure) = before
+                            .next_if(|t| t.id == case.id)
+                            .map_or((Track::default(), None), |t| (t.track, t.last_failure));
+                        while cases.next_if(|next| next.id == case.id).is_some() {
+                            verdicts.duplicates += 1;
+                        }
+                        let verdict = classify(
+                            rules,
+                            track,
+                            case.outcome,
+                            case.flaky,
+                            case.duration,
+                            quarantined.contains(&case.id),
+                        );
+                        group_states[case.index] = u8::try_from(verdict.state.code()).unwrap_or(0);
+                        let count = verdicts.counts.entry(verdict.state).or_default();
+                        let shown = usize::try_from(*count).unwrap_or(usize::MAX);
+                        *count += 1;
+                        let worth_a_look = !matches!(verdict.state, State::Passed | State::Skipped);
+                        if worth_a_look && shown < listed {
+                            notable.push((
+                                case.id,
+                                TestVerdict {
+                                    classname: String::new(),
+                                    name: String::new(),
+                                    state: verdict.state,
+                                    fail_streak: verdict.fail_streak,
+                                    message: case.message.clone(),
+                                },
+                            ));
+                        }
+                        let last_failure = if case.outcome.is_failure() {
+                            case.message.clone()
+                        } else {
+                            last_failure
+                        };
+                        after.push(TrackEntry {
+                            id: case.id,
+                            last_run: run,
                             state: verdict.state,
-                            fail_streak: verdict.fail_streak,
-                            message: case.message,
+                            flips: verdict.flips as u64,
+                            track: verdict.track,
+                            last_failure,
                         });
                     }
+                    for track in before {
+                        keep(track, &mut after);
+                    }
+                    if after.is_empty() {
+                        tx.execute(
+                            "DELETE FROM track_shards WHERE suite = ?1 AND shard = ?2",
+                            params![entry.suite, shard],
+                        )
+                        .map_err(sqlite)?;
+                    } else {
+                        write
+                            .execute(params![entry.suite, shard, codec::encode_tracks(&after)])
+                            .map_err(sqlite)?;
+                    }
+                }
+                states.extend_from_slice(&group_states);
+            }
+            let mut forget = tx
+                .prepare("DELETE FROM tests WHERE id = ?1")
+                .map_err(sqlite)?;
+            for id in &gone {
+                forget.execute([id]).map_err(sqlite)?;
+            }
+            let mut named = tx
+                .prepare("SELECT classname, name FROM tests WHERE id = ?1")
+                .map_err(sqlite)?;
+            for (id, verdict) in &mut notable {
+                if let Some((classname, name)) = named
+                    .query_row([*id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+                    .map_err(sqlite)?
+                {
+                    verdict.classname = classname;
+                    verdict.name = name;
                 }
             }
         }
+        if !gone.is_empty() {
+            tracing::debug!(
+                suite = entry.suite,
+                tests = gone.len(),
+                "tests in none of the runs kept are let go"
+            );
+        }
+        verdicts.notable = notable.into_iter().map(|(_, verdict)| verdict).collect();
         let new_failures = verdicts
             .counts
             .get(&State::NewFailure)
@@ -688,10 +841,10 @@ impl Store {
         tx.execute(
             "UPDATE runs SET duration_ms = ?2, result = ?3, tests = ?4, failed = ?5, errored = ?6,
                  skipped = ?7, flaky = ?8, new_failures = ?9, commit_sha = ?10, branch = ?11,
-                 started_ms = ?12, complete = 1
+                 started_ms = ?12, states = ?13, complete = 1
              WHERE id = ?1",
             params![
-                run.0,
+                run,
                 millis(entry.duration),
                 entry.result,
                 count(entry.tests),
@@ -703,30 +856,12 @@ impl Store {
                 entry.commit,
                 entry.branch,
                 unix_ms(entry.started),
+                states,
             ],
         )
         .map_err(sqlite)?;
         tx.commit().map_err(sqlite)?;
         Ok(verdicts)
-    }
-
-    /// Deletes a suite's runs past the newest `keep_runs` and those older than `keep_for`.
-    pub fn prune(
-        &mut self,
-        suite: &str,
-        keep_runs: usize,
-        keep_for: Duration,
-        now: SystemTime,
-    ) -> Result<usize, HistoryError> {
-        let oldest = unix_ms(now) - millis(keep_for);
-        let keep = i64::try_from(keep_runs).unwrap_or(i64::MAX);
-        self.conn
-            .execute(
-                "DELETE FROM runs WHERE suite = ?1 AND complete = 1 AND (started_ms < ?2 OR id NOT IN
-                     (SELECT id FROM runs WHERE suite = ?1 AND complete = 1 ORDER BY id DESC LIMIT ?3))",
-                params![suite, oldest, keep],
-            )
-            .map_err(|e| self.error(e))
     }
 
     /// A suite's newest `limit` whole runs, newest first.
@@ -769,77 +904,158 @@ impl Store {
         pattern: &str,
         limit: usize,
     ) -> Result<Vec<Timeline>, HistoryError> {
-        let query = || -> rusqlite::Result<Vec<Timeline>> {
-            let mut statement = self.conn.prepare(
-                "WITH recent AS (SELECT id FROM runs WHERE suite = ?1 AND complete = 1
-                                 ORDER BY id DESC LIMIT ?3)
-                 SELECT t.classname, t.name, r.run, r.outcome, r.state
-                 FROM tests t JOIN results r ON r.test = t.id
-                 WHERE t.suite = ?1 AND instr(t.classname || '::' || t.name, ?2) > 0
-                   AND r.run IN (SELECT id FROM recent)
-                 ORDER BY t.classname, t.name, r.run",
-            )?;
-            let mut timelines: Vec<Timeline> = Vec::new();
-            let mut rows = statement.query(params![
-                suite,
-                pattern,
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ])?;
-            while let Some(row) = rows.next()? {
-                let (classname, name): (String, String) = (row.get(0)?, row.get(1)?);
-                let state: Option<i64> = row.get(4)?;
-                let entry = (
-                    row.get::<_, i64>(2)?,
-                    outcome_of(row.get(3)?).as_str().to_owned(),
-                    state
-                        .and_then(State::from_code)
-                        .map_or("", State::as_str)
-                        .to_owned(),
-                );
-                match timelines.last_mut() {
-                    Some(last) if last.classname == classname && last.name == name => {
-                        last.runs.push(entry);
-                    }
-                    _ => timelines.push(Timeline {
-                        classname,
-                        name,
-                        runs: vec![entry],
-                    }),
-                }
+        let sqlite = at(&self.path);
+        let mut timelines: Vec<Timeline> = Vec::new();
+        let mut tests: IdMap<usize> = IdMap::default();
+        {
+            let mut statement = self
+                .conn
+                .prepare(
+                    "SELECT id, classname, name FROM tests
+                     WHERE suite = ?1 AND instr(classname || '::' || name, ?2) > 0
+                     ORDER BY classname, name",
+                )
+                .map_err(sqlite)?;
+            let mut rows = statement.query(params![suite, pattern]).map_err(sqlite)?;
+            while let Some(row) = rows.next().map_err(sqlite)? {
+                tests.insert(row.get(0).map_err(sqlite)?, timelines.len());
+                timelines.push(Timeline {
+                    classname: row.get(1).map_err(sqlite)?,
+                    name: row.get(2).map_err(sqlite)?,
+                    runs: Vec::new(),
+                });
             }
-            Ok(timelines)
+        }
+        if tests.is_empty() {
+            return Ok(timelines);
+        }
+        for (run, states) in self.recent_runs(suite, limit)? {
+            self.each_result(run, |index, result| {
+                let state = states.get(index).copied().unwrap_or(DUPLICATE);
+                if let (Some(&at), false) = (tests.get(&result.id), state == DUPLICATE) {
+                    timelines[at].runs.push((
+                        run,
+                        result.outcome.as_str().to_owned(),
+                        State::from_code(i64::from(state))
+                            .map_or("", State::as_str)
+                            .to_owned(),
+                    ));
+                }
+            })?;
+        }
+        timelines.retain(|timeline| !timeline.runs.is_empty());
+        Ok(timelines)
+    }
+
+    /// A suite's newest `limit` whole runs, oldest first, with the state of each result.
+    fn recent_runs(&self, suite: &str, limit: usize) -> Result<Vec<(i64, Vec<u8>)>, HistoryError> {
+        let query = || -> rusqlite::Result<Vec<(i64, Vec<u8>)>> {
+            let mut statement = self.conn.prepare_cached(
+                "SELECT id, coalesce(states, x'') FROM runs WHERE suite = ?1 AND complete = 1
+                 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(
+                params![suite, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let mut runs: Vec<(i64, Vec<u8>)> = rows.collect::<rusqlite::Result<_>>()?;
+            runs.reverse();
+            Ok(runs)
         };
         query().map_err(|e| self.error(e))
     }
 
+    fn each_result(
+        &self,
+        run: i64,
+        each: impl FnMut(usize, StoredResult<'_>),
+    ) -> Result<(), HistoryError> {
+        each_result(&self.conn, run, None, each)
+            .map_err(|e| self.error(e))?
+            .map_err(|source| HistoryError::Malformed {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// The tracks of a suite's tests, or of every suite's, with their suite.
+    fn tracks(
+        &self,
+        suite: Option<&str>,
+        mut each: impl FnMut(&str, TrackEntry),
+    ) -> Result<(), HistoryError> {
+        let sqlite = at(&self.path);
+        let mut statement = self
+            .conn
+            .prepare("SELECT suite, data FROM track_shards WHERE ?1 IS NULL OR suite = ?1")
+            .map_err(sqlite)?;
+        let mut rows = statement.query([suite]).map_err(sqlite)?;
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            let suite: String = row.get(0).map_err(sqlite)?;
+            let data = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(sqlite)?;
+            let tracks = codec::decode_tracks(data).map_err(|source| HistoryError::Malformed {
+                path: self.path.clone(),
+                source,
+            })?;
+            for track in tracks {
+                each(&suite, track);
+            }
+        }
+        Ok(())
+    }
+
+    /// The suite, classname and name of a test.
+    fn name_of(&self, id: i64) -> Result<Option<(String, String, String)>, HistoryError> {
+        self.conn
+            .prepare_cached("SELECT suite, classname, name FROM tests WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                    .optional()
+            })
+            .map_err(|e| self.error(e))
+    }
+
     /// Tests whose latest state is flaky, most flips first.
     pub fn flaky(&self, suite: Option<&str>) -> Result<Vec<FlakyTest>, HistoryError> {
-        let query = || -> rusqlite::Result<Vec<FlakyTest>> {
-            let mut statement = self.conn.prepare(
-                "SELECT t.suite, t.classname, t.name, k.flips, k.runs, length(k.recent), k.last_failure
-                 FROM tracks k JOIN tests t ON t.id = k.test
-                 WHERE k.state = ?1 AND (?2 IS NULL OR t.suite = ?2)
-                 ORDER BY k.flips DESC, t.suite, t.classname, t.name",
-            )?;
-            let rows = statement.query_map(params![State::Flaky.code(), suite], |row| {
-                let flips: i64 = row.get(3)?;
-                let window: i64 = row.get(5)?;
-                Ok(FlakyTest {
-                    suite: row.get(0)?,
-                    classname: row.get(1)?,
-                    name: row.get(2)?,
+        let mut flaky: Vec<(i64, u64, FlakyTest)> = Vec::new();
+        self.tracks(suite, |suite, track| {
+            if track.state != State::Flaky {
+                return;
+            }
+            let window = track.track.recent.len();
+            flaky.push((
+                track.id,
+                track.flips,
+                FlakyTest {
+                    suite: suite.to_owned(),
+                    classname: String::new(),
+                    name: String::new(),
                     flip_rate: if window > 1 {
-                        flips as f64 / (window - 1) as f64
+                        track.flips as f64 / (window - 1) as f64
                     } else {
                         0.0
                     },
-                    runs: u64::try_from(row.get::<_, i64>(4)?).unwrap_or(0),
-                    last_failure: row.get(6)?,
-                })
-            })?;
-            rows.collect()
-        };
-        query().map_err(|e| self.error(e))
+                    runs: track.track.runs,
+                    last_failure: track.last_failure,
+                },
+            ));
+        })?;
+        for (id, _, test) in &mut flaky {
+            if let Some((_, classname, name)) = self.name_of(*id)? {
+                test.classname = classname;
+                test.name = name;
+            }
+        }
+        flaky.sort_by(|(_, a_flips, a), (_, b_flips, b)| {
+            b_flips.cmp(a_flips).then_with(|| {
+                (&a.suite, &a.classname, &a.name).cmp(&(&b.suite, &b.classname, &b.name))
+            })
+        });
+        Ok(flaky.into_iter().map(|(_, _, test)| test).collect())
     }
 
     /// The recorded tests of `suite` whose `classname::name`, or name, is `test`.
@@ -920,68 +1136,69 @@ impl Store {
         listed: usize,
     ) -> Result<SuitePage, HistoryError> {
         let rows = self.runs(suite, runs)?;
-        let Some(latest) = rows.first().map(|r| r.id) else {
+        let recent = self.recent_runs(suite, runs)?;
+        let Some((latest, states)) = recent.last() else {
             return Ok(SuitePage::default());
         };
-        let oldest = rows.last().map_or(latest, |r| r.id);
-        let query = || -> rusqlite::Result<Vec<NotableTest>> {
-            let mut notable = self.conn.prepare(
-                "SELECT r.test, t.classname, t.name, r.state, COALESCE(k.fail_streak, 0),
-                        COALESCE(r.message, k.last_failure)
-                 FROM results r JOIN tests t ON t.id = r.test LEFT JOIN tracks k ON k.test = r.test
-                 WHERE r.run = ?1 AND r.state NOT IN (?2, ?3)
-                 ORDER BY r.state, t.classname, t.name",
-            )?;
-            let mut strip = self.conn.prepare_cached(
-                "SELECT r.run, r.outcome FROM results r JOIN runs u ON u.id = r.run
-                 WHERE r.test = ?1 AND r.run BETWEEN ?2 AND ?3 AND u.suite = ?4 AND u.complete = 1",
-            )?;
-            let mut tests: Vec<NotableTest> = Vec::new();
-            let mut rows_of_state: BTreeMap<State, usize> = BTreeMap::new();
-            let found = notable.query_map(
-                params![latest, State::Passed.code(), State::Skipped.code()],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, Option<String>>(5)?,
-                    ))
-                },
-            )?;
-            for found in found {
-                let (test, classname, name, state, streak, message) = found?;
-                let Some(state) = State::from_code(state) else {
-                    continue;
-                };
-                let shown = rows_of_state.entry(state).or_default();
-                if *shown >= listed {
-                    continue;
+        // The latest run's tests worth a look, by state then name.
+        let mut found: Vec<(State, String, String, i64, Option<String>)> = Vec::new();
+        let mut ids: Vec<(i64, State, Option<String>)> = Vec::new();
+        self.each_result(*latest, |index, result| {
+            let state = states
+                .get(index)
+                .and_then(|&code| State::from_code(i64::from(code)));
+            if let Some(state) = state.filter(|s| !matches!(s, State::Passed | State::Skipped)) {
+                ids.push((result.id, state, result.message.map(str::to_owned)));
+            }
+        })?;
+        for (id, state, message) in ids {
+            if let Some((_, classname, name)) = self.name_of(id)? {
+                found.push((state, classname, name, id, message));
+            }
+        }
+        found.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+        let mut shown: BTreeMap<State, usize> = BTreeMap::new();
+        found.retain(|(state, ..)| {
+            let shown = shown.entry(*state).or_default();
+            *shown += 1;
+            *shown <= listed
+        });
+        let chosen: IdMap<usize> = found
+            .iter()
+            .enumerate()
+            .map(|(at, (.., id, _))| (*id, at))
+            .collect();
+        let mut tracks: IdMap<TrackEntry> = IdMap::default();
+        if !chosen.is_empty() {
+            self.tracks(Some(suite), |_, track| {
+                if chosen.contains_key(&track.id) {
+                    tracks.insert(track.id, track);
                 }
-                *shown += 1;
-                let outcomes: BTreeMap<i64, Outcome> = strip
-                    .query_map(params![test, oldest, latest, suite], |row| {
-                        Ok((row.get::<_, i64>(0)?, outcome_of(row.get(1)?)))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                tests.push(NotableTest {
+            })?;
+        }
+        let mut strips: Vec<Vec<Option<Outcome>>> = vec![vec![None; recent.len()]; found.len()];
+        for (column, (run, _)) in recent.iter().enumerate() {
+            self.each_result(*run, |_, result| {
+                if let Some(&at) = chosen.get(&result.id) {
+                    strips[at][column].get_or_insert(result.outcome);
+                }
+            })?;
+        }
+        let tests = found
+            .into_iter()
+            .zip(strips)
+            .map(|((state, classname, name, id, message), strip)| {
+                let track = tracks.get(&id);
+                NotableTest {
                     classname,
                     name,
                     state,
-                    fail_streak: u64::try_from(streak).unwrap_or(0),
-                    message,
-                    strip: rows
-                        .iter()
-                        .rev()
-                        .map(|run| outcomes.get(&run.id).copied())
-                        .collect(),
-                });
-            }
-            Ok(tests)
-        };
-        let tests = query().map_err(|e| self.error(e))?;
+                    fail_streak: track.map_or(0, |t| t.track.fail_streak),
+                    message: message.or_else(|| track.and_then(|t| t.last_failure.clone())),
+                    strip,
+                }
+            })
+            .collect();
         Ok(SuitePage { runs: rows, tests })
     }
 
@@ -1038,18 +1255,28 @@ mod tests {
         }
     }
 
-    fn record(store: &mut Store, cases: &[CaseResult]) -> RunVerdicts {
-        let run = store.begin("s", "x", SystemTime::now()).expect("begin");
-        store.add(run, "s", cases).expect("add");
+    const KEEP: Retention = Retention {
+        keep_runs: 100,
+        keep_for: Duration::from_secs(3600),
+    };
+
+    fn record_kept(store: &mut Store, cases: &[CaseResult], retention: Retention) -> RunVerdicts {
+        let mut recording = store.begin("s", "x", SystemTime::now()).expect("begin");
+        store.add(&mut recording, cases).expect("add");
         store
             .finish(
-                run,
+                recording,
                 &entry(cases.len() as u64),
                 &RULES,
                 10,
+                retention,
                 SystemTime::now(),
             )
             .expect("finish")
+    }
+
+    fn record(store: &mut Store, cases: &[CaseResult]) -> RunVerdicts {
+        record_kept(store, cases, KEEP)
     }
 
     #[test]
@@ -1080,6 +1307,7 @@ mod tests {
             [(State::Failing, 1)].into(),
             "a duplicate keeps the first"
         );
+        assert_eq!(third.duplicates, 1);
         assert_eq!(third.notable[0].fail_streak, 2);
 
         let runs = store.runs("s", 10).expect("runs");
@@ -1089,13 +1317,41 @@ mod tests {
         assert_eq!(runs[0].commit.as_deref(), Some("abc"));
         assert_eq!(runs[0].started_unix_ms, 1_800_000_000_000);
 
-        let pruned = store
-            .prune("s", 2, Duration::from_secs(u64::MAX / 4), SystemTime::now())
-            .expect("prune");
-        assert_eq!(pruned, 1);
+        // Three runs kept of four: the first goes, and with it `b`, in none of those kept.
+        let fourth = record_kept(
+            &mut store,
+            &[case("a", Outcome::Failed)],
+            Retention {
+                keep_runs: 3,
+                keep_for: Duration::from_secs(3600),
+            },
+        );
+        assert_eq!(fourth.counts, [(State::Failing, 1)].into());
+        assert_eq!(store.runs("s", 10).expect("runs").len(), 3);
         let timeline = store.timelines("s", "test_x::a", 10).expect("timeline");
         let states: Vec<&str> = timeline[0].runs.iter().map(|r| r.2.as_str()).collect();
-        assert_eq!(states, ["new_failure", "failing"]);
+        assert_eq!(states, ["new_failure", "failing", "failing"]);
+        let outcomes: Vec<&str> = timeline[0].runs.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            ["failed", "failed", "failed"],
+            "the first of a's results in run 3"
+        );
+        assert_eq!(store.timelines("s", "::b", 10).expect("b").len(), 1);
+        record_kept(
+            &mut store,
+            &[case("a", Outcome::Failed)],
+            Retention {
+                keep_runs: 1,
+                keep_for: Duration::from_secs(3600),
+            },
+        );
+        assert!(store.timelines("s", "::b", 10).expect("b").is_empty());
+        let names: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM tests", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(names, 1, "b is let go with the runs it was in");
     }
 
     #[test]

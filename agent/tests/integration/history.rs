@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use testmeter::history::codec::outcome_of;
+use testmeter::history::State;
+
 use crate::support::{lines_starting_with, repo_root, testmeter_command, venv_python};
 
 /// A config in `dir` whose one suite `h` runs the history project under pytest, with the
@@ -240,12 +243,15 @@ fn five_real_runs_give_every_state_and_the_commands_and_metrics_agree() {
     insta::assert_yaml_snapshot!((proceed, stop));
 }
 
-/// The store's whole and unfinished runs, and the results rows of each.
+/// The store's whole and unfinished runs with, for a whole run, its results (one state byte
+/// each) and, for an unfinished one, the chunks of results written so far; and the chunks of
+/// runs that are gone.
 fn store_contents(path: &Path) -> (Vec<(i64, i64, i64)>, i64) {
     let conn = rusqlite::Connection::open(path).expect("store opens");
     let mut statement = conn
         .prepare(
-            "SELECT r.id, r.complete, (SELECT count(*) FROM results WHERE run = r.id)
+            "SELECT r.id, r.complete, CASE WHEN r.complete = 1 THEN length(r.states)
+                 ELSE (SELECT count(*) FROM result_chunks WHERE run = r.id) END
              FROM runs r ORDER BY r.id",
         )
         .expect("query");
@@ -256,7 +262,7 @@ fn store_contents(path: &Path) -> (Vec<(i64, i64, i64)>, i64) {
         .expect("rows");
     let orphans: i64 = conn
         .query_row(
-            "SELECT count(*) FROM results WHERE run NOT IN (SELECT id FROM runs)",
+            "SELECT count(*) FROM result_chunks WHERE run NOT IN (SELECT id FROM runs)",
             [],
             |row| row.get(0),
         )
@@ -303,7 +309,8 @@ fn a_kill_9_while_recording_leaves_whole_runs_only() {
     loop {
         let written: i64 = conn
             .query_row(
-                "SELECT count(*) FROM results WHERE run IN (SELECT id FROM runs WHERE complete = 0)",
+                "SELECT count(*) FROM result_chunks
+                 WHERE run IN (SELECT id FROM runs WHERE complete = 0)",
                 [],
                 |row| row.get(0),
             )
@@ -421,19 +428,175 @@ fn a_store_that_cannot_be_written_is_counted_and_export_goes_on() {
     holder.execute_batch("ROLLBACK").expect("release");
 }
 
+/// A small tmpfs of its own, unmounted when dropped: a real filesystem to fill or make
+/// read-only. Mounting needs root (CAP_SYS_ADMIN), which CI has.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(at).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {} failed: this test needs root (CAP_SYS_ADMIN)",
+            at.display()
+        );
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn read_only(&self) {
+        let status = Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "remount read-only");
+    }
+
+    /// Fills it to the last byte.
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut filler = std::fs::File::create(self.0.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        while filler.write_all(&[0]).is_ok() {}
+        let _ = filler.sync_all();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 #[test]
-fn a_store_written_by_schema_version_1_opens_and_takes_new_runs() {
+fn a_store_on_a_full_or_read_only_filesystem_is_counted_and_export_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let errors = |exposition: &str| {
+        lines_starting_with(
+            exposition,
+            &["testmeter_history_errors_total", "testmeter_suite_tests{"],
+        )
+        .join("\n")
+    };
+    let fs = Tmpfs::mount(&dir.path().join("fs"), "2m");
+    let path = dir.path().join("fs/history.db");
+    let (ok, _, log) = ingest_despite(dir.path(), &path);
+    assert!(ok && path.exists(), "a first run creates the store: {log}");
+    let runs = |path: &Path| -> i64 {
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM runs WHERE complete = 1", [], |r| {
+                    r.get(0)
+                })
+            })
+            .expect("count runs")
+    };
+    assert_eq!(runs(&path), 1);
+
+    // Full: not a byte left for the next run's pages.
+    fs.fill();
+    let (ok, exposition, log) = ingest_despite(dir.path(), &path);
+    assert!(ok, "the ingest goes on: {log}");
+    names(&log, &path);
+    insta::assert_snapshot!("disk_full", errors(&exposition));
+    std::fs::remove_file(dir.path().join("fs/filler")).expect("room again");
+    assert_eq!(runs(&path), 1, "the store holds its one whole run");
+
+    // Read-only: the filesystem is remounted so.
+    fs.read_only();
+    let (ok, exposition, log) = ingest_despite(dir.path(), &path);
+    assert!(ok, "the ingest goes on: {log}");
+    names(&log, &path);
+    insta::assert_snapshot!("read_only", errors(&exposition));
+    assert_eq!(runs(&path), 1);
+}
+
+#[test]
+fn a_store_written_by_schema_version_1_is_migrated_whole_and_takes_new_runs() {
     // tests/fixtures/history/store-v1.db: written by testmeter's own write path at schema 1
     // (its regenerate.sh); every later version must migrate it.
     let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("history.db");
     std::fs::copy(
         repo_root().join("tests/fixtures/history/store-v1.db"),
-        dir.path().join("history.db"),
+        &store,
     )
     .expect("copy the v1 store");
+    // What schema 1 holds, read with SQL before any agent opens it: each test's outcome and
+    // state in each run, and each test's failure streak and last failure.
+    let (v1_results, v1_runs) = {
+        let conn = rusqlite::Connection::open(&store).expect("open v1");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(version, 1, "the fixture is a schema 1 store");
+        let mut statement = conn
+            .prepare(
+                "SELECT t.classname, t.name, r.run, r.outcome, r.state
+                 FROM results r JOIN tests t ON t.id = r.test ORDER BY t.classname, t.name, r.run",
+            )
+            .expect("prepare");
+        let results: Vec<(String, String, i64, String, String)> = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    outcome_of(row.get(3)?).as_str().to_owned(),
+                    State::from_code(row.get(4)?)
+                        .map_or("", State::as_str)
+                        .to_owned(),
+                ))
+            })
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let runs: i64 = conn
+            .query_row("SELECT count(*) FROM runs WHERE complete = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("runs");
+        (results, runs)
+    };
+    assert!(!v1_results.is_empty());
     let config = history_config(dir.path(), "");
-    let before = json(&config, &["history", "--suite", "osworld"]);
-    assert_eq!(before["runs"].as_array().map(Vec::len), Some(2), "{before}");
+    let migrated = json(
+        &config,
+        &[
+            "history", "--suite", "osworld", "--test", "", "--runs", "10",
+        ],
+    );
+    assert_eq!(
+        migrated["runs"].as_array().map(Vec::len),
+        usize::try_from(v1_runs).ok(),
+        "{migrated}"
+    );
+    let mut results = Vec::new();
+    for test in migrated["tests"].as_array().expect("tests") {
+        for run in test["runs"].as_array().expect("runs") {
+            results.push((
+                test["classname"].as_str().expect("classname").to_owned(),
+                test["name"].as_str().expect("name").to_owned(),
+                run[0].as_i64().expect("run"),
+                run[1].as_str().expect("outcome").to_owned(),
+                run[2].as_str().expect("state").to_owned(),
+            ));
+        }
+    }
+    results.sort();
+    let mut expected = v1_results.clone();
+    expected.sort();
+    assert_eq!(
+        results, expected,
+        "every result of schema 1, with its state"
+    );
+
     ingest(
         &config,
         "osworld",
@@ -444,10 +607,36 @@ fn a_store_written_by_schema_version_1_opens_and_takes_new_runs() {
     let runs = after["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 3, "{after}");
     assert_eq!(runs[0]["tests"], runs[2]["tests"]);
-    let version: i64 = rusqlite::Connection::open(dir.path().join("history.db"))
+    // The third run is classified against the tracks schema 1 kept: a test failing in both
+    // earlier runs is failing with a streak of three, not a first failure.
+    let failing: Vec<&(String, String, i64, String, String)> = expected
+        .iter()
+        .filter(|r| r.4 == "failing" && r.2 == 2)
+        .collect();
+    assert!(!failing.is_empty(), "the fixture has tests failing twice");
+    let (classname, name) = (&failing[0].0, &failing[0].1);
+    let timeline = json(
+        &config,
+        &[
+            "history",
+            "--suite",
+            "osworld",
+            "--test",
+            &format!("{classname}::{name}"),
+        ],
+    );
+    let states: Vec<&str> = timeline["tests"][0]["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r[2].as_str().expect("state"))
+        .collect();
+    assert_eq!(states, ["failing", "failing", "failing"], "{timeline}");
+    let version: i64 = rusqlite::Connection::open(&store)
         .and_then(|c| c.pragma_query_value(None, "user_version", |r| r.get(0)))
         .expect("user_version");
-    assert_eq!(version, 1);
+    assert_eq!(version, testmeter::history::store::SCHEMA_VERSION);
+    assert_eq!(version, 2);
 }
 
 /// The `<i class="…">` cells of the strip in the row of `test`.
