@@ -30,6 +30,9 @@ const CHUNK_BYTES: usize = 256 << 10;
 /// million tests names them in a few sorted batches.
 const NEW_TESTS_BYTES: usize = 8 << 20;
 
+/// Cases of a run whose tests are looked up one by one before the suite's ids are read whole.
+const ASK_TESTS: usize = 4096;
+
 /// How long a writer waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -92,7 +95,7 @@ pub struct Recording {
     /// The ids of the suite's tests the store names, sorted (8 bytes a test), so only new
     /// ones are written (a test new and reported twice is written once: the insert ignores
     /// the second).
-    known: Vec<i64>,
+    known: Known,
     /// Each new test's id and where its classname and name are in `new_names`.
     new_tests: Vec<(i64, usize, usize, usize)>,
     new_names: String,
@@ -106,6 +109,15 @@ impl Recording {
     pub fn run(&self) -> RunId {
         self.run
     }
+}
+
+/// What a recording knows of its suite's tests.
+#[derive(Debug)]
+enum Known {
+    /// Looked up one by one so far, this many.
+    Asking(usize),
+    /// The suite's test ids, sorted (8 bytes a test).
+    Read(Vec<i64>),
 }
 
 /// How long a suite's runs are kept.
@@ -560,22 +572,10 @@ impl Store {
             )
             .map_err(sqlite)?;
         let run = RunId(self.conn.last_insert_rowid());
-        let known = {
-            let mut statement = self
-                .conn
-                .prepare("SELECT id FROM tests WHERE suite = ?1 ORDER BY id")
-                .map_err(sqlite)?;
-            let ids = statement
-                .query_map([suite], |row| row.get(0))
-                .map_err(sqlite)?;
-            let mut known: Vec<i64> = ids.collect::<rusqlite::Result<_>>().map_err(sqlite)?;
-            known.shrink_to_fit();
-            known
-        };
         Ok(Recording {
             run,
             suite: suite.to_owned(),
-            known,
+            known: Known::Asking(0),
             new_tests: Vec::new(),
             new_names: String::new(),
             chunks: (0..codec::GROUPS)
@@ -584,6 +584,37 @@ impl Store {
             buffered: 0,
             seq: 0,
         })
+    }
+
+    /// Whether the store names test `id` of the recording's suite: asked one by one for the
+    /// first cases of a run, then from the suite's ids, read once, so a run of a few tests
+    /// does not read a suite's million.
+    fn known(&self, recording: &mut Recording, id: i64) -> Result<bool, HistoryError> {
+        let sqlite = at(&self.path);
+        if let Known::Asking(asked) = recording.known {
+            if asked < ASK_TESTS {
+                recording.known = Known::Asking(asked + 1);
+                let mut statement = self
+                    .conn
+                    .prepare_cached("SELECT 1 FROM tests WHERE id = ?1")
+                    .map_err(sqlite)?;
+                return statement.exists([id]).map_err(sqlite);
+            }
+            let mut statement = self
+                .conn
+                .prepare("SELECT id FROM tests WHERE suite = ?1 ORDER BY id")
+                .map_err(sqlite)?;
+            let ids = statement
+                .query_map([&recording.suite], |row| row.get(0))
+                .map_err(sqlite)?;
+            let mut ids: Vec<i64> = ids.collect::<rusqlite::Result<_>>().map_err(sqlite)?;
+            ids.shrink_to_fit();
+            recording.known = Known::Read(ids);
+        }
+        match &recording.known {
+            Known::Read(ids) => Ok(ids.binary_search(&id).is_ok()),
+            Known::Asking(_) => Ok(false),
+        }
     }
 
     /// Takes cases of a run being recorded; they are written a chunk at a time, each in one
@@ -595,7 +626,7 @@ impl Store {
     ) -> Result<(), HistoryError> {
         for case in cases {
             let id = test_id(&recording.suite, &case.classname, &case.name);
-            if recording.known.binary_search(&id).is_err() {
+            if !self.known(recording, id)? {
                 let start = recording.new_names.len();
                 recording.new_names.push_str(&case.classname);
                 recording.new_names.push_str(&case.name);
@@ -704,10 +735,14 @@ impl Store {
                 // A test reported twice keeps its first result.
                 cases.sort_unstable_by_key(|case| (codec::id_order(case.id), case.index));
                 let mut group_states = vec![DUPLICATE; cases.len()];
+                // The shards this run has tests in, and, so a run of a few tests costs little
+                // however many the suite has had, the other shards of one group in turn (tests
+                // gone from a suite are let go within 16 runs of leaving those kept).
+                let sweep = usize::try_from(run.rem_euclid(codec::GROUPS as i64)) == Ok(group);
                 let shards: BTreeSet<u8> = stored
                     .iter()
                     .copied()
-                    .filter(|&shard| codec::group_of_shard(shard) == group)
+                    .filter(|&shard| sweep && codec::group_of_shard(shard) == group)
                     .chain(cases.iter().map(|case| codec::shard_of(case.id)))
                     .collect();
                 let mut rest = &cases[..];
@@ -1338,14 +1373,17 @@ mod tests {
             "the first of a's results in run 3"
         );
         assert_eq!(store.timelines("s", "::b", 10).expect("b").len(), 1);
-        record_kept(
-            &mut store,
-            &[case("a", Outcome::Failed)],
-            Retention {
-                keep_runs: 1,
-                keep_for: Duration::from_secs(3600),
-            },
-        );
+        // Each run sweeps one group of the shards it has no test in: within 16 runs, b's.
+        for _ in 0..codec::GROUPS {
+            record_kept(
+                &mut store,
+                &[case("a", Outcome::Failed)],
+                Retention {
+                    keep_runs: 1,
+                    keep_for: Duration::from_secs(3600),
+                },
+            );
+        }
         assert!(store.timelines("s", "::b", 10).expect("b").is_empty());
         let names: i64 = store
             .conn
