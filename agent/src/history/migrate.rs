@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, Transaction};
 
 use super::classify::{State, Track};
 use super::codec::{self, ResultsChunk, StoredResult, TrackEntry, DUPLICATE};
-use super::store::{at, HistoryError};
+use super::error::{at, HistoryError};
 
 /// Results per chunk when a version 1 run is rewritten.
 const CHUNK_RESULTS: usize = 4096;

@@ -6,6 +6,7 @@
 pub mod ci;
 pub mod classify;
 pub mod codec;
+pub mod error;
 mod migrate;
 pub mod store;
 

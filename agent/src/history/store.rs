@@ -17,6 +17,8 @@ use super::classify::{classify, Rules, State, Track};
 use super::codec::{
     self, IdMap, IdSet, Malformed, ResultsChunk, StoredResult, TrackEntry, DUPLICATE,
 };
+use super::error::at;
+pub use super::error::HistoryError;
 use super::migrate;
 use crate::model::{CaseResult, Outcome};
 
@@ -35,53 +37,6 @@ const ASK_TESTS: usize = 4096;
 
 /// How long a writer waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum HistoryError {
-    #[error("history store {path}: {source}")]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("history store {path}: cannot create its directory: {source}")]
-    Dir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("history store {path}: written by a newer testmeter (schema {found}, this one knows up to {SCHEMA_VERSION})")]
-    Newer { path: PathBuf, found: i64 },
-    #[error("history store {path}: {source}")]
-    Malformed {
-        path: PathBuf,
-        #[source]
-        source: Malformed,
-    },
-}
-
-impl HistoryError {
-    /// Low-cardinality reason for `testmeter_history_errors_total{reason}`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            HistoryError::Dir { .. } => "open",
-            HistoryError::Newer { .. } => "schema",
-            HistoryError::Malformed { .. } => "corrupt",
-            HistoryError::Sqlite { source, .. } => match source.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                    "locked"
-                }
-                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
-                    "corrupt"
-                }
-                Some(rusqlite::ErrorCode::ReadOnly) => "read_only",
-                Some(rusqlite::ErrorCode::DiskFull) => "disk_full",
-                Some(rusqlite::ErrorCode::CannotOpen) => "open",
-                _ => "other",
-            },
-        }
-    }
-}
 
 /// A run being recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,14 +210,6 @@ struct Pending {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-}
-
-/// What turns a SQLite error into one that names the store at `path`.
-pub(super) fn at(path: &Path) -> impl Fn(rusqlite::Error) -> HistoryError + Copy + '_ {
-    move |source| HistoryError::Sqlite {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// The stable id of a test: the first 8 bytes of SHA-256 over its suite, classname and name.
@@ -468,6 +415,7 @@ impl Store {
             return Err(HistoryError::Newer {
                 path: path.to_path_buf(),
                 found,
+                knows: SCHEMA_VERSION,
             });
         }
         if found < SCHEMA_VERSION {
@@ -517,6 +465,7 @@ impl Store {
                 return Err(HistoryError::Newer {
                     path: self.path.clone(),
                     found,
+                    knows: SCHEMA_VERSION,
                 });
             }
             if found == SCHEMA_VERSION {
