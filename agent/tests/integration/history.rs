@@ -383,16 +383,19 @@ fn names(log: &str, path: &Path) {
     );
 }
 
+/// The history's error counts and the run's test counts in an exposition: the store failed,
+/// the run's metrics did not.
+fn errors(exposition: &str) -> String {
+    lines_starting_with(
+        exposition,
+        &["testmeter_history_errors_total", "testmeter_suite_tests{"],
+    )
+    .join("\n")
+}
+
 #[test]
 fn a_store_that_cannot_be_written_is_counted_and_export_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let errors = |exposition: &str| {
-        lines_starting_with(
-            exposition,
-            &["testmeter_history_errors_total", "testmeter_suite_tests{"],
-        )
-        .join("\n")
-    };
     // Corrupt: not a database.
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir_all(&corrupt).expect("dir");
@@ -477,13 +480,6 @@ impl Drop for Tmpfs {
 #[test]
 fn a_store_on_a_full_or_read_only_filesystem_is_counted_and_export_goes_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let errors = |exposition: &str| {
-        lines_starting_with(
-            exposition,
-            &["testmeter_history_errors_total", "testmeter_suite_tests{"],
-        )
-        .join("\n")
-    };
     let fs = Tmpfs::mount(&dir.path().join("fs"), "2m");
     let path = dir.path().join("fs/history.db");
     let (ok, _, log) = ingest_despite(dir.path(), &path);
