@@ -962,22 +962,28 @@ impl Store {
             })
     }
 
-    /// The tracks of a suite's tests, or of every suite's, with their suite.
+    /// The tracks of a suite's tests, or of every suite's, with their suite; of the shards in
+    /// `only`, when it is given (the others are not read).
     fn tracks(
         &self,
         suite: Option<&str>,
+        only: Option<&BTreeSet<u8>>,
         mut each: impl FnMut(&str, TrackEntry),
     ) -> Result<(), HistoryError> {
         let sqlite = at(&self.path);
         let mut statement = self
             .conn
-            .prepare("SELECT suite, data FROM track_shards WHERE ?1 IS NULL OR suite = ?1")
+            .prepare("SELECT suite, shard, data FROM track_shards WHERE ?1 IS NULL OR suite = ?1")
             .map_err(sqlite)?;
         let mut rows = statement.query([suite]).map_err(sqlite)?;
         while let Some(row) = rows.next().map_err(sqlite)? {
+            let shard: u8 = row.get(1).map_err(sqlite)?;
+            if only.is_some_and(|only| !only.contains(&shard)) {
+                continue;
+            }
             let suite: String = row.get(0).map_err(sqlite)?;
             let data = row
-                .get_ref(1)
+                .get_ref(2)
                 .and_then(|v| Ok(v.as_blob()?))
                 .map_err(sqlite)?;
             let tracks = codec::decode_tracks(data).map_err(|source| HistoryError::Malformed {
@@ -1006,7 +1012,7 @@ impl Store {
     /// Tests whose latest state is flaky, most flips first.
     pub fn flaky(&self, suite: Option<&str>) -> Result<Vec<FlakyTest>, HistoryError> {
         let mut flaky: Vec<(i64, u64, FlakyTest)> = Vec::new();
-        self.tracks(suite, |suite, track| {
+        self.tracks(suite, None, |suite, track| {
             if track.state != State::Flaky {
                 return;
             }
@@ -1154,7 +1160,8 @@ impl Store {
             .collect();
         let mut tracks: IdMap<TrackEntry> = IdMap::default();
         if !chosen.is_empty() {
-            self.tracks(Some(suite), |_, track| {
+            let shards: BTreeSet<u8> = chosen.keys().map(|&id| codec::shard_of(id)).collect();
+            self.tracks(Some(suite), Some(&shards), |_, track| {
                 if chosen.contains_key(&track.id) {
                     tracks.insert(track.id, track);
                 }
