@@ -196,7 +196,7 @@ pub struct QuarantineRow {
 /// A result of the run being finished.
 struct Pending {
     id: i64,
-    /// Its place in the run.
+    /// Its place among its group's results (by chunk, then within the chunk).
     index: usize,
     outcome: Outcome,
     flaky: bool,
