@@ -7,9 +7,12 @@ the failed scrapes, and the agent's child processes (fds and children are the fe
 samples, since suites keep running). Figures only; nothing is asserted.
 
 With `--warm`, the compiled-plugin cache is filled first (a `testmeter plugins` run), so the
-agent starts the way it restarts in production: from the cache, without compiling.
+agent starts the way it restarts in production: from the cache, without compiling. The per-test
+history is on, as it is by default, in a fresh store of the soak's own; `--no-history` turns it
+off to measure what it costs.
 
-Usage: bench/soak.py [runs] [--warm] (after `cargo build --release -p testmeter && cargo plugins`)
+Usage: bench/soak.py [runs] [--warm] [--no-history]
+(after `cargo build --release -p testmeter && cargo plugins`)
 """
 
 import os
@@ -90,16 +93,19 @@ def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     runs_wanted = int(args[0]) if args else 1000
     warm = "--warm" in sys.argv
+    history = "false" if "--no-history" in sys.argv else "true"
     work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-soak-"))
     port = free_port()
     (work / "testmeter.toml").write_text(
         f'plugins_dir = "{ROOT / "plugins"}"\nwatch_plugins = false\nmax_concurrent_suites = 3\n'
         + suite_tables(work, "20ms")
         + f'\n[prometheus]\nlisten = "127.0.0.1:{port}"\n'
+        + f'\n[history]\nenabled = {history}\n'
     )
     log = open(work / "testmeter.log", "w")
     binary = os.environ.get("TESTMETER_BIN", str(ROOT / "target" / "release" / "testmeter"))
-    env = {**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache")}
+    env = {**os.environ, "RUST_LOG": "warn", "XDG_CACHE_HOME": str(work / "cache"),
+           "XDG_STATE_HOME": str(work / "state")}
     if warm:
         subprocess.run([binary, "plugins", "--config", str(work / "testmeter.toml")], env=env,
                        stdout=subprocess.DEVNULL, check=True)
@@ -135,7 +141,8 @@ def main():
     elapsed = time.time() - started
     (rss100, fd100, kids100), (rss_end, fd_end, kids_end) = at[100], at[runs_wanted]
     cache = "a warm" if warm else "an empty"
-    print(f"soak: {runs_wanted} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s, from {cache} plugin cache; {scrapes} scrapes")
+    kept = "on" if history == "true" else "off"
+    print(f"soak: {runs_wanted} runs of each of 3 suites through 3 plugins in {elapsed:.0f} s, from {cache} plugin cache, history {kept}; {scrapes} scrapes")
     print(f"  RSS at run 100:   {rss100 / 1024:7.2f} MiB    open fds {fd100}    child processes {kids100}")
     print(f"  RSS at run {runs_wanted}: {rss_end / 1024:7.2f} MiB    open fds {fd_end}    child processes {kids_end}")
     print(f"  RSS change:       {(rss_end - rss100) / 1024:+7.2f} MiB   (goal: within 1 MiB)")
