@@ -12,7 +12,8 @@ the same run):
      95% interval. The agent's own share, which the suites' noise hides there, is measured
      twice more: its CPU time in those runs (its suites' excluded), and `once` over the same
      suites' reports replayed by `cp`, against the `cp`s bare
-  3. RSS of the idle daemon with the 3 plugins, and after 1,000 runs (bench/soak.py)
+  3. RSS of the idle daemon with the 3 plugins, and after 1,000 runs (bench/soak.py), also
+     with the per-test history off
   4. /metrics under wrk with 10k+ series, against prometheus_client's own HTTP server
   5. derive() per 10k cases for each plugin (agent/benches/derive.rs)
   6. start-up with a cold and a warm compiled-plugin cache (bench/startup.sh)
@@ -599,6 +600,16 @@ def table(rows):
     return "\n".join(lines)
 
 
+def soak_rss(warm, *flags):
+    """RSS in MiB at run 100 and at run 1,000 of bench/soak.py."""
+    soak = subprocess.run([sys.executable, ROOT / "bench" / "soak.py", "1000"]
+                          + (["--warm"] if warm else []) + list(flags),
+                          capture_output=True, text=True, check=True).stdout
+    at100 = float(re.search(r"RSS at run 100:\s+([\d.]+)", soak).group(1))
+    at1000 = float(re.search(r"RSS at run 1000:\s+([\d.]+)", soak).group(1))
+    return at100, at1000
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -630,14 +641,14 @@ def main():
         for cache in ("warm", "cold"):
             idle = [idle_rss(work, cache) for _ in range(3)]
             _, idle_text = spread(idle, 1, "{:.1f}")
-            soak = subprocess.run([sys.executable, ROOT / "bench" / "soak.py", "1000"]
-                                  + (["--warm"] if cache == "warm" else []),
-                                  capture_output=True, text=True, check=True).stdout
-            at100 = float(re.search(r"RSS at run 100:\s+([\d.]+)", soak).group(1))
-            at1000 = float(re.search(r"RSS at run 1000:\s+([\d.]+)", soak).group(1))
+            at100, at1000 = soak_rss(cache == "warm")
             rows.append((f"daemon RSS MiB, {cache} plugin cache: idle with 3 plugins; at run 100 → 1,000", "",
                          f"idle {idle_text}; {at100:.1f} → {at1000:.1f}",
                          f"{at1000 - at100:+.2f} MiB from run 100 to 1,000", "≤ 20 MiB, flat"))
+        # What the per-test history (on by default, so in the rows above) costs the daemon.
+        at100, at1000 = soak_rss(True, "--no-history")
+        rows.append(("daemon RSS MiB, warm plugin cache, history off: at run 100 → 1,000", "",
+                     f"{at100:.1f} → {at1000:.1f}", f"{at1000 - at100:+.2f} MiB from run 100 to 1,000", "—"))
         metrics_load(work, 10, rows, notes)
         derive_bench(rows, base_10k)
         startup(rows)
