@@ -2,12 +2,13 @@
 //! sandboxed WebAssembly plugins, and exports them over OTLP and on a Prometheus endpoint.
 //!
 //! The rooms, each depending only on those listed before it (`docs/architecture.md`):
-//! `config`, `model` and `log` are shared by all; `runner` makes runs (executed or ingested);
+//! `config`, `model`, `log` and `ci` (what the CI environment names) are shared by all; `runner` makes runs (executed or ingested);
 //! `catalog` and `plugin` load plugins and check what they declare; `export` holds the telemetry
 //! sinks; `contract` is what dashboards and alerts may query; `history` keeps each test's past runs; `pipeline` turns a run into one
 //! outcome and hands it to its consumers; `consumers` read it; `server` serves what they hold;
 //! `agent` assembles them; `daemon` keeps `testmeter run` going.
 
+pub mod ci;
 pub mod config;
 pub mod log;
 pub mod model;

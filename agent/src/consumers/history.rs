@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::ci::Revision;
 use crate::config::{HistoryConfig, SuiteConfig};
 use crate::export::SelfMetrics;
-use crate::history::ci::Revision;
 use crate::history::store::{Recording, Retention, RunEntry, RunVerdicts};
 use crate::history::{HistoryError, Rules, State, Store};
 use crate::log::error_chain;

@@ -3,7 +3,6 @@
 //! and branch the CI environment names (`ci.rs`). Written by the history consumer, read by
 //! `testmeter history` and `testmeter flaky`.
 
-pub mod ci;
 pub mod classify;
 pub mod codec;
 pub mod error;
