@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::consumers::{History, Readiness, StatusBoard};
+use crate::consumers::{History, Readiness, StatusBoard, Traces};
 use crate::export::{ExportError, SelfMetrics, Telemetry};
 use crate::log::error_chain;
+use crate::model::TraceContext;
 use crate::pipeline::{Consumer, Loaded, Pipeline};
 use crate::plugin::{PluginError, PluginRuntime, SandboxLimits};
 
@@ -43,16 +44,18 @@ impl Agent {
     /// Sets up export, then loads every `*.wasm` in the plugins dir. A plugin that fails to
     /// load is logged and counted; the agent starts without it.
     pub async fn start(config: Config) -> Result<Self, AgentError> {
-        Self::start_with(config, Vec::new()).await
+        Self::start_with(config, Vec::new(), None).await
     }
 
     /// [`Agent::start`], with consumers of this command's own (a summary, progress lines)
-    /// after the standing ones.
+    /// after the standing ones, and the span the runs' spans are children of when traces are
+    /// on (the CI job's `TRACEPARENT`, for `once` and `ingest`).
     pub async fn start_with(
         config: Config,
         extra: Vec<Arc<dyn Consumer>>,
+        trace_parent: Option<TraceContext>,
     ) -> Result<Self, AgentError> {
-        let telemetry = Telemetry::init(config.otlp.as_ref())?;
+        let telemetry = Telemetry::init(config.otlp.as_ref(), &config.traces)?;
         let self_metrics = Arc::new(SelfMetrics::new(&telemetry.provider, &telemetry.sinks));
         let runtime = runtime(&config)?;
         runtime.count_suppressed_logs(self_metrics.log_suppression());
@@ -68,10 +71,26 @@ impl Agent {
             Arc::clone(&status) as Arc<dyn Consumer>,
         ];
         consumers.extend(history.iter().map(|h| Arc::clone(h) as Arc<dyn Consumer>));
+        // After the history: a case's span carries the verdict the history just made.
+        if let Some(spans) = &telemetry.spans {
+            let suites: Vec<&str> = config.suites.iter().map(|s| s.name.as_str()).collect();
+            self_metrics.traces_on(&suites);
+            consumers.push(Arc::new(Traces::new(
+                Arc::clone(spans),
+                &config.traces,
+                &config.suites,
+                history.clone(),
+                Some(Arc::clone(&self_metrics)),
+            )));
+        }
         consumers.extend(extra);
         consumers.push(Arc::clone(&readiness) as Arc<dyn Consumer>);
-        let pipeline =
+        let traced = telemetry.spans.is_some();
+        let mut pipeline =
             Pipeline::start(config, runtime, telemetry.provider.clone(), consumers).await;
+        if traced {
+            pipeline.trace_runs(trace_parent);
+        }
         Ok(Self {
             telemetry,
             pipeline: Arc::new(pipeline),

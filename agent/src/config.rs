@@ -61,6 +61,9 @@ pub struct Config {
     /// The per-test history store.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// Spans of each run and its notable cases, to the OTLP collector (`docs/traces.md`).
+    #[serde(default)]
+    pub traces: TracesConfig,
     /// The suites to run, as `[[suite]]` tables.
     #[serde(default, rename = "suite")]
     pub suites: Vec<SuiteConfig>,
@@ -95,6 +98,49 @@ pub struct HistoryConfig {
     /// And the least growth. Default: 100ms.
     #[serde(with = "bounded")]
     pub slower_min: Duration,
+}
+
+/// `[traces]`: a span per suite run and child spans for its cases, sent to the collector
+/// `[otlp]` names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// Send spans when OTLP is on. `OTEL_TRACES_EXPORTER=none` also turns them off.
+    /// Default: true.
+    pub enabled: bool,
+    /// Which cases get spans, for suites that do not say (`trace_cases`). Default: notable.
+    pub cases: TraceCases,
+    /// The slowest cases of a run that get spans under `notable`. Default: 5.
+    pub slowest: usize,
+    /// Case spans of one run, at most; the cut is counted. Default: 1,000.
+    pub max_case_spans: usize,
+    /// Spans the batch processor queues before it drops (and counts) more. Default: 4,096.
+    pub queue: usize,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cases: TraceCases::Notable,
+            slowest: 5,
+            max_case_spans: 1000,
+            queue: 4096,
+        }
+    }
+}
+
+/// Which of a run's cases get a span of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceCases {
+    /// Every case.
+    All,
+    /// Failed, errored and flaky cases, and the slowest few.
+    #[default]
+    Notable,
+    /// None: the run's span only.
+    None,
 }
 
 impl Default for HistoryConfig {
@@ -370,6 +416,10 @@ pub struct SuiteConfig {
     /// plugin of the suite's system reads captured output, `true` always, `false` never.
     #[serde(default)]
     pub pytest_junit_logging: JunitLogging,
+    /// Which of its cases get spans: `"all"`, `"notable"` or `"none"`. Default: `[traces]`
+    /// `cases`.
+    #[serde(default)]
+    pub trace_cases: Option<TraceCases>,
 }
 
 /// Where a suite's report is (`report` in its config).
@@ -684,6 +734,7 @@ impl SuiteConfig {
             artifacts_fresh: true,
             labels,
             pytest_junit_logging: JunitLogging::Auto,
+            trace_cases: None,
         }
     }
 

@@ -3,11 +3,15 @@
 //! plugins see them through `plugin::conversions`), and what the agent keeps of the run once
 //! its report is read: retry-aware totals (`testmeter_parse::Summary`), never the cases.
 
+pub mod trace;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use testmeter_parse::{Format, Limits, Parsed, Summary};
+
+pub use trace::{RunTrace, TraceContext};
 
 /// A file the suite wrote that matched one of its artifact globs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +144,11 @@ pub struct CaseResult {
     /// The first line of its failure, error or skip message, at most
     /// [`CaseResult::MESSAGE_BYTES`].
     pub message: Option<String>,
+    /// The `type` of its failure or error (an exception class, say), at most
+    /// [`CaseResult::MESSAGE_BYTES`].
+    pub kind: Option<String>,
+    /// When it started, when the report says (a `timestamp` on the case).
+    pub started: Option<SystemTime>,
 }
 
 impl CaseResult {

@@ -61,9 +61,13 @@ pub async fn run(reports: &[PathBuf], options: Options) -> anyhow::Result<ExitCo
         }
     };
     let summary = Arc::new(Summary::new(true));
-    let agent = Agent::start_with(config, vec![Arc::clone(&summary) as _])
-        .await
-        .context("failed to start the agent")?;
+    let agent = Agent::start_with(
+        config,
+        vec![Arc::clone(&summary) as _],
+        super::trace_parent(),
+    )
+    .await
+    .context("failed to start the agent")?;
     let outcome = agent.pipeline.record_run(&suite, Ok(run), started).await;
     // A report that cannot be read is the command's error, as for `convert`.
     if let Err(error @ RunError::Ingest { .. }) = &outcome.run {

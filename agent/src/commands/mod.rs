@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use testmeter::agent::Agent;
 use testmeter::config::Config;
 use testmeter::contract::Contract;
+use testmeter::model::TraceContext;
 use testmeter::pipeline::SuiteOutcome;
 use testmeter::plugin::PluginSet;
 use tokio::signal::unix::SignalKind;
@@ -58,6 +59,18 @@ pub async fn contract(path: &Path) -> anyhow::Result<Contract> {
 }
 
 /// Stops the agent's telemetry, logging what could not be flushed.
+/// The CI job's span from `TRACEPARENT`, which the runs of `once` and `ingest` join. A value
+/// that is not a trace context is logged and left out: the runs get traces of their own.
+pub fn trace_parent() -> Option<TraceContext> {
+    match TraceContext::from_env()? {
+        Ok(parent) => Some(parent),
+        Err(error) => {
+            tracing::warn!(%error, "TRACEPARENT ignored; runs start traces of their own");
+            None
+        }
+    }
+}
+
 pub async fn shutdown(agent: &Agent) {
     if let Err(error) = agent.telemetry.shutdown().await {
         tracing::warn!(%error, "metrics shutdown incomplete");
@@ -73,6 +86,13 @@ pub async fn flush_and_exit_code(agent: &Agent, outcomes: &[SuiteOutcome]) -> Ex
         Ok(()) => {
             if let Some(target) = &agent.telemetry.otlp {
                 tracing::info!(protocol = target.protocol_name(), "OTLP metrics flushed");
+            }
+            if let Some(spans) = &agent.telemetry.spans {
+                tracing::info!(
+                    protocol = spans.target().protocol_name(),
+                    dropped = spans.dropped(),
+                    "OTLP spans flushed"
+                );
             }
         }
         Err(error) => {

@@ -17,7 +17,7 @@ pub async fn run(path: &Path, details: bool) -> anyhow::Result<ExitCode> {
     if progress::wanted() {
         consumers.push(Arc::new(Progress::new(&config.suites)));
     }
-    let agent = Agent::start_with(config, consumers)
+    let agent = Agent::start_with(config, consumers, super::trace_parent())
         .await
         .context("failed to start the agent")?;
     let outcomes = match super::until_stopped(agent.pipeline.run_all_once()).await {

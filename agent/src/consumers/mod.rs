@@ -10,9 +10,11 @@ pub mod readiness;
 pub mod self_metrics;
 pub mod status;
 pub mod summary;
+pub mod traces;
 
 pub use history::History;
 pub use progress::Progress;
 pub use readiness::Readiness;
 pub use status::StatusBoard;
 pub use summary::Summary;
+pub use traces::Traces;

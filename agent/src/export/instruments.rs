@@ -463,7 +463,9 @@ mod tests {
     /// the exposition with it (a histogram's stays exported; the SDK keeps it).
     #[test]
     fn a_junk_run_cannot_lock_a_metric_for_good() {
-        let telemetry = crate::export::Telemetry::init(None).expect("telemetry");
+        let telemetry =
+            crate::export::Telemetry::init(None, &crate::config::TracesConfig::default())
+                .expect("telemetry");
         let plugin = PluginDecl {
             name: "p".to_owned(),
             version: "1".to_owned(),

@@ -1,11 +1,14 @@
-//! The OTLP sink: its settings (the config file first, then the signal-specific
-//! `OTEL_EXPORTER_OTLP_METRICS_*` variables, then `OTEL_EXPORTER_OTLP_*`, then OTLP defaults),
-//! the periodic push reader and the health of its exports.
+//! The OTLP sink: its settings for each signal (the config file first, then the signal-specific
+//! `OTEL_EXPORTER_OTLP_METRICS_*` or `..._TRACES_*` variables, then `OTEL_EXPORTER_OTLP_*`, then
+//! OTLP defaults), the periodic push reader of metrics, the span exporter of traces, and the
+//! health of their exports.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry_otlp::{MetricExporter, Protocol, WithExportConfig, WithTonicConfig};
+use opentelemetry_otlp::{
+    MetricExporter, Protocol, SpanExporter, WithExportConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::metrics::{MeterProviderBuilder, PeriodicReader};
 
 use super::health::{ExportHealth, WatchedExporter};
@@ -28,9 +31,49 @@ pub enum OtlpError {
     },
 }
 
+/// What OTLP carries: each has its own variables and its own path on an OTLP/HTTP collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Metrics,
+    Traces,
+}
+
+impl Signal {
+    /// `OTEL_METRICS_EXPORTER` or `OTEL_TRACES_EXPORTER`: `none` turns the signal off.
+    fn exporter_variable(self) -> &'static str {
+        match self {
+            Signal::Metrics => "OTEL_METRICS_EXPORTER",
+            Signal::Traces => "OTEL_TRACES_EXPORTER",
+        }
+    }
+
+    fn endpoint_variable(self) -> &'static str {
+        match self {
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        }
+    }
+
+    fn protocol_variable(self) -> &'static str {
+        match self {
+            Signal::Metrics => "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+            Signal::Traces => "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        }
+    }
+
+    /// The OTLP/HTTP path a base URL gets.
+    fn http_path(self) -> &'static str {
+        match self {
+            Signal::Metrics => "/v1/metrics",
+            Signal::Traces => "/v1/traces",
+        }
+    }
+}
+
 /// What the agent will push to, after resolution. `None` from [`resolve`] means OTLP is off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpTarget {
+    pub signal: Signal,
     pub protocol: OtlpProtocol,
     /// Endpoint from the config file; `None` leaves it to the exporter's env handling.
     pub endpoint: Option<String>,
@@ -44,7 +87,7 @@ pub fn attach(
     builder: MeterProviderBuilder,
     config: Option<&OtlpConfig>,
 ) -> Result<(MeterProviderBuilder, Option<(OtlpTarget, Sink)>), OtlpError> {
-    let Some(target) = resolve(config, &|name| std::env::var(name).ok())? else {
+    let Some(target) = resolve(Signal::Metrics, config, &|name| std::env::var(name).ok())? else {
         return Ok((builder, None));
     };
     let health = Arc::new(ExportHealth::default());
@@ -65,16 +108,17 @@ fn var(get: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
     get(name).filter(|v| !v.trim().is_empty())
 }
 
-/// Decides whether OTLP is on and how, given the config and an environment lookup.
+/// Decides whether OTLP is on for `signal` and how, given the config and an environment lookup.
 pub fn resolve(
+    signal: Signal,
     config: Option<&OtlpConfig>,
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Option<OtlpTarget>, OtlpError> {
-    if var(get, "OTEL_METRICS_EXPORTER").is_some_and(|v| v.trim() == "none") {
+    if var(get, signal.exporter_variable()).is_some_and(|v| v.trim() == "none") {
         return Ok(None);
     }
-    let env_endpoint = var(get, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-        .or_else(|| var(get, "OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let env_endpoint =
+        var(get, signal.endpoint_variable()).or_else(|| var(get, "OTEL_EXPORTER_OTLP_ENDPOINT"));
     let enabled = match config {
         Some(config) => config.enabled,
         None => env_endpoint.is_some(),
@@ -84,9 +128,10 @@ pub fn resolve(
     }
     let protocol = match config.and_then(|c| c.protocol) {
         Some(protocol) => protocol,
-        None => env_protocol(get)?,
+        None => env_protocol(signal, get)?,
     };
     Ok(Some(OtlpTarget {
+        signal,
         protocol,
         endpoint: config.and_then(|c| c.endpoint.clone()),
         interval: config.and_then(|c| c.interval),
@@ -94,11 +139,11 @@ pub fn resolve(
     }))
 }
 
-fn env_protocol(get: &dyn Fn(&str) -> Option<String>) -> Result<OtlpProtocol, OtlpError> {
-    for variable in [
-        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
+fn env_protocol(
+    signal: Signal,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<OtlpProtocol, OtlpError> {
+    for variable in [signal.protocol_variable(), "OTEL_EXPORTER_OTLP_PROTOCOL"] {
         if let Some(value) = var(get, variable) {
             return match value.trim() {
                 "grpc" => Ok(OtlpProtocol::Grpc),
@@ -132,7 +177,7 @@ impl OtlpTarget {
             .or_else(|| {
                 var(
                     &|name| std::env::var(name).ok(),
-                    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                    self.signal.endpoint_variable(),
                 )
             })
             .or_else(|| {
@@ -156,7 +201,44 @@ impl OtlpTarget {
         Some(channel)
     }
 
-    /// Builds the exporter. Env variables the config left open are read by the exporter itself.
+    /// Builds the span exporter of a traces target. Env variables the config left open are
+    /// read by the exporter itself.
+    pub fn build_spans(&self) -> Result<SpanExporter, OtlpError> {
+        let build_error = |source| OtlpError::Build {
+            protocol: self.protocol_name(),
+            source,
+        };
+        match self.protocol {
+            OtlpProtocol::Grpc => {
+                let mut builder = SpanExporter::builder().with_tonic();
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(endpoint.clone());
+                }
+                if let Some(channel) = self.channel() {
+                    builder = builder.with_channel(channel);
+                }
+                if let Some(timeout) = self.timeout {
+                    builder = builder.with_timeout(timeout);
+                }
+                builder.build().map_err(build_error)
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let mut builder = SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary);
+                if let Some(endpoint) = &self.endpoint {
+                    builder = builder.with_endpoint(http_url(endpoint, self.signal));
+                }
+                if let Some(timeout) = self.timeout {
+                    builder = builder.with_timeout(timeout);
+                }
+                builder.build().map_err(build_error)
+            }
+        }
+    }
+
+    /// Builds the metric exporter. Env variables the config left open are read by the exporter
+    /// itself.
     pub fn build(&self) -> Result<MetricExporter, OtlpError> {
         let build_error = |source| OtlpError::Build {
             protocol: self.protocol_name(),
@@ -181,7 +263,7 @@ impl OtlpTarget {
                     .with_http()
                     .with_protocol(Protocol::HttpBinary);
                 if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(http_metrics_url(endpoint));
+                    builder = builder.with_endpoint(http_url(endpoint, self.signal));
                 }
                 if let Some(timeout) = self.timeout {
                     builder = builder.with_timeout(timeout);
@@ -192,13 +274,14 @@ impl OtlpTarget {
     }
 }
 
-/// A configured base URL gets the OTLP/HTTP metrics path, like `OTEL_EXPORTER_OTLP_ENDPOINT` does.
-fn http_metrics_url(endpoint: &str) -> String {
+/// A configured base URL gets the signal's OTLP/HTTP path, like `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// does.
+fn http_url(endpoint: &str, signal: Signal) -> String {
     let base = endpoint.trim_end_matches('/');
-    if base.ends_with("/v1/metrics") {
+    if base.ends_with(signal.http_path()) {
         base.to_owned()
     } else {
-        format!("{base}/v1/metrics")
+        format!("{base}{}", signal.http_path())
     }
 }
 
@@ -227,12 +310,16 @@ mod tests {
 
     #[test]
     fn off_without_config_or_env_endpoint() {
-        assert_eq!(resolve(None, &env(&[])).expect("resolves"), None);
+        assert_eq!(
+            resolve(Signal::Metrics, None, &env(&[])).expect("resolves"),
+            None
+        );
     }
 
     #[test]
     fn env_endpoint_turns_it_on_with_env_protocol() {
         let target = resolve(
+            Signal::Metrics,
             None,
             &env(&[
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
@@ -254,11 +341,12 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf"),
         ]);
-        let from_env = resolve(Some(&config(None, None)), &get)
+        let from_env = resolve(Signal::Metrics, Some(&config(None, None)), &get)
             .expect("ok")
             .expect("on");
         assert_eq!(from_env.protocol, OtlpProtocol::HttpProtobuf);
         let from_config = resolve(
+            Signal::Metrics,
             Some(&config(Some(OtlpProtocol::Grpc), Some("http://x:1"))),
             &get,
         )
@@ -271,11 +359,13 @@ mod tests {
     #[test]
     fn metrics_exporter_none_and_bad_protocol() {
         let off = resolve(
+            Signal::Metrics,
             Some(&config(None, None)),
             &env(&[("OTEL_METRICS_EXPORTER", "none")]),
         );
         assert_eq!(off.expect("ok"), None);
         let bad = resolve(
+            Signal::Metrics,
             Some(&config(None, None)),
             &env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]),
         );
@@ -286,18 +376,54 @@ mod tests {
     }
 
     #[test]
-    fn http_endpoint_gets_the_metrics_path_once() {
-        assert_eq!(
-            http_metrics_url("http://h:4318"),
-            "http://h:4318/v1/metrics"
+    fn traces_have_their_own_switch_and_variables() {
+        let get = env(&[
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ]);
+        let traces = resolve(Signal::Traces, Some(&config(None, None)), &get)
+            .expect("ok")
+            .expect("on");
+        assert_eq!(traces.protocol, OtlpProtocol::Grpc);
+        let off = resolve(
+            Signal::Traces,
+            Some(&config(None, None)),
+            &env(&[("OTEL_TRACES_EXPORTER", "none")]),
         );
-        assert_eq!(
-            http_metrics_url("http://h:4318/"),
-            "http://h:4318/v1/metrics"
+        assert_eq!(off.expect("ok"), None);
+        let from_env = resolve(
+            Signal::Traces,
+            None,
+            &env(&[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://c:4318/v1/traces",
+            )]),
         );
-        assert_eq!(
-            http_metrics_url("http://h:4318/v1/metrics"),
-            "http://h:4318/v1/metrics"
-        );
+        assert!(from_env.expect("ok").is_some());
+    }
+
+    #[test]
+    fn http_endpoint_gets_the_signal_path_once() {
+        for (endpoint, signal, url) in [
+            ("http://h:4318", Signal::Metrics, "http://h:4318/v1/metrics"),
+            (
+                "http://h:4318/",
+                Signal::Metrics,
+                "http://h:4318/v1/metrics",
+            ),
+            (
+                "http://h:4318/v1/metrics",
+                Signal::Metrics,
+                "http://h:4318/v1/metrics",
+            ),
+            ("http://h:4318", Signal::Traces, "http://h:4318/v1/traces"),
+            (
+                "http://h:4318/v1/traces/",
+                Signal::Traces,
+                "http://h:4318/v1/traces",
+            ),
+        ] {
+            assert_eq!(http_url(endpoint, signal), url);
+        }
     }
 }

@@ -76,7 +76,7 @@ pub const EXPORT_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
     C,
     "",
     &["exporter"],
-    "Failed metric exports to the OTLP collector",
+    "Failed exports to the OTLP collector: exporter otlp (metrics) or otlp_traces (spans)",
 );
 pub const SUITE_RUNS: SelfMetricSpec = SelfMetricSpec::new(
     "testmeter_suite_runs_total",
@@ -214,6 +214,22 @@ pub const HISTORY_ERRORS: SelfMetricSpec = SelfMetricSpec::new(
     "Runs the history store could not record: locked, corrupt, read_only, disk_full, open, schema, other",
 );
 
+pub const SPANS_DROPPED: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_spans_dropped_total",
+    C,
+    "",
+    &[],
+    "Spans of runs and cases dropped because the span queue was full ([traces] queue)",
+);
+
+pub const CASE_SPANS_CUT: SelfMetricSpec = SelfMetricSpec::new(
+    "testmeter_case_spans_cut_total",
+    C,
+    "",
+    &["suite"],
+    "Cases that trace_cases chose but that got no span, past [traces] max_case_spans of their run",
+);
+
 pub const DECLARED: &[SelfMetricSpec] = &[
     BUILD_INFO,
     EXPORT_ERRORS,
@@ -235,6 +251,8 @@ pub const DECLARED: &[SelfMetricSpec] = &[
     PLUGIN_INFO,
     HISTORY_TESTS,
     HISTORY_ERRORS,
+    SPANS_DROPPED,
+    CASE_SPANS_CUT,
 ];
 
 /// Instruments of the agent's own health.
@@ -257,6 +275,8 @@ pub struct SelfMetrics {
     plugin_reloads: Counter<u64>,
     history_tests: Gauge<u64>,
     history_errors: Counter<u64>,
+    spans_dropped: Counter<u64>,
+    case_spans_cut: Counter<u64>,
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -342,6 +362,8 @@ impl SelfMetrics {
             plugin_info: u64_gauge(&meter, &PLUGIN_INFO),
             history_tests: u64_gauge(&meter, &HISTORY_TESTS),
             history_errors: counter(&meter, &HISTORY_ERRORS),
+            spans_dropped: counter(&meter, &SPANS_DROPPED),
+            case_spans_cut: counter(&meter, &CASE_SPANS_CUT),
         }
     }
 
@@ -350,6 +372,22 @@ impl SelfMetrics {
             .add(1, &[kv("suite", suite), kv("result", result)]);
         self.suite_run_duration
             .record(duration.as_secs_f64(), &[kv("suite", suite)]);
+    }
+
+    /// Starts the span counters at 0 when traces are on, so `rate()` sees the first drop.
+    pub fn traces_on(&self, suites: &[&str]) {
+        self.spans_dropped.add(0, &[]);
+        for suite in suites {
+            self.case_spans_cut.add(0, &[kv("suite", suite)]);
+        }
+    }
+
+    pub fn spans_dropped(&self, count: u64) {
+        self.spans_dropped.add(count, &[]);
+    }
+
+    pub fn case_spans_cut(&self, suite: &str, count: u64) {
+        self.case_spans_cut.add(count, &[kv("suite", suite)]);
     }
 
     pub fn suite_skipped(&self, suite: &str, reason: &str, count: u64) {
@@ -471,7 +509,8 @@ mod tests {
     /// `DECLARED` says, so the contract never drifts from what `/metrics` shows.
     #[test]
     fn the_declarations_match_the_exposition() {
-        let telemetry = Telemetry::init(None).expect("telemetry");
+        let telemetry =
+            Telemetry::init(None, &crate::config::TracesConfig::default()).expect("telemetry");
         let otlp = crate::export::Sink {
             name: "otlp",
             health: Some(Arc::new(ExportHealth::default())),
@@ -490,6 +529,9 @@ mod tests {
         metrics.plugin_reload("ok");
         metrics.history_tests("s", "flaky", 2);
         metrics.history_error("locked");
+        metrics.traces_on(&["s"]);
+        metrics.spans_dropped(1);
+        metrics.case_spans_cut("s", 3);
         metrics.connection_errors()("limit");
         let mut body = Vec::new();
         prometheus::TextEncoder::new()

@@ -1,6 +1,9 @@
 //! Builds the one `SdkMeterProvider` over a shared `Resource` and every telemetry sink: the
-//! Prometheus reader always, the OTLP push reader when on. Each sink is one module with its own
-//! setup (an `attach` that adds its reader) and health; adding one is a module and a line here.
+//! Prometheus reader always, the OTLP push reader when on, and the spans of runs when traces
+//! are on. Each sink is one module with its own setup (an `attach`) and health; adding one is a
+//! module and a line here.
+
+use std::sync::Arc;
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -9,7 +12,8 @@ use opentelemetry_sdk::Resource;
 use super::otlp::{self, OtlpError, OtlpTarget};
 use super::prometheus::PrometheusError;
 use super::sink::Sink;
-use crate::config::OtlpConfig;
+use super::traces::Spans;
+use crate::config::{OtlpConfig, TracesConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -28,39 +32,74 @@ pub struct Telemetry {
     pub registry: prometheus::Registry,
     /// Where OTLP pushes, when it is on.
     pub otlp: Option<OtlpTarget>,
+    /// Where the spans of runs go, when traces are on.
+    pub spans: Option<Arc<Spans>>,
     pub sinks: Vec<Sink>,
 }
 
 impl Telemetry {
-    pub fn init(otlp_config: Option<&OtlpConfig>) -> Result<Self, ExportError> {
-        let builder = SdkMeterProvider::builder().with_resource(resource());
+    pub fn init(
+        otlp_config: Option<&OtlpConfig>,
+        traces: &TracesConfig,
+    ) -> Result<Self, ExportError> {
+        let resource = resource();
+        let builder = SdkMeterProvider::builder().with_resource(resource.clone());
         let (builder, registry, prometheus) = super::prometheus::attach(builder)?;
         let (builder, otlp) = otlp::attach(builder, otlp_config)?;
         let (otlp, otlp_sink) = otlp.unzip();
-        let sinks = std::iter::once(prometheus).chain(otlp_sink).collect();
+        // Spans carry the CI pipeline and repository too; metrics do not, as the semantic
+        // conventions ask (a pipeline run's id on every series would be a new series per run).
+        let ci = crate::ci::resource_attributes(&|name| std::env::var(name).ok())
+            .into_iter()
+            .map(|(key, value)| KeyValue::new(key, value));
+        let span_resource = Resource::builder_empty()
+            .with_attributes(
+                resource
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            )
+            .with_attributes(ci)
+            .build();
+        let (spans, spans_sink) = Spans::attach(otlp_config, traces, &span_resource)?.unzip();
+        let sinks = std::iter::once(prometheus)
+            .chain(otlp_sink)
+            .chain(spans_sink)
+            .collect();
         Ok(Self {
             provider: builder.build(),
             registry,
             otlp,
+            spans: spans.map(Arc::new),
             sinks,
         })
     }
 
-    /// Pushes everything recorded so far to the OTLP collector.
+    /// Pushes everything recorded so far to the OTLP collector: metrics and spans.
     pub fn flush(&self) -> Result<(), ExportError> {
+        if let Some(spans) = &self.spans {
+            spans
+                .flush()
+                .map_err(|e| ExportError::Flush(e.to_string()))?;
+        }
         self.provider
             .force_flush()
             .map_err(|e| ExportError::Flush(e.to_string()))
     }
 
-    /// Flushes OTLP and stops the readers. Runs on a blocking thread: the gRPC exporter's
-    /// shutdown waits on the async workers and would stall if it ran on one of them.
+    /// Flushes OTLP and stops the readers and the span processor. Runs on a blocking thread:
+    /// the gRPC exporter's shutdown waits on the async workers and would stall if it ran on
+    /// one of them.
     pub async fn shutdown(&self) -> Result<(), ExportError> {
         let provider = self.provider.clone();
-        tokio::task::spawn_blocking(move || provider.shutdown())
-            .await
-            .map_err(|e| ExportError::Flush(e.to_string()))?
-            .map_err(|e| ExportError::Flush(e.to_string()))
+        let spans = self.spans.clone();
+        tokio::task::spawn_blocking(move || {
+            let spans = spans.map_or(Ok(()), |spans| spans.shutdown());
+            let metrics = provider.shutdown();
+            spans.and(metrics)
+        })
+        .await
+        .map_err(|e| ExportError::Flush(e.to_string()))?
+        .map_err(|e| ExportError::Flush(e.to_string()))
     }
 }
 

@@ -490,6 +490,8 @@ mod tests {
             flaky: outcome == Outcome::Passed,
             duration: (outcome != Outcome::Skipped).then(|| Duration::from_micros(1_234_567)),
             message: message.map(str::to_owned),
+            kind: None,
+            started: None,
         }
     }
 

@@ -1233,6 +1233,8 @@ mod tests {
             flaky: false,
             duration: Some(Duration::from_millis(10)),
             message: outcome.is_failure().then(|| format!("{name} broke")),
+            kind: None,
+            started: None,
         }
     }
 

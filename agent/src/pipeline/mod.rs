@@ -11,12 +11,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 use crate::config::{Config, SuiteConfig};
 use crate::contract::Contract;
 use crate::export::{PluginInstruments, SeriesStore};
 use crate::log::error_chain;
-use crate::model::SuiteRun;
+use crate::model::{RunTrace, SuiteRun, TraceContext};
 use crate::plugin::quarantine::{Admission, Quarantine, Transition};
 use crate::plugin::set::SETTLE;
 use crate::plugin::{LoadedPlugin, PluginError, PluginRuntime, PluginSet};
@@ -46,6 +47,8 @@ pub struct Pipeline {
     /// Every plugin counter and gauge series, kept across reloads, aging out when unwritten.
     series: Arc<SeriesStore>,
     consumers: Vec<Arc<dyn Consumer>>,
+    /// When runs are traced: the span every run's span is a child of, if a caller gave one.
+    traced: Option<Option<TraceContext>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -81,12 +84,35 @@ impl Pipeline {
             quarantine,
             series,
             consumers,
+            traced: None,
         };
         pipeline.emit(&Event::PluginsLoaded {
             loaded: &loaded,
             reload: false,
         });
         pipeline
+    }
+
+    /// Gives every run a span of its own (ids the suite's command gets as `TRACEPARENT` and
+    /// the traces consumer writes the span with), a child of `parent` when given: the CI
+    /// job's span that `once` and `ingest` read from their own `TRACEPARENT`.
+    pub fn trace_runs(&mut self, parent: Option<TraceContext>) {
+        self.traced = Some(parent);
+    }
+
+    /// The span of a run about to start, when runs are traced.
+    fn run_trace(&self) -> Option<RunTrace> {
+        let parent = self.traced?;
+        let ids = RandomIdGenerator::default();
+        let span = TraceContext {
+            trace_id: parent.map_or_else(
+                || u128::from_be_bytes(ids.new_trace_id().to_bytes()),
+                |p| p.trace_id,
+            ),
+            span_id: u64::from_be_bytes(ids.new_span_id().to_bytes()),
+            sampled: parent.is_none_or(|p| p.sampled),
+        };
+        Some(RunTrace { span, parent })
     }
 
     fn emit(&self, event: &Event<'_>) {
@@ -157,8 +183,9 @@ impl Pipeline {
             .set
             .handling(&suite.system)
             .any(|plugin| plugin.reads.output());
-        let run = runner::execute(suite, reads_output).await;
-        self.record_run(suite, run, started).await
+        let trace = self.run_trace();
+        let run = runner::execute(suite, reads_output, trace.as_ref().map(|t| &t.span)).await;
+        self.record_traced(suite, run, started, trace).await
     }
 
     /// Runs every suite once, in config order.
@@ -186,6 +213,18 @@ impl Pipeline {
         suite: &SuiteConfig,
         run: Result<SuiteRun, RunError>,
         started: Instant,
+    ) -> SuiteOutcome {
+        let trace = self.run_trace();
+        self.record_traced(suite, run, started, trace).await
+    }
+
+    /// [`Pipeline::record_run`] of a run whose span was chosen when it started.
+    async fn record_traced(
+        &self,
+        suite: &SuiteConfig,
+        run: Result<SuiteRun, RunError>,
+        started: Instant,
+        trace: Option<RunTrace>,
     ) -> SuiteOutcome {
         let loaded = self.plugins();
         let handlers: Vec<&Arc<LoadedPlugin>> = loaded.set.handling(&suite.system).collect();
@@ -275,6 +314,7 @@ impl Pipeline {
             dropped_artifacts,
             run: record,
             plugins,
+            trace,
         };
         match &outcome.run {
             Ok(record) => {

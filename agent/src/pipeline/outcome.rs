@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::catalog::{Rejection, Sample};
-use crate::model::{DroppedArtifact, RunRecord};
+use crate::model::{DroppedArtifact, RunRecord, RunTrace};
 use crate::plugin::quarantine::Transition;
 use crate::plugin::PluginError;
 use crate::runner::RunError;
@@ -35,6 +35,8 @@ pub struct SuiteOutcome {
     pub run: Result<RunRecord, RunError>,
     /// One per plugin of the suite's system, in load order; empty when none handles it.
     pub plugins: Vec<PluginOutcome>,
+    /// The run's span, when runs are traced.
+    pub trace: Option<RunTrace>,
 }
 
 impl SuiteOutcome {

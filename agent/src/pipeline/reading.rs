@@ -214,6 +214,12 @@ fn failed_case(case: &CaseView<'_>) -> Option<FailedCase> {
 /// A case as the followers of cases keep it.
 fn case_result(suite: &str, case: &CaseView<'_>) -> CaseResult {
     let (outcome, attempts, flaky, message) = conversions::outcome_of(case.status);
+    let kind = match case.status {
+        TestCaseStatus::NonSuccess { ty: Some(ty), .. } => {
+            first_line(ty.as_str(), CaseResult::MESSAGE_BYTES)
+        }
+        _ => None,
+    };
     CaseResult {
         report_suite: suite.to_owned(),
         classname: case.classname.unwrap_or_default().to_owned(),
@@ -223,6 +229,8 @@ fn case_result(suite: &str, case: &CaseView<'_>) -> CaseResult {
         flaky,
         duration: case.time,
         message: message.and_then(|m| first_line(m, CaseResult::MESSAGE_BYTES)),
+        kind,
+        started: case.timestamp.map(SystemTime::from),
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use testmeter_parse::{Limits, ParseError};
 
 use crate::config::{ReportSetting, SuiteConfig};
-use crate::model::{ReportSource, RunReport, SuiteRun};
+use crate::model::{ReportSource, RunReport, SuiteRun, TraceContext};
 use crate::runner::artifacts;
 use crate::runner::process::{self, ProcessError, ProcessOutcome, ProcessSpec};
 
@@ -75,7 +75,13 @@ impl RunError {
 
 /// Runs the suite once; `plugins_read_output` says whether a plugin of its system reads
 /// captured output (see [`SuiteConfig::argv`]).
-pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<SuiteRun, RunError> {
+/// `trace`, when given, is the run's span: the command gets it as `TRACEPARENT`, so an
+/// instrumented test process can make its spans children of the run's.
+pub async fn execute(
+    suite: &SuiteConfig,
+    plugins_read_output: bool,
+    trace: Option<&TraceContext>,
+) -> Result<SuiteRun, RunError> {
     if let Some(report) = suite.report.file() {
         match std::fs::remove_file(report) {
             Ok(()) => {}
@@ -96,10 +102,20 @@ pub async fn execute(suite: &SuiteConfig, plugins_read_output: bool) -> Result<S
     let started = SystemTime::now();
     let fresh_since = started - Duration::from_secs(1);
     let argv = suite.argv(plugins_read_output);
+    let traced_env;
+    let env = match trace {
+        Some(trace) => {
+            let mut env = suite.env.clone();
+            env.insert(TraceContext::VARIABLE.to_owned(), trace.to_string());
+            traced_env = env;
+            &traced_env
+        }
+        None => &suite.env,
+    };
     let mut outcome = process::run(&ProcessSpec {
         argv: &argv,
         working_dir: suite.working_dir(),
-        env: &suite.env,
+        env,
         timeout: suite.timeout,
         kill_grace: KILL_GRACE,
         keep_stdout: (suite.report == ReportSetting::Stdout).then_some(suite.max_report_bytes),

@@ -25,4 +25,5 @@ mod sandbox;
 mod schedule;
 mod signals;
 mod status_page;
+mod traces;
 mod wit_versions;

@@ -35,7 +35,7 @@ pub fn repo_root() -> PathBuf {
 
 /// A `testmeter` command for the config at `config`: its compiled-plugin cache and its history
 /// store live beside the config (never in the machine's real cache and state dirs), and no
-/// ambient OTLP endpoint leaks in.
+/// ambient OTLP endpoint or trace context leaks in.
 pub fn testmeter_command(config: &Path) -> Command {
     let mut command = Command::new(testmeter_bin());
     command
@@ -48,7 +48,9 @@ pub fn testmeter_command(config: &Path) -> Command {
             config.parent().unwrap_or(config).join("state-home"),
         )
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
+        .env_remove("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .env_remove("TRACEPARENT");
     command
 }
 

@@ -1,8 +1,27 @@
 //! Real servers on loopback, stopped when dropped: a rotel OTLP collector and Prometheus.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
-/// A real rotel OTLP collector on loopback that logs every metric it receives to a file.
+/// A span as rotel printed it.
+#[derive(Debug, Default, Clone)]
+pub struct ReceivedSpan {
+    pub trace_id: String,
+    /// Empty for a root span.
+    pub parent_id: String,
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub status_message: String,
+    /// Values as rotel prints them: `Str(...)`, `Int(...)`, `Bool(...)`, `Double(...)`.
+    pub attributes: BTreeMap<String, String>,
+    pub events: Vec<BTreeMap<String, String>>,
+    pub resource: BTreeMap<String, String>,
+}
+
+/// A real rotel OTLP collector on loopback that logs every metric (or, started with
+/// [`Rotel::start_traces`], every span) it receives to a file.
 pub struct Rotel {
     pub grpc_port: u16,
     pub http_port: u16,
@@ -15,9 +34,20 @@ impl Rotel {
         Self::start_on(dir, free_port(), free_port(), "rotel")
     }
 
+    /// A collector that logs the spans it receives rather than the metrics.
+    pub fn start_traces(dir: &Path) -> Self {
+        Self::spawn(dir, free_port(), free_port(), "rotel-traces", "traces")
+    }
+
     /// A collector on given ports, logging to `<dir>/<name>.log`: a second one can take over
     /// the ports of one that was stopped.
     pub fn start_on(dir: &Path, grpc_port: u16, http_port: u16, name: &str) -> Self {
+        Self::spawn(dir, grpc_port, http_port, name, "metrics")
+    }
+
+    /// `signal`: what its debug log prints (rotel's `--debug-log` takes one of metrics,
+    /// traces, logs).
+    fn spawn(dir: &Path, grpc_port: u16, http_port: u16, name: &str, signal: &str) -> Self {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).expect("rotel log");
         let guard = Guard::spawn(
@@ -27,14 +57,8 @@ impl Rotel {
                 .arg(format!("127.0.0.1:{grpc_port}"))
                 .arg("--otlp-http-endpoint")
                 .arg(format!("127.0.0.1:{http_port}"))
-                .args([
-                    "--exporter",
-                    "blackhole",
-                    "--debug-log",
-                    "metrics",
-                    "--debug-log-verbosity",
-                    "detailed",
-                ])
+                .args(["--exporter", "blackhole", "--debug-log", signal])
+                .args(["--debug-log-verbosity", "detailed"])
                 .arg("--pid-file")
                 .arg(dir.join(format!("{name}.pid")))
                 .stdout(out.try_clone().expect("clone log handle"))
@@ -51,6 +75,84 @@ impl Rotel {
             std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()
         });
         rotel
+    }
+
+    /// Every span rotel received so far, from its detailed debug log (a collector started
+    /// with [`Rotel::start_traces`]), each with its batch's resource attributes.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        let mut spans = Vec::new();
+        let mut resource = BTreeMap::new();
+        // Where an `-> key: value` line goes: the resource, the span, or its latest event.
+        #[derive(PartialEq)]
+        enum In {
+            Resource,
+            Span,
+            Event,
+            Other,
+        }
+        let mut at = In::Other;
+        for line in self.output().lines() {
+            let trimmed = line.trim();
+            if line.starts_with("ResourceSpans #") {
+                resource = BTreeMap::new();
+                at = In::Other;
+            } else if line.starts_with("Resource attributes:") {
+                at = In::Resource;
+            } else if line.starts_with("ScopeSpans #") {
+                at = In::Other;
+            } else if line.starts_with("Span #") {
+                spans.push(ReceivedSpan {
+                    resource: resource.clone(),
+                    ..ReceivedSpan::default()
+                });
+                at = In::Other;
+            } else if line.starts_with("Attributes:") {
+                at = In::Span;
+            } else if line.starts_with("SpanEvent #") {
+                if let Some(span) = spans.last_mut() {
+                    span.events.push(BTreeMap::new());
+                }
+                at = In::Event;
+            } else if let Some(pair) = trimmed.strip_prefix("-> ") {
+                let Some((key, value)) = pair.split_once(": ") else {
+                    continue;
+                };
+                let (key, value) = (key.to_owned(), value.to_owned());
+                match at {
+                    In::Resource => {
+                        resource.insert(key, value);
+                    }
+                    In::Span => {
+                        if let Some(span) = spans.last_mut() {
+                            span.attributes.insert(key, value);
+                        }
+                    }
+                    In::Event => {
+                        if let Some(event) = spans.last_mut().and_then(|s| s.events.last_mut()) {
+                            event.insert(key, value);
+                        }
+                    }
+                    In::Other => {}
+                }
+            } else if let Some((field, value)) = trimmed.split_once(" : ") {
+                let Some(span) = spans.last_mut() else {
+                    continue;
+                };
+                let value = value.trim().to_owned();
+                match field.trim() {
+                    "Trace ID" => span.trace_id = value,
+                    "Parent ID" => span.parent_id = value,
+                    "ID" => span.id = value,
+                    "Name" => span.name = value,
+                    "Status code" => span.status = value,
+                    "Status message" => span.status_message = value,
+                    _ => {}
+                }
+            } else if trimmed == "Events:" {
+                at = In::Other;
+            }
+        }
+        spans
     }
 
     /// What rotel printed so far, without colours.
