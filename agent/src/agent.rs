@@ -56,7 +56,10 @@ impl Agent {
         trace_parent: Option<TraceContext>,
     ) -> Result<Self, AgentError> {
         let telemetry = Telemetry::init(config.otlp.as_ref(), &config.traces)?;
-        let self_metrics = Arc::new(SelfMetrics::new(&telemetry.provider, &telemetry.sinks));
+        let self_metrics = Arc::new(
+            SelfMetrics::new(&telemetry.provider, &telemetry.sinks)
+                .with_exemplars(Arc::clone(&telemetry.exemplars)),
+        );
         let runtime = runtime(&config)?;
         runtime.count_suppressed_logs(self_metrics.log_suppression());
         let readiness = Arc::new(Readiness::new(

@@ -56,6 +56,7 @@ pub async fn run(path: &Path) -> anyhow::Result<ExitCode> {
         listener,
         server::Sources {
             registry: agent.telemetry.registry.clone(),
+            openmetrics: Arc::clone(&agent.telemetry.openmetrics),
             readiness: Arc::clone(&agent.readiness),
             status: Arc::clone(&agent.status),
             connection_errors: agent.self_metrics.connection_errors(),

@@ -48,6 +48,12 @@ impl SelfMetrics {
         for dropped in &outcome.dropped_artifacts {
             self.artifact_dropped(suite, dropped.reason);
         }
+        // Exemplars name the run's trace only when its spans are sent.
+        let trace = outcome
+            .trace
+            .as_ref()
+            .map(|t| &t.span)
+            .filter(|span| span.sampled);
         let duration = match &outcome.run {
             Ok(record) => {
                 self.suite_tests(suite, &record.summary);
@@ -64,7 +70,7 @@ impl SelfMetrics {
             let Some(busy) = plugin.busy else {
                 continue;
             };
-            self.plugin_call(name, busy);
+            self.plugin_call(name, busy, trace);
             for rejection in &plugin.rejected {
                 self.sample_rejected(name, rejection.reason());
             }
@@ -77,7 +83,7 @@ impl SelfMetrics {
                 Transition::Released => self.plugin_quarantined(name, false),
             }
         }
-        self.suite_run(suite, outcome.result(), duration);
+        self.suite_run(suite, outcome.result(), duration, trace);
         if outcome.succeeded() {
             self.suite_success(suite, outcome.finished_at);
         }

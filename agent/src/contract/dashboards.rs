@@ -226,8 +226,15 @@ fn targets(queries: &[(&str, &str)]) -> Vec<Target> {
             expr: (*expr).to_owned(),
             legend_format: (*legend).to_owned(),
             datasource: DataSourceRef::prometheus_variable(),
+            exemplar: is_duration_quantile(expr),
         })
         .collect()
+}
+
+/// A quantile over a duration histogram's buckets: the panels where exemplars (the trace of a
+/// run) are worth asking for.
+fn is_duration_quantile(expr: &str) -> bool {
+    expr.starts_with("histogram_quantile(") && expr.contains("_seconds_bucket")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -79,6 +79,10 @@ pub struct Target {
     pub expr: String,
     pub legend_format: String,
     pub datasource: DataSourceRef,
+    /// Ask Prometheus for the exemplars of the series too (the trace of a run, on the agent's
+    /// duration histograms), shown as points that link to the trace.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub exemplar: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,6 +4,7 @@
 
 pub mod health;
 pub mod instruments;
+pub mod openmetrics;
 pub mod otlp;
 pub mod prometheus;
 pub mod self_metrics;
@@ -12,6 +13,7 @@ pub mod telemetry;
 pub mod traces;
 
 pub use instruments::{PluginInstruments, RunStamp, SeriesStore};
+pub use openmetrics::{Exemplars, OpenMetrics};
 pub use self_metrics::SelfMetrics;
 pub use sink::Sink;
 pub use telemetry::{ExportError, Telemetry};

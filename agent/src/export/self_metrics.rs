@@ -9,7 +9,9 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use super::health::ExportHealth;
+use super::openmetrics::Exemplars;
 use crate::catalog::{MetricDecl, MetricKind, Rejection};
+use crate::model::TraceContext;
 use crate::plugin::PluginError;
 use testmeter_parse::Summary;
 
@@ -277,6 +279,8 @@ pub struct SelfMetrics {
     history_errors: Counter<u64>,
     spans_dropped: Counter<u64>,
     case_spans_cut: Counter<u64>,
+    /// The duration histograms again, with the run's trace as exemplar (OpenMetrics).
+    exemplars: Option<Arc<Exemplars>>,
 }
 
 impl std::fmt::Debug for SelfMetrics {
@@ -364,14 +368,37 @@ impl SelfMetrics {
             history_errors: counter(&meter, &HISTORY_ERRORS),
             spans_dropped: counter(&meter, &SPANS_DROPPED),
             case_spans_cut: counter(&meter, &CASE_SPANS_CUT),
+            exemplars: None,
         }
     }
 
-    pub fn suite_run(&self, suite: &str, result: &str, duration: Duration) {
+    /// Also records the duration histograms into `exemplars`, each observation with the trace
+    /// of the run it observed, for `/metrics` in OpenMetrics.
+    pub fn with_exemplars(mut self, exemplars: Arc<Exemplars>) -> Self {
+        self.exemplars = Some(exemplars);
+        self
+    }
+
+    /// A run of `suite` ended; `trace` is its span when it was traced.
+    pub fn suite_run(
+        &self,
+        suite: &str,
+        result: &str,
+        duration: Duration,
+        trace: Option<&TraceContext>,
+    ) {
         self.suite_runs
             .add(1, &[kv("suite", suite), kv("result", result)]);
         self.suite_run_duration
             .record(duration.as_secs_f64(), &[kv("suite", suite)]);
+        if let Some(exemplars) = &self.exemplars {
+            exemplars.observe(
+                SUITE_RUN_DURATION.name,
+                &[("suite", suite)],
+                duration.as_secs_f64(),
+                trace,
+            );
+        }
     }
 
     /// Starts the span counters at 0 when traces are on, so `rate()` sees the first drop.
@@ -425,10 +452,19 @@ impl SelfMetrics {
         self.last_success.record(seconds, &[kv("suite", suite)]);
     }
 
-    pub fn plugin_call(&self, plugin: &str, duration: Duration) {
+    /// A plugin derived a run; `trace` is the run's span when it was traced.
+    pub fn plugin_call(&self, plugin: &str, duration: Duration, trace: Option<&TraceContext>) {
         self.plugin_calls.add(1, &[kv("plugin", plugin)]);
         self.plugin_duration
             .record(duration.as_secs_f64(), &[kv("plugin", plugin)]);
+        if let Some(exemplars) = &self.exemplars {
+            exemplars.observe(
+                PLUGIN_DURATION.name,
+                &[("plugin", plugin)],
+                duration.as_secs_f64(),
+                trace,
+            );
+        }
     }
 
     pub fn plugin_error(&self, plugin: &str, reason: &str) {
@@ -516,13 +552,13 @@ mod tests {
             health: Some(Arc::new(ExportHealth::default())),
         };
         let metrics = SelfMetrics::new(&telemetry.provider, &[otlp]);
-        metrics.suite_run("s", "passed", Duration::from_millis(5));
+        metrics.suite_run("s", "passed", Duration::from_millis(5), None);
         metrics.suite_skipped("s", "overlap", 1);
         metrics.suite_tests("s", &Summary::default());
         metrics.suite_peak_rss("s", 1 << 20);
         metrics.artifact_dropped("s", "too_large");
         metrics.suite_success("s", SystemTime::now());
-        metrics.plugin_call("p", Duration::from_millis(1));
+        metrics.plugin_call("p", Duration::from_millis(1), None);
         metrics.plugin_error("p", "trap");
         metrics.sample_rejected("p", "labels");
         metrics.plugin_loaded("p", "1.0.0", "0.2.0");

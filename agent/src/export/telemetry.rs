@@ -9,8 +9,10 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 
+use super::openmetrics::{Exemplars, OpenMetrics};
 use super::otlp::{self, OtlpError, OtlpTarget};
 use super::prometheus::PrometheusError;
+use super::self_metrics::{PLUGIN_DURATION, SUITE_RUN_DURATION};
 use super::sink::Sink;
 use super::traces::Spans;
 use crate::config::{OtlpConfig, TracesConfig};
@@ -30,6 +32,10 @@ pub enum ExportError {
 pub struct Telemetry {
     pub provider: SdkMeterProvider,
     pub registry: prometheus::Registry,
+    /// The duration histograms that carry the trace of a run as an exemplar.
+    pub exemplars: Arc<Exemplars>,
+    /// The registry (and the exemplars) as OpenMetrics, for a scraper that asks for it.
+    pub openmetrics: Arc<OpenMetrics>,
     /// Where OTLP pushes, when it is on.
     pub otlp: Option<OtlpTarget>,
     /// Where the spans of runs go, when traces are on.
@@ -65,9 +71,16 @@ impl Telemetry {
             .chain(otlp_sink)
             .chain(spans_sink)
             .collect();
+        let exemplars = Arc::new(Exemplars::new(&[
+            (SUITE_RUN_DURATION.name, SUITE_RUN_DURATION.buckets),
+            (PLUGIN_DURATION.name, PLUGIN_DURATION.buckets),
+        ]));
+        let openmetrics = Arc::new(OpenMetrics::new(registry.clone(), Arc::clone(&exemplars)));
         Ok(Self {
             provider: builder.build(),
             registry,
+            exemplars,
+            openmetrics,
             otlp,
             spans: spans.map(Arc::new),
             sinks,

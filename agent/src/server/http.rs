@@ -41,6 +41,8 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
 #[derive(Clone)]
 pub struct Sources {
     pub registry: prometheus::Registry,
+    /// The same, as OpenMetrics with exemplars.
+    pub openmetrics: std::sync::Arc<crate::export::OpenMetrics>,
     pub readiness: std::sync::Arc<Readiness>,
     pub status: std::sync::Arc<StatusBoard>,
     /// Counts refused and failed connections (`testmeter_http_connection_errors_total`).
@@ -220,6 +222,7 @@ where
 
 fn route(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
     match (request.method(), request.uri().path()) {
+        (&Method::GET, "/metrics") if wants_openmetrics(request) => openmetrics(sources),
         (&Method::GET, "/metrics") => metrics(&sources.registry),
         (&Method::GET, "/") => response(
             StatusCode::OK,
@@ -243,6 +246,42 @@ fn route(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>
         },
         (&Method::GET, _) => text(StatusCode::NOT_FOUND, "not found; try / or /metrics\n"),
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+    }
+}
+
+/// The scraper's `Accept` names OpenMetrics (Prometheus asks for it first, with
+/// `application/openmetrics-text;version=1.0.0`, and for the classic text after it).
+fn wants_openmetrics(request: &Request<Incoming>) -> bool {
+    request
+        .headers()
+        .get_all(hyper::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|media| {
+            let mut parts = media.split(';').map(str::trim);
+            let is_openmetrics = parts
+                .next()
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/openmetrics-text"));
+            // `q=0` refuses it.
+            is_openmetrics && !parts.any(|p| p.replace(' ', "") == "q=0")
+        })
+}
+
+fn openmetrics(sources: &Sources) -> Response<Full<Bytes>> {
+    match sources.openmetrics.exposition() {
+        Ok(body) => response(
+            StatusCode::OK,
+            crate::export::openmetrics::CONTENT_TYPE,
+            body,
+        ),
+        Err(error) => {
+            tracing::error!(%error, "failed to encode metrics as OpenMetrics");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "failed to encode metrics\n",
+            )
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{
-    plugins_dir_with_osworld, repo_root, testmeter_command, wait_for, ReceivedSpan, Rotel,
+    free_port, plugins_dir_with_osworld, repo_root, run_until_suites_ran, testmeter_command,
+    wait_for, Prometheus, ReceivedSpan, Rotel,
 };
 
 /// The CI job's span, as otel-cli or a pipeline's instrumentation would hand it down.
@@ -165,4 +166,77 @@ fn traces_off_by_config_or_by_otel_traces_exporter_send_no_span_and_set_no_trace
         std::thread::sleep(Duration::from_millis(500));
         assert!(rotel.spans().is_empty(), "{:#?}", rotel.spans());
     }
+}
+
+#[test]
+fn a_prometheus_exemplar_on_the_run_duration_leads_to_a_case_span_the_collector_received() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rotel = Rotel::start_traces(dir.path());
+    let port = free_port();
+    let config = config(
+        dir.path(),
+        rotel.http_port,
+        &format!("[prometheus]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let (_agent, _) = run_until_suites_ran(&config, port, 1);
+
+    // What a scraper that asks for OpenMetrics gets: the run's trace on its duration bucket.
+    let openmetrics = ureq::get(&format!("http://127.0.0.1:{port}/metrics"))
+        .header("Accept", "application/openmetrics-text;version=1.0.0")
+        .call()
+        .expect("scrape")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
+    let with_exemplar: Vec<&str> = openmetrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("testmeter_suite_run_duration_seconds_bucket") && l.contains(" # {")
+        })
+        .collect();
+    assert_eq!(with_exemplar.len(), 1, "{openmetrics}");
+
+    // A real Prometheus keeps it, and it names a trace the collector holds a case of.
+    let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{port}"));
+    let exemplars = wait_for(
+        "Prometheus to keep an exemplar of the run duration",
+        Duration::from_secs(30),
+        || {
+            let found = prometheus.exemplars("testmeter_suite_run_duration_seconds_bucket");
+            (!found.is_empty()).then_some(found)
+        },
+    );
+    let trace_id = exemplars[0]["labels"]["trace_id"]
+        .as_str()
+        .expect("a trace_id label")
+        .to_owned();
+    let span_id = exemplars[0]["labels"]["span_id"]
+        .as_str()
+        .expect("a span_id label")
+        .to_owned();
+    let spans = wait_for("the run's spans", Duration::from_secs(30), || {
+        let spans = rotel.spans();
+        spans.iter().any(|s| s.id == span_id).then_some(spans)
+    });
+    let case = spans
+        .iter()
+        .find(|s| s.trace_id == trace_id && s.parent_id == span_id)
+        .expect("a case span of the exemplar's run");
+    assert_eq!(
+        case.attributes.get("test.suite.name").map(String::as_str),
+        Some("Str(osworld)")
+    );
+    // The daemon's runs start traces of their own.
+    let run = spans
+        .iter()
+        .find(|s| s.id == span_id)
+        .expect("the run span");
+    assert_eq!(run.parent_id, "", "{run:#?}");
+    // Prometheus scraped the OpenMetrics text, and every series kept its name.
+    assert_eq!(
+        prometheus.value("testmeter_suite_runs_total"),
+        Some(1.0),
+        "{openmetrics}"
+    );
 }

@@ -276,6 +276,8 @@ impl Prometheus {
                     dir.join("tsdb").display()
                 ))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                // Scrapes then ask for OpenMetrics first, and exemplars are kept.
+                .arg("--enable-feature=exemplar-storage")
                 .stdout(log.try_clone().expect("clone log handle"))
                 .stderr(log),
         );
@@ -289,6 +291,40 @@ impl Prometheus {
                 .ok()
         });
         prometheus
+    }
+
+    /// The exemplars of the series `promql` selects over the last hour
+    /// (`/api/v1/query_exemplars`): each with its `labels` (trace_id, span_id), `value` and
+    /// `timestamp`.
+    pub fn exemplars(&self, promql: &str) -> Vec<serde_json::Value> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs();
+        let body: serde_json::Value = ureq::get(&format!(
+            "http://127.0.0.1:{}/api/v1/query_exemplars",
+            self.port
+        ))
+        .query("query", promql)
+        .query("start", (now - 3600).to_string())
+        .query("end", (now + 60).to_string())
+        .call()
+        .expect("query exemplars")
+        .body_mut()
+        .read_json()
+        .expect("json answer");
+        assert_eq!(
+            body["status"], "success",
+            "exemplars of {promql} failed: {body}"
+        );
+        body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|series| series["exemplars"].as_array())
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// Runs an instant query and returns its result vector.
