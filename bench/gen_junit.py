@@ -7,8 +7,9 @@ with captured output, and a parametrised id on most names. Every case carries th
 OSWorld harness records with `record_property`: its task `category` and the `steps` it took.
 About 420 bytes per case, so 100k cases are about 42 MB. Deterministic (seeded).
 
-Usage: gen_junit.py CASES OUT [CATEGORIES] [--repeat-late] [--suite-per-case]  (default 4
-categories, as OSWorld has). --repeat-late writes the first test once more after all the
+Usage: gen_junit.py CASES OUT [CATEGORIES] [--repeat-late] [--suite-per-case] [--failures=SHARE]
+(default 4 categories, as OSWorld has; --failures=0.05 makes 5% of the cases fail instead of
+~12%, the skips and output staying as they are). --repeat-late writes the first test once more after all the
 others, as a rerun that passed (the way gotestsum appends its reruns), so its attempts are far
 apart. --suite-per-case puts every case in a `<testsuite>` of its own (as Surefire writes one
 suite per test class, here one per case): the most suites a report of that size can have.
@@ -23,6 +24,7 @@ def main() -> None:
     flags = {a for a in sys.argv[1:] if a.startswith("--")}
     repeat_late = "--repeat-late" in flags
     suite_per_case = "--suite-per-case" in flags
+    failure_share = next((float(f.split("=", 1)[1]) for f in flags if f.startswith("--failures=")), 0.12)
     sys.argv[1:] = [a for a in sys.argv[1:] if not a.startswith("--")]
     cases, path = int(sys.argv[1]), sys.argv[2]
     categories = (
@@ -47,7 +49,7 @@ def main() -> None:
             f'<property name="steps" value="{rng.randrange(1, 30)}" /></properties>'
         )
         roll = rng.random()
-        if roll < 0.12:
+        if roll < failure_share:
             failures += 1
             message = f"AssertionError: expected {rng.randrange(100)} steps &lt;= budget, got {rng.randrange(100, 200)}"
             frames = "".join(
@@ -58,12 +60,12 @@ def main() -> None:
                 f"def {name.split('[')[0]}():\n>       assert steps <= budget\nE       AssertionError: step budget exceeded{frames}\n{module}.py:{rng.randrange(900)}: AssertionError"
             )
             parts.append(f'<testcase {attrs}>{props}<failure message="{message}">{body}</failure></testcase>')
-        elif roll < 0.16:
+        elif roll < failure_share + 0.04:
             skipped += 1
             parts.append(
                 f'<testcase {attrs}>{props}<skipped type="pytest.skip" message="needs a display">{module}.py:{rng.randrange(900)}: needs a display</skipped></testcase>'
             )
-        elif roll < 0.26:
+        elif roll < failure_share + 0.14:
             parts.append(
                 f"<testcase {attrs}>{props}<system-out>step {rng.randrange(50)}: clicked {rng.choice(['OK', 'Save', 'Cancel'])} in {rng.random():.3f}s</system-out></testcase>"
             )

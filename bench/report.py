@@ -12,6 +12,7 @@ the same run):
      95% interval. The agent's own share, which the suites' noise hides there, is measured
      twice more: its CPU time in those runs (its suites' excluded), and `once` over the same
      suites' reports replayed by `cp`, against the `cp`s bare
+  2b. what the per-test history and the traces of a run add to a 100,000-case ingest
   3. RSS of the idle daemon with the 3 plugins, and after 1,000 runs (bench/soak.py), also
      with the per-test history off
   4. /metrics under wrk with 10k+ series, against prometheus_client's own HTTP server
@@ -289,6 +290,70 @@ def history_cost(work, reps, rows):
         rows.append(("history store size per 1,000,000 case results, MB: a suite's first run (its 1M tests named) → "
                      "each later run of the same tests", "", f"{sizes[0] / 1e6:.0f} → +{(sizes[1] - sizes[0]) / 1e6:.0f}",
                      "", "measured"))
+
+
+def traces_cost(work, reps, rows):
+    """What the traces of a run add to an ingest of 100,000 cases with 5% failures, sent with its
+    metrics to a real OTLP collector (rotel, which discards what it receives): traces off
+    ([traces] enabled = false) against `notable` (the default), `all` with the default cap of
+    1,000 case spans, and `all` with the cap and the span queue raised to 100,000. Legs rotated
+    in one run, the first round unmeasured; wall time and peak RSS of each."""
+    report = work / "junit-100000-5pct.xml"
+    subprocess.run([sys.executable, ROOT / "bench" / "gen_junit.py", "100000", report, "--failures=0.05"],
+                   check=True)
+    rotel = next((ROOT / ".venv" / "lib").glob("python3.*/site-packages/rotel/rotel-agent"))
+    grpc, http = free_port(), free_port()
+    collector = subprocess.Popen(
+        [rotel, "start", "--otlp-grpc-endpoint", f"127.0.0.1:{grpc}", "--otlp-http-endpoint", f"127.0.0.1:{http}",
+         "--exporter", "blackhole", "--pid-file", work / "rotel.pid"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", http), timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise SystemExit("rotel did not listen")
+                time.sleep(0.1)
+        legs = {
+            "off": "[traces]\nenabled = false\n",
+            "notable": "",
+            "all": '[traces]\ncases = "all"\n',
+            "all, uncapped": '[traces]\ncases = "all"\nmax_case_spans = 100000\nqueue = 100000\n',
+        }
+        configs = {}
+        for leg, traces in legs.items():
+            configs[leg] = work / f"traces-{leg.replace(', ', '-')}.toml"
+            configs[leg].write_text(
+                f'plugins_dir = "{ROOT / "plugins"}"\n[sandbox]\ncache_dir = "{work / "cache"}"\n'
+                f'[history]\npath = "{work / "traces-history.db"}"\n'
+                f'[otlp]\nendpoint = "http://127.0.0.1:{http}"\nprotocol = "http/protobuf"\n{traces}')
+        env = {**os.environ, "RUST_LOG": "off"}
+        times = {leg: [] for leg in legs}
+        rss = {leg: [] for leg in legs}
+        order = list(legs)
+        for rep in range(reps + 1):
+            for leg in order[rep % len(order):] + order[:rep % len(order)]:
+                run = run_measured([BIN, "ingest", report, "--system", "osworld", "--config", configs[leg]], env=env)
+                assert run.code == 0, f"ingest with traces {leg} failed"
+                if rep > 0:
+                    times[leg].append(run.wall)
+                    rss[leg].append(run.peak_rss)
+    finally:
+        collector.terminate()
+        collector.wait(timeout=30)
+    off_med, off_text = spread(times["off"], 1e-3, "{:.0f}")
+    for leg, goal in (("notable", "≤ +10%"), ("all", "≤ 2×"), ("all, uncapped", "≤ 2×")):
+        med, text = spread(times[leg], 1e-3, "{:.0f}")
+        what = {"notable": "notable (the default)", "all": "all (the default cap: 1,000 case spans)",
+                "all, uncapped": "all, cap and queue raised to 100,000"}[leg]
+        rows.append((f"ingest, 100,000 cases (5% failed) with OTLP, wall ms: traces off → {what}",
+                     off_text, text, f"{(med / off_med - 1) * 100:+.1f}% ({med / off_med:.2f}×)", goal))
+    peaks = " / ".join(f"{statistics.median(rss[leg]) / 2**20:.1f}" for leg in legs)
+    rows.append(("ingest, 100,000 cases (5% failed) with OTLP, peak RSS MiB: traces off / notable / all / all uncapped",
+                 "", peaks, "", "bounded by the span queue"))
 
 
 def flat_memory(work, rows):
@@ -615,6 +680,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--flat", action="store_true",
                         help="only the peak-RSS rows of every format, printed and not written")
+    parser.add_argument("--traces", action="store_true",
+                        help="only the rows of what traces add to an ingest, printed and not written")
     parser.add_argument("--out", default=str(ROOT / "docs" / "performance.md"))
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="testmeter-bench-"))
@@ -624,6 +691,10 @@ def main():
     try:
         if args.flat:
             flat_memory(work, rows)
+            print(table(rows))
+            return
+        if args.traces:
+            traces_cost(work, 5, rows)
             print(table(rows))
             return
         if args.quick:
@@ -636,6 +707,7 @@ def main():
                rows, notes)
         base_10k = next(float(r[1].split()[0]) for r in rows if r[0].startswith("ingest, 10,000") and "wall" in r[0])
         history_cost(work, 9, rows)
+        traces_cost(work, 5, rows)
         flat_memory(work, rows)
         once_overhead(work, 41, rows, notes)
         for cache in ("warm", "cold"):

@@ -4,8 +4,9 @@
 # and writing docs/performance.md. `--quick` is CI's smoke run: the 10k case and a short /metrics
 # load with the debug build, checked for agreement, timing nothing and writing nothing. The full
 # run also measures two Rust anchors (bench/anchors: the junit-parser crate, a bare quick-xml
-# loop) on the same reports. `--flat` prints only the peak-RSS rows of every report format.
-# Usage: bench/run.sh [--quick | --flat]
+# loop) on the same reports. `--flat` prints only the peak-RSS rows of every report format,
+# `--traces` only what traces add to an ingest.
+# Usage: bench/run.sh [--quick | --flat | --traces]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >/dev/null

@@ -63,9 +63,10 @@ impl PartialOrd for Kept {
     }
 }
 impl Ord for Kept {
-    /// By duration, then by place: the heap of the slowest drops the quickest first.
+    /// By duration, and of equal durations the later case first: the heap of the slowest drops
+    /// the quickest, and of the quickest the latest, so the earliest of a tie stays.
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.case.duration, self.seq).cmp(&(other.case.duration, other.seq))
+        (self.case.duration, Reverse(self.seq)).cmp(&(other.case.duration, Reverse(other.seq)))
     }
 }
 
@@ -96,29 +97,40 @@ impl Choice {
         }
     }
 
+    /// Looks at the next case of the report. A case is copied only when it is kept: most are
+    /// neither notable nor among the slowest so far, and cost a comparison.
     fn add(&mut self, case: &CaseResult, max: usize, slowest: usize) {
-        let kept = Kept {
-            case: case.clone(),
-            offset: self.elapsed,
-            seq: self.seen,
-        };
+        let (offset, seq) = (self.elapsed, self.seen);
         self.seen += 1;
         self.elapsed += case.duration.unwrap_or_default();
+        let keep = |case: &CaseResult| Kept {
+            case: case.clone(),
+            offset,
+            seq,
+        };
         let notable = case.outcome.is_failure() || case.flaky;
         match self.mode {
             TraceCases::None => {}
             TraceCases::All | TraceCases::Notable if notable || self.mode == TraceCases::All => {
                 if self.kept.len() < max {
-                    self.kept.push(kept);
+                    self.kept.push(keep(case));
                 } else {
                     self.cut += 1;
                 }
             }
             TraceCases::All | TraceCases::Notable => {
-                if slowest == 0 || case.duration.is_none() {
+                let Some(duration) = case.duration else {
+                    return;
+                };
+                if slowest == 0 {
                     return;
                 }
-                self.slowest.push(Reverse(kept));
+                // Full, and no slower than the quickest kept: the earlier case stays.
+                let quickest = self.slowest.peek().and_then(|Reverse(k)| k.case.duration);
+                if self.slowest.len() >= slowest && quickest.is_some_and(|q| duration <= q) {
+                    return;
+                }
+                self.slowest.push(Reverse(keep(case)));
                 if self.slowest.len() > slowest {
                     self.slowest.pop();
                 }
@@ -526,6 +538,16 @@ mod tests {
         // Rebuilt starts: each case after the durations of those before it.
         let offsets: Vec<u64> = kept.iter().map(|k| k.offset.as_millis() as u64).collect();
         assert_eq!(offsets, [10, 11, 531, 533]);
+    }
+
+    #[test]
+    fn of_equally_slow_cases_the_earliest_stay() {
+        let mut choice = Choice::new(TraceCases::Notable);
+        for name in ["a", "b", "c", "d"] {
+            choice.add(&case(name, Outcome::Passed, 5), 100, 2);
+        }
+        choice.add(&case("e", Outcome::Passed, 6), 100, 2);
+        assert_eq!(names(&choice.finish(100).0), ["a", "e"]);
     }
 
     #[test]
