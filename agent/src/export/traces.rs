@@ -46,30 +46,42 @@ impl Spans {
             return Ok(None);
         };
         let health = Arc::new(ExportHealth::default());
+        let exporter =
+            WatchedExporter::new("otlp_traces", target.build_spans()?, Arc::clone(&health));
+        let spans = Spans::with_exporter(exporter, target, traces.queue, resource);
+        let sink = Sink {
+            name: "otlp_traces",
+            health: Some(health),
+        };
+        Ok(Some((spans, sink)))
+    }
+
+    /// Spans through a batch span processor of `queue` spans in front of `exporter`.
+    fn with_exporter<E: SpanExporter + 'static>(
+        exporter: E,
+        target: OtlpTarget,
+        queue: usize,
+        resource: &Resource,
+    ) -> Self {
         let taken = Arc::new(AtomicU64::new(0));
         let exporter = Counted {
-            inner: WatchedExporter::new("otlp_traces", target.build_spans()?, Arc::clone(&health)),
+            inner: exporter,
             taken: Arc::clone(&taken),
         };
-        let queue = traces.queue.max(1);
+        let queue = queue.max(1);
         let config = BatchConfigBuilder::default()
             .with_max_queue_size(queue)
             .build();
         let mut processor = BatchSpanProcessor::new(exporter, config);
         processor.set_resource(resource);
-        let sink = Sink {
-            name: "otlp_traces",
-            health: Some(health),
-        };
-        let spans = Spans {
+        Spans {
             processor,
             target,
             queue: queue as u64,
             sent: AtomicU64::new(0),
             taken,
             dropped: AtomicU64::new(0),
-        };
-        Ok(Some((spans, sink)))
+        }
     }
 
     /// Queues a finished span for export; false (and counted) when the queue is full.
@@ -137,5 +149,92 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::SystemTime;
+
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry::InstrumentationScope;
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use super::*;
+    use crate::config::OtlpProtocol;
+
+    /// An exporter that holds its first export until it is let go, and keeps what it got.
+    #[derive(Debug, Clone)]
+    struct Slow {
+        gate: Arc<Mutex<()>>,
+        got: Arc<AtomicU64>,
+    }
+
+    impl SpanExporter for Slow {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            let _held = self
+                .gate
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.got.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    fn span(id: u64) -> SpanData {
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(1),
+                SpanId::from(id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: "s".into(),
+            start_time: SystemTime::now(),
+            end_time: SystemTime::now(),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("t").build(),
+        }
+    }
+
+    /// With the exporter stuck, a burst past the queue is dropped and counted here, and every
+    /// span that was not dropped reaches the exporter once it is let go: none is lost unseen.
+    #[test]
+    fn a_full_queue_drops_and_counts_and_loses_nothing_else() {
+        let gate = Arc::new(Mutex::new(()));
+        let got = Arc::new(AtomicU64::new(0));
+        let target = OtlpTarget {
+            signal: Signal::Traces,
+            protocol: OtlpProtocol::HttpProtobuf,
+            endpoint: None,
+            interval: None,
+            timeout: None,
+        };
+        let slow = Slow {
+            gate: Arc::clone(&gate),
+            got: Arc::clone(&got),
+        };
+        let spans = Spans::with_exporter(slow, target, 8, &Resource::builder_empty().build());
+        let held = gate.lock().expect("gate");
+        let sent = (1..=1000).filter(|id| spans.send(span(*id))).count() as u64;
+        assert!(
+            spans.dropped() > 0,
+            "a stuck exporter and 1,000 spans fill a queue of 8"
+        );
+        assert_eq!(sent + spans.dropped(), 1000);
+        drop(held);
+        spans.shutdown().expect("shutdown");
+        assert_eq!(got.load(Ordering::Relaxed), sent);
     }
 }
