@@ -201,76 +201,59 @@ impl OtlpTarget {
         Some(channel)
     }
 
+    /// Sets what the config names on an OTLP/gRPC exporter's builder: the endpoint, the
+    /// keepalive channel and the timeout.
+    fn grpc<B: WithExportConfig + WithTonicConfig>(&self, mut builder: B) -> B {
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(endpoint.clone());
+        }
+        if let Some(channel) = self.channel() {
+            builder = builder.with_channel(channel);
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder
+    }
+
+    /// Sets what the config names on an OTLP/HTTP exporter's builder: protobuf, the endpoint
+    /// with the signal's path, and the timeout.
+    fn http<B: WithExportConfig>(&self, builder: B) -> B {
+        let mut builder = builder.with_protocol(Protocol::HttpBinary);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder.with_endpoint(http_url(endpoint, self.signal));
+        }
+        if let Some(timeout) = self.timeout {
+            builder = builder.with_timeout(timeout);
+        }
+        builder
+    }
+
+    fn build_error(&self) -> impl Fn(opentelemetry_otlp::ExporterBuildError) -> OtlpError + '_ {
+        |source| OtlpError::Build {
+            protocol: self.protocol_name(),
+            source,
+        }
+    }
+
     /// Builds the span exporter of a traces target. Env variables the config left open are
     /// read by the exporter itself.
     pub fn build_spans(&self) -> Result<SpanExporter, OtlpError> {
-        let build_error = |source| OtlpError::Build {
-            protocol: self.protocol_name(),
-            source,
-        };
         match self.protocol {
-            OtlpProtocol::Grpc => {
-                let mut builder = SpanExporter::builder().with_tonic();
-                if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(endpoint.clone());
-                }
-                if let Some(channel) = self.channel() {
-                    builder = builder.with_channel(channel);
-                }
-                if let Some(timeout) = self.timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build().map_err(build_error)
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let mut builder = SpanExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary);
-                if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(http_url(endpoint, self.signal));
-                }
-                if let Some(timeout) = self.timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build().map_err(build_error)
-            }
+            OtlpProtocol::Grpc => self.grpc(SpanExporter::builder().with_tonic()).build(),
+            OtlpProtocol::HttpProtobuf => self.http(SpanExporter::builder().with_http()).build(),
         }
+        .map_err(self.build_error())
     }
 
     /// Builds the metric exporter. Env variables the config left open are read by the exporter
     /// itself.
     pub fn build(&self) -> Result<MetricExporter, OtlpError> {
-        let build_error = |source| OtlpError::Build {
-            protocol: self.protocol_name(),
-            source,
-        };
         match self.protocol {
-            OtlpProtocol::Grpc => {
-                let mut builder = MetricExporter::builder().with_tonic();
-                if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(endpoint.clone());
-                }
-                if let Some(channel) = self.channel() {
-                    builder = builder.with_channel(channel);
-                }
-                if let Some(timeout) = self.timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build().map_err(build_error)
-            }
-            OtlpProtocol::HttpProtobuf => {
-                let mut builder = MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary);
-                if let Some(endpoint) = &self.endpoint {
-                    builder = builder.with_endpoint(http_url(endpoint, self.signal));
-                }
-                if let Some(timeout) = self.timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build().map_err(build_error)
-            }
+            OtlpProtocol::Grpc => self.grpc(MetricExporter::builder().with_tonic()).build(),
+            OtlpProtocol::HttpProtobuf => self.http(MetricExporter::builder().with_http()).build(),
         }
+        .map_err(self.build_error())
     }
 }
 

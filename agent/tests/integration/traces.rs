@@ -38,6 +38,21 @@ fn config(dir: &Path, collector_http: u16, extra: &str) -> std::path::PathBuf {
     config
 }
 
+/// Runs `testmeter once` on `config` in `dir` with `env` added; returns the `TRACEPARENT` the
+/// suite's command was given (empty when none).
+fn once(dir: &Path, config: &Path, env: &[(&str, &str)]) -> String {
+    let output = testmeter_command(config)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .args(["once", "--config"])
+        .arg(config)
+        .output()
+        .expect("testmeter runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    std::fs::read_to_string(dir.join("traceparent.txt")).expect("written")
+}
+
 /// A span for a snapshot: its name, whose child it is, its status and attributes, with the
 /// figures that change from run to run redacted.
 fn described(span: &ReceivedSpan, run_id: &str) -> String {
@@ -75,29 +90,27 @@ fn once_under_a_ci_trace_sends_the_run_and_its_notable_cases_to_a_real_collector
     let dir = tempfile::tempdir().expect("tempdir");
     let rotel = Rotel::start_traces(dir.path());
     let config = config(dir.path(), rotel.http_port, "");
-    let output = testmeter_command(&config)
-        .current_dir(dir.path())
-        .env("TRACEPARENT", format!("00-{CI_TRACE}-{CI_SPAN}-01"))
-        // What GitHub Actions sets in a job (docs.github.com, "Variables reference").
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_SERVER_URL", "https://github.com")
-        .env("GITHUB_REPOSITORY", "octo-org/octo-repo")
-        .env("GITHUB_RUN_ID", "1658821493")
-        .env("GITHUB_WORKFLOW", "CI")
-        .env("GITHUB_JOB", "bench")
-        .env("GITHUB_SHA", "ffac537e6cbbf934b08745a378932722df287a53")
-        .env("GITHUB_REF", "refs/heads/main")
-        .env("GITHUB_REF_NAME", "main")
-        .env("GITHUB_REF_TYPE", "branch")
-        .env("RUST_LOG", "warn")
-        .args(["once", "--config"])
-        .arg(&config)
-        .output()
-        .expect("testmeter runs");
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let parent = format!("00-{CI_TRACE}-{CI_SPAN}-01");
+    let handed = once(
+        dir.path(),
+        &config,
+        &[
+            ("TRACEPARENT", parent.as_str()),
+            // What GitHub Actions sets in a job (docs.github.com, "Variables reference").
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "octo-org/octo-repo"),
+            ("GITHUB_RUN_ID", "1658821493"),
+            ("GITHUB_WORKFLOW", "CI"),
+            ("GITHUB_JOB", "bench"),
+            ("GITHUB_SHA", "ffac537e6cbbf934b08745a378932722df287a53"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_REF_TYPE", "branch"),
+        ],
+    );
 
     // The suite's command was handed its run's span, in the CI job's trace.
-    let handed = std::fs::read_to_string(dir.path().join("traceparent.txt")).expect("written");
     let fields: Vec<&str> = handed.split('-').collect();
     assert_eq!(fields.len(), 4, "{handed}");
     assert_eq!((fields[0], fields[1], fields[3]), ("00", CI_TRACE, "01"));
@@ -145,19 +158,11 @@ fn traces_off_by_config_or_by_otel_traces_exporter_send_no_span_and_set_no_trace
         let dir = tempfile::tempdir().expect("tempdir");
         let rotel = Rotel::start_traces(dir.path());
         let config = config(dir.path(), rotel.http_port, extra);
-        let mut command = testmeter_command(&config);
-        if let Some(value) = variable {
-            command.env("OTEL_TRACES_EXPORTER", value);
-        }
-        let output = command
-            .current_dir(dir.path())
-            .env("RUST_LOG", "warn")
-            .args(["once", "--config"])
-            .arg(&config)
-            .output()
-            .expect("testmeter runs");
-        assert_eq!(output.status.code(), Some(0), "{output:?}");
-        let handed = std::fs::read_to_string(dir.path().join("traceparent.txt")).expect("written");
+        let env: Vec<(&str, &str)> = variable
+            .map(|value| ("OTEL_TRACES_EXPORTER", value))
+            .into_iter()
+            .collect();
+        let handed = once(dir.path(), &config, &env);
         assert_eq!(
             handed, "",
             "no run span, so no TRACEPARENT ({extra:?}, {variable:?})"
