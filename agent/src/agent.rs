@@ -56,10 +56,12 @@ impl Agent {
         trace_parent: Option<TraceContext>,
     ) -> Result<Self, AgentError> {
         let telemetry = Telemetry::init(config.otlp.as_ref(), &config.traces)?;
-        let self_metrics = Arc::new(
-            SelfMetrics::new(&telemetry.provider, &telemetry.sinks)
-                .with_exemplars(Arc::clone(&telemetry.exemplars)),
-        );
+        let mut self_metrics = SelfMetrics::new(&telemetry.provider, &telemetry.sinks);
+        // Exemplars name a run's trace, so they are recorded only when its spans are sent.
+        if telemetry.spans.is_some() {
+            self_metrics = self_metrics.with_exemplars(Arc::clone(&telemetry.exemplars));
+        }
+        let self_metrics = Arc::new(self_metrics);
         let runtime = runtime(&config)?;
         runtime.count_suppressed_logs(self_metrics.log_suppression());
         let readiness = Arc::new(Readiness::new(

@@ -187,8 +187,12 @@ impl Collector for Bridge {
                     }
                 },
                 Classic::GAUGE | Classic::UNTYPED => {
-                    if let Some(base) = name.strip_suffix("_info") {
-                        // `target_info` (the resource) is an info family in OpenMetrics.
+                    let info = name
+                        .strip_suffix("_info")
+                        .filter(|_| family.get_metric().iter().all(|m| m.gauge.value() == 1.0));
+                    if let Some(base) = info {
+                        // `target_info` (the resource) and the `*_info` gauges that are always 1
+                        // are info families in OpenMetrics; any other value stays a gauge.
                         let mut metric =
                             encoder.encode_descriptor(base, &help, None, MetricType::Info)?;
                         for series in family.get_metric() {
