@@ -83,7 +83,6 @@ impl Agent {
             consumers.push(Arc::new(Traces::new(
                 Arc::clone(spans),
                 &config.traces,
-                &config.suites,
                 history.clone(),
                 Some(Arc::clone(&self_metrics)),
             )));

@@ -34,14 +34,12 @@ pub async fn run(reports: &[PathBuf], options: Options) -> anyhow::Result<ExitCo
         Some(path) => Config::load(path)?,
         None => Config::from_toml("", Path::new("(defaults)"), &std::env::current_dir()?)?,
     };
-    let mut labels = config
-        .suites
-        .iter()
-        .find(|s| s.name == options.suite)
-        .map(|s| s.labels.clone())
-        .unwrap_or_default();
+    // A suite the config names keeps its labels and its choice of traced cases.
+    let configured = config.suites.iter().find(|s| s.name == options.suite);
+    let mut labels = configured.map(|s| s.labels.clone()).unwrap_or_default();
     labels.extend(options.labels);
-    let suite = SuiteConfig::ingested(&options.suite, &options.system, labels);
+    let mut suite = SuiteConfig::ingested(&options.suite, &options.system, labels);
+    suite.trace_cases = configured.and_then(|s| s.trace_cases);
     let started = Instant::now();
     let run = ingest::run_of(&IngestRequest {
         suite: &suite.name,

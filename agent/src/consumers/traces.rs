@@ -26,8 +26,6 @@ use crate::pipeline::{Consumer, Event, SuiteOutcome};
 pub struct Traces {
     spans: Arc<Spans>,
     config: TracesConfig,
-    /// Each suite's own `trace_cases`, where it sets one.
-    suites: HashMap<String, TraceCases>,
     history: Option<Arc<History>>,
     metrics: Option<Arc<SelfMetrics>>,
     scope: InstrumentationScope,
@@ -161,17 +159,12 @@ impl Traces {
     pub fn new(
         spans: Arc<Spans>,
         config: &TracesConfig,
-        suites: &[SuiteConfig],
         history: Option<Arc<History>>,
         metrics: Option<Arc<SelfMetrics>>,
     ) -> Self {
         Traces {
             spans,
             config: config.clone(),
-            suites: suites
-                .iter()
-                .filter_map(|s| Some((s.name.clone(), s.trace_cases?)))
-                .collect(),
             history,
             metrics,
             scope: InstrumentationScope::builder("testmeter")
@@ -186,10 +179,7 @@ impl Traces {
     }
 
     fn mode(&self, suite: &SuiteConfig) -> TraceCases {
-        suite
-            .trace_cases
-            .or_else(|| self.suites.get(&suite.name).copied())
-            .unwrap_or(self.config.cases)
+        suite.trace_cases.unwrap_or(self.config.cases)
     }
 
     fn cases(&self, suite: &SuiteConfig, cases: Cases<'_>) {
@@ -499,18 +489,7 @@ mod tests {
     use super::*;
 
     fn case(name: &str, outcome: Outcome, millis: u64) -> CaseResult {
-        CaseResult {
-            report_suite: "pytest".into(),
-            classname: "tests.test_x".into(),
-            name: name.into(),
-            outcome,
-            attempts: 1,
-            flaky: false,
-            duration: Some(Duration::from_millis(millis)),
-            message: outcome.is_failure().then(|| format!("{name} broke")),
-            kind: None,
-            started: None,
-        }
+        CaseResult::of_test(name, outcome, millis)
     }
 
     fn names(kept: &[Kept]) -> Vec<&str> {

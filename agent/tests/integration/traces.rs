@@ -245,3 +245,45 @@ fn a_prometheus_exemplar_on_the_run_duration_leads_to_a_case_span_the_collector_
         "{openmetrics}"
     );
 }
+
+#[test]
+fn ingest_under_a_ci_trace_joins_it_and_keeps_the_configured_suites_trace_cases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rotel = Rotel::start_traces(dir.path());
+    // The configured suite of the same name sends its run's span only.
+    let config = config(dir.path(), rotel.http_port, "");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("{text}trace_cases = \"none\"\n")).expect("config");
+    let report = repo_root().join("tests/fixtures/osworld/junit.xml");
+    let output = testmeter_command(&config)
+        .env("TRACEPARENT", format!("00-{CI_TRACE}-{CI_SPAN}-01"))
+        .env("RUST_LOG", "warn")
+        .arg("ingest")
+        .arg(&report)
+        .args(["--system", "osworld", "--suite", "osworld", "--config"])
+        .arg(&config)
+        .output()
+        .expect("testmeter runs");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    wait_for("the run's span", Duration::from_secs(30), || {
+        (!rotel.spans().is_empty()).then_some(())
+    });
+    // `ingest` flushed before it exited: whatever it sent has arrived.
+    let spans = rotel.spans();
+    assert_eq!(spans.len(), 1, "only the run's span: {spans:#?}");
+    let run = &spans[0];
+    assert_eq!(
+        (
+            run.trace_id.as_str(),
+            run.parent_id.as_str(),
+            run.name.as_str()
+        ),
+        (CI_TRACE, CI_SPAN, "suite osworld")
+    );
+    assert_eq!(
+        run.attributes
+            .get("testmeter.case_spans")
+            .map(String::as_str),
+        Some("Int(0)")
+    );
+}
