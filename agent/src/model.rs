@@ -153,6 +153,24 @@ pub struct CaseResult {
 
 impl CaseResult {
     pub const MESSAGE_BYTES: usize = 512;
+
+    /// A case of a pytest report for tests: `tests.test_x::name`, one attempt, `millis` long,
+    /// and a failure message when it failed or errored.
+    #[cfg(test)]
+    pub fn of_test(name: &str, outcome: Outcome, millis: u64) -> Self {
+        CaseResult {
+            report_suite: "pytest".into(),
+            classname: "tests.test_x".into(),
+            name: name.into(),
+            outcome,
+            attempts: 1,
+            flaky: false,
+            duration: Some(Duration::from_millis(millis)),
+            message: outcome.is_failure().then(|| format!("{name} broke")),
+            kind: None,
+            started: None,
+        }
+    }
 }
 
 /// A failed or errored test, as people read it in a summary.

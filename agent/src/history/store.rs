@@ -1224,18 +1224,7 @@ mod tests {
     };
 
     fn case(name: &str, outcome: Outcome) -> CaseResult {
-        CaseResult {
-            report_suite: "pytest".into(),
-            classname: "tests.test_x".into(),
-            name: name.into(),
-            outcome,
-            attempts: 1,
-            flaky: false,
-            duration: Some(Duration::from_millis(10)),
-            message: outcome.is_failure().then(|| format!("{name} broke")),
-            kind: None,
-            started: None,
-        }
+        CaseResult::of_test(name, outcome, 10)
     }
 
     fn entry(tests: u64) -> RunEntry<'static> {
