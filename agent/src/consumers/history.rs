@@ -48,7 +48,7 @@ struct Inner {
     failed_at: Option<Instant>,
     /// Runs being recorded, by suite: `None` once writing one of them failed.
     open: BTreeMap<String, Option<Recording>>,
-    /// The verdicts of each suite's latest recorded run.
+    /// The verdicts of each suite's latest run, when it was recorded.
     latest: BTreeMap<String, RunVerdicts>,
 }
 
@@ -73,7 +73,7 @@ impl History {
         &self.path
     }
 
-    /// The verdicts of a suite's latest recorded run.
+    /// The verdicts of a suite's latest run; `None` when that run was not recorded.
     pub fn latest(&self, suite: &str) -> Option<RunVerdicts> {
         self.lock().latest.get(suite).cloned()
     }
@@ -149,6 +149,9 @@ impl History {
             latest,
             ..
         } = &mut *inner;
+        // Until this run is recorded, the suite has no verdicts: a run the store failed to
+        // record must not be read (by the traces, by a gate) as the one before it.
+        latest.remove(&outcome.suite);
         let begun = open.remove(&outcome.suite);
         let Some(store) = store.as_mut() else {
             return;
