@@ -304,10 +304,11 @@ fn run_status(outcome: &SuiteOutcome) -> &'static str {
     }
 }
 
-fn context(trace_id: u128, span_id: u64) -> SpanContext {
+/// A sent span's own context: its trace, its id, sampled.
+fn context(trace_id: u128, span_id: SpanId) -> SpanContext {
     SpanContext::new(
         TraceId::from(trace_id),
-        SpanId::from(span_id),
+        span_id,
         TraceFlags::SAMPLED,
         false,
         TraceState::default(),
@@ -371,7 +372,7 @@ fn run_span(
         Err(error) => Status::error(crate::log::error_chain(error)),
     };
     let span = SpanData {
-        span_context: context(trace.span.trace_id, trace.span.span_id),
+        span_context: context(trace.span.trace_id, SpanId::from(trace.span.span_id)),
         parent_span_id: trace
             .parent
             .map_or(SpanId::INVALID, |p: TraceContext| SpanId::from(p.span_id)),
@@ -462,13 +463,7 @@ fn case_span(
         Status::Unset
     };
     SpanData {
-        span_context: SpanContext::new(
-            TraceId::from(trace.span.trace_id),
-            span_id,
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
-        ),
+        span_context: context(trace.span.trace_id, span_id),
         parent_span_id: SpanId::from(trace.span.span_id),
         parent_span_is_remote: false,
         span_kind: SpanKind::Internal,
