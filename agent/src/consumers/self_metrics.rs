@@ -48,12 +48,7 @@ impl SelfMetrics {
         for dropped in &outcome.dropped_artifacts {
             self.artifact_dropped(suite, dropped.reason);
         }
-        // Exemplars name the run's trace only when its spans are sent.
-        let trace = outcome
-            .trace
-            .as_ref()
-            .map(|t| &t.span)
-            .filter(|span| span.sampled);
+        let trace = outcome.sent_trace().map(|t| &t.span);
         let duration = match &outcome.run {
             Ok(record) => {
                 self.suite_tests(suite, &record.summary);

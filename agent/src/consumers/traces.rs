@@ -200,13 +200,10 @@ impl Traces {
 
     fn finished(&self, outcome: &SuiteOutcome) {
         let choice = self.lock().remove(&outcome.suite);
-        let Some(trace) = outcome.trace else {
+        // Not traced, or the caller's trace is not recorded (so its children are not either).
+        let Some(trace) = outcome.sent_trace().copied() else {
             return;
         };
-        if !trace.span.sampled {
-            // The caller's trace is not being recorded; its children are not either.
-            return;
-        }
         let (kept, cut) = match (choice, &outcome.run) {
             (Some(choice), Ok(_)) => choice.finish(self.config.max_case_spans),
             _ => (Vec::new(), 0),

@@ -56,6 +56,12 @@ impl SuiteOutcome {
         }
     }
 
+    /// The run's span when its spans are sent: runs are traced and the caller's trace (if
+    /// any) is sampled. Exemplars and spans name only such a trace.
+    pub fn sent_trace(&self) -> Option<&RunTrace> {
+        self.trace.as_ref().filter(|trace| trace.span.sampled)
+    }
+
     /// Every sample the plugins accepted from this run.
     pub fn samples(&self) -> impl Iterator<Item = &Sample> {
         self.plugins
